@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: GPL-2.0
+# in_chroot CMD...: run CMD inside the toolchain chroot with the repository
+# at /luo/src and the build cache at /luo/work. All mounts live in a private
+# mount namespace that dies with the command, so a killed run leaves none.
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+LUO_ROOT=$("$LUO_REPO/scripts/toolchain.sh")
+LUO_WORK=$LUO_CACHE/work-$(basename "$LUO_ROOT" | sed 's/^chroot-//')
+mkdir -p "$LUO_WORK" "$LUO_ROOT/luo/src" "$LUO_ROOT/luo/work"
+
+in_chroot() {
+	unshare -m --propagation private -- bash -euc '
+		root=$1 repo=$2 work=$3
+		shift 3
+		mount --bind "$repo" "$root/luo/src"
+		mount --bind "$work" "$root/luo/work"
+		mount -t proc proc "$root/proc"
+		mount --rbind /sys "$root/sys"
+		mount --rbind /dev "$root/dev"
+		exec chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" \
+			PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+			CI="${CI:-}" LUO_JOBS="${LUO_JOBS:-}" LUO_VM_TIMEOUT="${LUO_VM_TIMEOUT:-}" "$@"
+	' _ "$LUO_ROOT" "$LUO_REPO" "$LUO_WORK" "$@"
+}
