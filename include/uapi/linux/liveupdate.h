@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * /dev/liveupdate: the userspace interface of the Live Update Orchestrator.
+ *
+ * This header is the single source of truth for luo-rs's uAPI: the kernel's
+ * Rust code reads it through bindgen (the kernel's uapi crate), C tests
+ * include it, and the userspace Rust crate is checked against it.
+ *
+ * It is a superset of the Linux 7.3 header of the same name: every
+ * operation Linux 7.3 has keeps its command number and struct layout, so
+ * unmodified upstream clients work. luo-rs's additions use command numbers
+ * upstream does not use (0x80.. on /dev/liveupdate, 0xC0.. on sessions).
+ */
+#ifndef _UAPI_LIVEUPDATE_H
+#define _UAPI_LIVEUPDATE_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/**
+ * DOC: Calling convention
+ *
+ * Every ioctl takes a pointer to a struct whose first member is
+ * ``__u32 size``, set by the caller to the size of the struct it was built
+ * with. This lets the struct grow at the end without new command numbers:
+ *
+ *  - a @size smaller than the struct's first published size is refused
+ *    with EINVAL;
+ *  - a @size larger than the kernel knows is accepted only if every byte
+ *    past the end of the kernel's struct is zero, otherwise E2BIG;
+ *  - output fields are written back for at most @size bytes.
+ *
+ * Errno values shared by all ioctls:
+ *
+ *  - ENOTTY: the command number is not known on this kind of fd.
+ *  - E2BIG: non-zero bytes in the part of the struct the kernel does not
+ *    know.
+ *  - EINVAL: the struct was understood but a field is wrong (including
+ *    non-zero reserved fields and a too small @size).
+ *  - EOPNOTSUPP: a field asks for something this kernel does not support.
+ *  - EFAULT: the struct could not be read from or written to user memory.
+ *  - ENOENT: the named session or token does not exist.
+ *  - ENOMEM: out of memory.
+ *  - EPERM: the caller lacks CAP_SYS_ADMIN for a privileged operation.
+ *  - EBUSY: the operation is not allowed in the current state.
+ */
+
+/* The ioctl type, registered in Documentation/userspace-api/ioctl/ioctl-number.rst */
+#define LIVEUPDATE_IOCTL_TYPE		0xBA
+
+/* Longest session name, including its terminating NUL. */
+#define LIVEUPDATE_SESSION_NAME_LENGTH	64
+
+/**
+ * enum liveupdate_state - global state of the live update state machine
+ * @LIVEUPDATE_STATE_UNDEFINED: never reported; zero is not a valid state.
+ * @LIVEUPDATE_STATE_NORMAL: no update in progress; fds can be preserved.
+ * @LIVEUPDATE_STATE_PREPARED: PREPARE ran: preserved state is serialized
+ *	and its memory preserved while workloads still run.
+ * @LIVEUPDATE_STATE_FROZEN: FREEZE ran: the final, short step before the
+ *	kexec; the update is committed.
+ * @LIVEUPDATE_STATE_UPDATED: this kernel was booted by a live update and
+ *	holds incoming sessions that can be retrieved until FINISH.
+ */
+enum liveupdate_state {
+	LIVEUPDATE_STATE_UNDEFINED = 0,
+	LIVEUPDATE_STATE_NORMAL = 1,
+	LIVEUPDATE_STATE_PREPARED = 2,
+	LIVEUPDATE_STATE_FROZEN = 3,
+	LIVEUPDATE_STATE_UPDATED = 4,
+};
+
+/* Commands on /dev/liveupdate (the same numbers as Linux 7.3). */
+enum {
+	LIVEUPDATE_CMD_BASE = 0x00,
+	LIVEUPDATE_CMD_CREATE_SESSION = LIVEUPDATE_CMD_BASE,
+	LIVEUPDATE_CMD_RETRIEVE_SESSION = 0x01,
+};
+
+/* Commands on session fds (the same numbers as Linux 7.3). */
+enum {
+	LIVEUPDATE_CMD_SESSION_BASE = 0x40,
+	LIVEUPDATE_CMD_SESSION_PRESERVE_FD = LIVEUPDATE_CMD_SESSION_BASE,
+	LIVEUPDATE_CMD_SESSION_RETRIEVE_FD = 0x41,
+	LIVEUPDATE_CMD_SESSION_FINISH = 0x42,
+	LIVEUPDATE_CMD_SESSION_GET_NAME = 0x43,
+};
+
+/* luo-rs commands on /dev/liveupdate, in a range Linux 7.3 does not use. */
+enum {
+	LIVEUPDATE_CMD_EXT_BASE = 0x80,
+	LIVEUPDATE_CMD_GET_STATE = LIVEUPDATE_CMD_EXT_BASE,
+};
+
+/**
+ * struct liveupdate_ioctl_create_session - ioctl(LIVEUPDATE_IOCTL_CREATE_SESSION)
+ * @size: input: sizeof(struct liveupdate_ioctl_create_session).
+ * @fd:   output: the new session's file descriptor.
+ * @name: input: the session's name, NUL-terminated, unique.
+ */
+struct liveupdate_ioctl_create_session {
+	__u32 size;
+	__s32 fd;
+	__u8 name[LIVEUPDATE_SESSION_NAME_LENGTH];
+};
+
+#define LIVEUPDATE_IOCTL_CREATE_SESSION \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_CREATE_SESSION)
+
+/**
+ * struct liveupdate_ioctl_retrieve_session - ioctl(LIVEUPDATE_IOCTL_RETRIEVE_SESSION)
+ * @size: input: sizeof(struct liveupdate_ioctl_retrieve_session).
+ * @fd:   output: a file descriptor for the incoming session.
+ * @name: input: the name the session had in the previous kernel.
+ */
+struct liveupdate_ioctl_retrieve_session {
+	__u32 size;
+	__s32 fd;
+	__u8 name[LIVEUPDATE_SESSION_NAME_LENGTH];
+};
+
+#define LIVEUPDATE_IOCTL_RETRIEVE_SESSION \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_RETRIEVE_SESSION)
+
+/**
+ * struct liveupdate_ioctl_get_state - ioctl(LIVEUPDATE_IOCTL_GET_STATE)
+ * @size:  input: sizeof(struct liveupdate_ioctl_get_state).
+ * @state: output: the global state, an &enum liveupdate_state.
+ *
+ * Any opener of /dev/liveupdate may ask; no capability is needed.
+ *
+ * Return: 0, or EINVAL/E2BIG/EFAULT for a bad struct.
+ */
+struct liveupdate_ioctl_get_state {
+	__u32 size;
+	__u32 state;
+};
+
+#define LIVEUPDATE_IOCTL_GET_STATE \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_GET_STATE)
+
+/**
+ * struct liveupdate_session_preserve_fd - ioctl(LIVEUPDATE_SESSION_PRESERVE_FD)
+ * @size:  input: sizeof(struct liveupdate_session_preserve_fd).
+ * @fd:    input: the file descriptor to preserve.
+ * @token: input: the caller's name for it; any value, unique in the session.
+ */
+struct liveupdate_session_preserve_fd {
+	__u32 size;
+	__s32 fd;
+	__aligned_u64 token;
+};
+
+#define LIVEUPDATE_SESSION_PRESERVE_FD \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_PRESERVE_FD)
+
+/**
+ * struct liveupdate_session_retrieve_fd - ioctl(LIVEUPDATE_SESSION_RETRIEVE_FD)
+ * @size:  input: sizeof(struct liveupdate_session_retrieve_fd).
+ * @fd:    output: a new file descriptor for the preserved file.
+ * @token: input: the token the file was preserved with.
+ */
+struct liveupdate_session_retrieve_fd {
+	__u32 size;
+	__s32 fd;
+	__aligned_u64 token;
+};
+
+#define LIVEUPDATE_SESSION_RETRIEVE_FD \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_RETRIEVE_FD)
+
+/**
+ * struct liveupdate_session_finish - ioctl(LIVEUPDATE_SESSION_FINISH)
+ * @size:     input: sizeof(struct liveupdate_session_finish).
+ * @reserved: must be zero.
+ */
+struct liveupdate_session_finish {
+	__u32 size;
+	__u32 reserved;
+};
+
+#define LIVEUPDATE_SESSION_FINISH \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_FINISH)
+
+/**
+ * struct liveupdate_session_get_name - ioctl(LIVEUPDATE_SESSION_GET_NAME)
+ * @size:     input: sizeof(struct liveupdate_session_get_name).
+ * @reserved: must be zero.
+ * @name:     output: the session's name, NUL-terminated.
+ */
+struct liveupdate_session_get_name {
+	__u32 size;
+	__u32 reserved;
+	__u8 name[LIVEUPDATE_SESSION_NAME_LENGTH];
+};
+
+#define LIVEUPDATE_SESSION_GET_NAME \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_GET_NAME)
+
+#endif /* _UAPI_LIVEUPDATE_H */
