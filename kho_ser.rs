@@ -1,0 +1,581 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A flattened device tree (FDT) encoder and a defensive decoder.
+//!
+//! luo-rs hands its state to the next kernel as one FDT blob in memory
+//! preserved by Kexec HandOver. The encoder writes into caller-provided
+//! buffers and the decoder reads a byte slice without allocating, so this
+//! module needs only `core` and is shared by the kernel, host tests and
+//! fuzzers.
+//!
+//! The decoder trusts nothing: every offset and length is checked against
+//! the blob, every string must be NUL-terminated inside its block, node
+//! nesting is bounded by [`MAX_DEPTH`], and the token walk always moves
+//! forward, so a malformed blob is refused with a [`FdtError`] rather than
+//! read out of bounds or looped on.
+
+/// The FDT magic number (big-endian in the blob).
+pub(crate) const FDT_MAGIC: u32 = 0xd00d_feed;
+const FDT_VERSION: u32 = 17;
+const FDT_LAST_COMP_VERSION: u32 = 16;
+const HEADER_SIZE: usize = 40;
+/// One empty memory reservation entry (the terminator) follows the header.
+const RSVMAP_SIZE: usize = 16;
+
+const FDT_BEGIN_NODE: u32 = 1;
+const FDT_END_NODE: u32 = 2;
+const FDT_PROP: u32 = 3;
+const FDT_NOP: u32 = 4;
+const FDT_END: u32 = 9;
+
+/// Deepest node nesting the decoder accepts (the root is depth 1).
+pub(crate) const MAX_DEPTH: usize = 16;
+
+/// Why a blob could not be encoded or decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FdtError {
+    /// The output buffer is too small.
+    NoSpace,
+    /// A name is empty, too long, or contains a NUL byte.
+    BadName,
+    /// END_NODE without a matching BEGIN_NODE, or `finish` with open nodes.
+    Unbalanced,
+    /// The blob is shorter than its header or than the header claims.
+    Truncated,
+    /// Wrong magic number.
+    BadMagic,
+    /// A version this decoder does not read.
+    BadVersion,
+    /// A block offset or size points outside the blob or overlaps another.
+    BadLayout,
+    /// An unknown token, or a token where it may not appear.
+    BadToken,
+    /// A string (node name or property name) is not NUL-terminated in bounds.
+    BadString,
+    /// Nodes nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// A property value has the wrong length for its type.
+    BadValue,
+}
+
+fn be32(b: &[u8], off: usize) -> Result<u32, FdtError> {
+    let end = off.checked_add(4).ok_or(FdtError::Truncated)?;
+    let s = b.get(off..end).ok_or(FdtError::Truncated)?;
+    Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+const fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// Writes an FDT into `out`, keeping property names in `strings` until
+/// [`FdtWriter::finish`] appends them.
+pub(crate) struct FdtWriter<'a> {
+    out: &'a mut [u8],
+    strings: &'a mut [u8],
+    pos: usize,
+    strings_len: usize,
+    depth: usize,
+}
+
+impl<'a> FdtWriter<'a> {
+    /// Starts a blob in `out`; `strings` is scratch space for property names.
+    pub(crate) fn new(out: &'a mut [u8], strings: &'a mut [u8]) -> Result<Self, FdtError> {
+        let start = HEADER_SIZE + RSVMAP_SIZE;
+        let head = out.get_mut(..start).ok_or(FdtError::NoSpace)?;
+        head.fill(0);
+        Ok(Self {
+            out,
+            strings,
+            pos: start,
+            strings_len: 0,
+            depth: 0,
+        })
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), FdtError> {
+        let end = self.pos.checked_add(bytes.len()).ok_or(FdtError::NoSpace)?;
+        let dst = self.out.get_mut(self.pos..end).ok_or(FdtError::NoSpace)?;
+        dst.copy_from_slice(bytes);
+        self.pos = end;
+        Ok(())
+    }
+
+    fn put32(&mut self, v: u32) -> Result<(), FdtError> {
+        self.put(&v.to_be_bytes())
+    }
+
+    fn pad(&mut self) -> Result<(), FdtError> {
+        while self.pos % 4 != 0 {
+            self.put(&[0])?;
+        }
+        Ok(())
+    }
+
+    fn check_name(name: &str) -> Result<(), FdtError> {
+        if name.is_empty() || name.len() > 255 || name.bytes().any(|b| b == 0) {
+            return Err(FdtError::BadName);
+        }
+        Ok(())
+    }
+
+    /// Offset of `name` in the strings block, adding it if new.
+    fn string_offset(&mut self, name: &str) -> Result<u32, FdtError> {
+        let used = &self.strings[..self.strings_len];
+        let mut off = 0;
+        while off < used.len() {
+            let len = used[off..]
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(used.len() - off);
+            if &used[off..off + len] == name.as_bytes() {
+                return u32::try_from(off).map_err(|_| FdtError::NoSpace);
+            }
+            off += len + 1;
+        }
+        let start = self.strings_len;
+        let end = start + name.len() + 1;
+        let dst = self.strings.get_mut(start..end).ok_or(FdtError::NoSpace)?;
+        dst[..name.len()].copy_from_slice(name.as_bytes());
+        dst[name.len()] = 0;
+        self.strings_len = end;
+        u32::try_from(start).map_err(|_| FdtError::NoSpace)
+    }
+
+    /// Opens a node; the first node opened is the root and must be named "".
+    pub(crate) fn begin_node(&mut self, name: &str) -> Result<(), FdtError> {
+        if self.depth > 0 {
+            Self::check_name(name)?;
+        } else if !name.is_empty() {
+            return Err(FdtError::BadName);
+        }
+        if self.depth >= MAX_DEPTH {
+            return Err(FdtError::TooDeep);
+        }
+        self.put32(FDT_BEGIN_NODE)?;
+        self.put(name.as_bytes())?;
+        self.put(&[0])?;
+        self.pad()?;
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Closes the innermost open node.
+    pub(crate) fn end_node(&mut self) -> Result<(), FdtError> {
+        if self.depth == 0 {
+            return Err(FdtError::Unbalanced);
+        }
+        self.put32(FDT_END_NODE)?;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Adds a property with a raw value to the open node.
+    pub(crate) fn prop(&mut self, name: &str, value: &[u8]) -> Result<(), FdtError> {
+        Self::check_name(name)?;
+        if self.depth == 0 {
+            return Err(FdtError::Unbalanced);
+        }
+        let len = u32::try_from(value.len()).map_err(|_| FdtError::NoSpace)?;
+        let nameoff = self.string_offset(name)?;
+        self.put32(FDT_PROP)?;
+        self.put32(len)?;
+        self.put32(nameoff)?;
+        self.put(value)?;
+        self.pad()
+    }
+
+    /// Adds a big-endian u64 property (two FDT cells).
+    pub(crate) fn prop_u64(&mut self, name: &str, value: u64) -> Result<(), FdtError> {
+        self.prop(name, &value.to_be_bytes())
+    }
+
+    /// Adds a NUL-terminated string property.
+    pub(crate) fn prop_str(&mut self, name: &str, value: &str) -> Result<(), FdtError> {
+        if value.bytes().any(|b| b == 0) {
+            return Err(FdtError::BadValue);
+        }
+        let len = u32::try_from(value.len() + 1).map_err(|_| FdtError::NoSpace)?;
+        let nameoff = self.string_offset(name)?;
+        self.put32(FDT_PROP)?;
+        self.put32(len)?;
+        self.put32(nameoff)?;
+        self.put(value.as_bytes())?;
+        self.put(&[0])?;
+        self.pad()
+    }
+
+    /// Ends the blob, writes the header and returns its total size.
+    pub(crate) fn finish(mut self) -> Result<usize, FdtError> {
+        if self.depth != 0 {
+            return Err(FdtError::Unbalanced);
+        }
+        self.put32(FDT_END)?;
+        let struct_off = HEADER_SIZE + RSVMAP_SIZE;
+        let struct_size = self.pos - struct_off;
+        let strings_off = self.pos;
+        let strings_len = self.strings_len;
+        let end = strings_off
+            .checked_add(strings_len)
+            .ok_or(FdtError::NoSpace)?;
+        let dst = self
+            .out
+            .get_mut(strings_off..end)
+            .ok_or(FdtError::NoSpace)?;
+        dst.copy_from_slice(&self.strings[..strings_len]);
+        let field = |v: usize| u32::try_from(v).map_err(|_| FdtError::NoSpace);
+        let header = [
+            FDT_MAGIC,
+            field(end)?,
+            field(struct_off)?,
+            field(strings_off)?,
+            field(HEADER_SIZE)?,
+            FDT_VERSION,
+            FDT_LAST_COMP_VERSION,
+            0,
+            field(strings_len)?,
+            field(struct_size)?,
+        ];
+        for (i, v) in header.iter().enumerate() {
+            self.out[i * 4..i * 4 + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        Ok(end)
+    }
+}
+
+/// One item of the structure block, as met in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token<'a> {
+    /// A node starts; `depth` is 1 for the root.
+    Begin { name: &'a [u8], depth: usize },
+    /// The innermost node ends.
+    End,
+    /// A property of the innermost open node.
+    Prop { name: &'a [u8], value: &'a [u8] },
+}
+
+/// A validated view of an FDT blob.
+#[derive(Clone, Copy)]
+pub(crate) struct Fdt<'a> {
+    structs: &'a [u8],
+    strings: &'a [u8],
+}
+
+fn cstr_at(b: &[u8], off: usize) -> Result<&[u8], FdtError> {
+    let rest = b.get(off..).ok_or(FdtError::BadString)?;
+    let len = rest
+        .iter()
+        .position(|&c| c == 0)
+        .ok_or(FdtError::BadString)?;
+    Ok(&rest[..len])
+}
+
+impl<'a> Fdt<'a> {
+    /// Checks the header and block layout of `blob`, then walks the whole
+    /// structure block once so later lookups meet only valid tokens.
+    pub(crate) fn parse(blob: &'a [u8]) -> Result<Self, FdtError> {
+        if blob.len() < HEADER_SIZE {
+            return Err(FdtError::Truncated);
+        }
+        if be32(blob, 0)? != FDT_MAGIC {
+            return Err(FdtError::BadMagic);
+        }
+        let total = be32(blob, 4)? as usize;
+        let struct_off = be32(blob, 8)? as usize;
+        let strings_off = be32(blob, 12)? as usize;
+        let version = be32(blob, 20)?;
+        let last_comp = be32(blob, 24)?;
+        let strings_size = be32(blob, 32)? as usize;
+        let struct_size = be32(blob, 36)? as usize;
+        if version < FDT_VERSION || last_comp > FDT_VERSION {
+            return Err(FdtError::BadVersion);
+        }
+        if total > blob.len() || total < HEADER_SIZE {
+            return Err(FdtError::Truncated);
+        }
+        let struct_end = struct_off
+            .checked_add(struct_size)
+            .ok_or(FdtError::BadLayout)?;
+        let strings_end = strings_off
+            .checked_add(strings_size)
+            .ok_or(FdtError::BadLayout)?;
+        if struct_off < HEADER_SIZE
+            || struct_off % 4 != 0
+            || struct_end > total
+            || strings_off < HEADER_SIZE
+            || strings_end > total
+            || (struct_off < strings_end && strings_off < struct_end)
+        {
+            return Err(FdtError::BadLayout);
+        }
+        let fdt = Self {
+            structs: &blob[struct_off..struct_end],
+            strings: &blob[strings_off..strings_end],
+        };
+        // Validate everything once.
+        let mut it = fdt.tokens();
+        for t in &mut it {
+            t?;
+        }
+        if !it.ended {
+            return Err(FdtError::Truncated);
+        }
+        Ok(fdt)
+    }
+
+    /// Iterates over the structure block.
+    pub(crate) fn tokens(&self) -> Tokens<'a> {
+        Tokens {
+            fdt: *self,
+            pos: 0,
+            depth: 0,
+            seen_root: false,
+            ended: false,
+            failed: false,
+        }
+    }
+
+    /// The value of property `name` of the root node.
+    pub(crate) fn root_prop(&self, name: &str) -> Option<&'a [u8]> {
+        for t in self.tokens() {
+            match t {
+                Ok(Token::Prop { name: n, value }) if n == name.as_bytes() => return Some(value),
+                Ok(Token::Begin { depth, .. }) if depth > 1 => return None,
+                Err(_) => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The root property `name` as a big-endian u64.
+    pub(crate) fn root_u64(&self, name: &str) -> Result<u64, FdtError> {
+        let v = self.root_prop(name).ok_or(FdtError::BadValue)?;
+        let arr: [u8; 8] = v.try_into().map_err(|_| FdtError::BadValue)?;
+        Ok(u64::from_be_bytes(arr))
+    }
+
+    /// The root property `name` as a string without its NUL.
+    pub(crate) fn root_str(&self, name: &str) -> Result<&'a [u8], FdtError> {
+        let v = self.root_prop(name).ok_or(FdtError::BadValue)?;
+        match v.split_last() {
+            Some((0, s)) if !s.contains(&0) => Ok(s),
+            _ => Err(FdtError::BadValue),
+        }
+    }
+}
+
+/// Iterator over the tokens of an [`Fdt`]; yields an error once and stops.
+pub(crate) struct Tokens<'a> {
+    fdt: Fdt<'a>,
+    pos: usize,
+    depth: usize,
+    seen_root: bool,
+    ended: bool,
+    failed: bool,
+}
+
+impl<'a> Tokens<'a> {
+    fn step(&mut self) -> Result<Option<Token<'a>>, FdtError> {
+        let s = self.fdt.structs;
+        loop {
+            let tag = be32(s, self.pos)?;
+            self.pos += 4;
+            match tag {
+                FDT_NOP => continue,
+                FDT_BEGIN_NODE => {
+                    if self.depth == 0 && self.seen_root {
+                        return Err(FdtError::BadToken);
+                    }
+                    let name = cstr_at(s, self.pos)?;
+                    self.pos = align4(self.pos + name.len() + 1);
+                    if self.depth >= MAX_DEPTH {
+                        return Err(FdtError::TooDeep);
+                    }
+                    self.depth += 1;
+                    self.seen_root = true;
+                    return Ok(Some(Token::Begin {
+                        name,
+                        depth: self.depth,
+                    }));
+                }
+                FDT_END_NODE => {
+                    if self.depth == 0 {
+                        return Err(FdtError::BadToken);
+                    }
+                    self.depth -= 1;
+                    return Ok(Some(Token::End));
+                }
+                FDT_PROP => {
+                    if self.depth == 0 {
+                        return Err(FdtError::BadToken);
+                    }
+                    let len = be32(s, self.pos)? as usize;
+                    let nameoff = be32(s, self.pos + 4)? as usize;
+                    let start = self.pos + 8;
+                    let end = start.checked_add(len).ok_or(FdtError::Truncated)?;
+                    let value = s.get(start..end).ok_or(FdtError::Truncated)?;
+                    let name = cstr_at(self.fdt.strings, nameoff)?;
+                    self.pos = align4(end);
+                    return Ok(Some(Token::Prop { name, value }));
+                }
+                FDT_END => {
+                    if self.depth != 0 || !self.seen_root {
+                        return Err(FdtError::Unbalanced);
+                    }
+                    self.ended = true;
+                    return Ok(None);
+                }
+                _ => return Err(FdtError::BadToken),
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Result<Token<'a>, FdtError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended || self.failed {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(t)) => Some(Ok(t)),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(out: &mut [u8]) -> usize {
+        let mut strings = [0u8; 256];
+        let mut w = FdtWriter::new(out, &mut strings).unwrap();
+        w.begin_node("").unwrap();
+        w.prop_str("compatible", "luo-rs,test-v1").unwrap();
+        w.prop_u64("generation", 7).unwrap();
+        w.begin_node("child@1").unwrap();
+        w.prop_u64("generation", 8).unwrap();
+        w.end_node().unwrap();
+        w.end_node().unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut buf = [0u8; 512];
+        let n = sample(&mut buf);
+        let fdt = Fdt::parse(&buf[..n]).unwrap();
+        assert_eq!(fdt.root_str("compatible"), Ok(&b"luo-rs,test-v1"[..]));
+        assert_eq!(fdt.root_u64("generation"), Ok(7));
+        assert_eq!(fdt.root_u64("missing"), Err(FdtError::BadValue));
+        let nodes = fdt
+            .tokens()
+            .filter(|t| matches!(t, Ok(Token::Begin { .. })))
+            .count();
+        assert_eq!(nodes, 2);
+    }
+
+    #[test]
+    fn property_names_are_shared() {
+        let mut buf = [0u8; 512];
+        let n = sample(&mut buf);
+        let strings_size = be32(&buf, 32).unwrap() as usize;
+        assert_eq!(strings_size, "compatible\0generation\0".len());
+        assert_eq!(be32(&buf, 4).unwrap() as usize, n);
+    }
+
+    #[test]
+    fn encoder_refuses_bad_input() {
+        let mut small = [0u8; 72];
+        let mut strings = [0u8; 64];
+        let mut w = FdtWriter::new(&mut small, &mut strings).unwrap();
+        assert_eq!(w.prop_u64("x", 1), Err(FdtError::Unbalanced));
+        assert_eq!(w.begin_node("notroot"), Err(FdtError::BadName));
+        w.begin_node("").unwrap();
+        assert_eq!(w.begin_node(""), Err(FdtError::BadName));
+        assert_eq!(w.prop_u64("a\0b", 1), Err(FdtError::BadName));
+        assert_eq!(w.prop_u64("big", 1), Err(FdtError::NoSpace));
+        let mut tiny = [0u8; 10];
+        let mut s2 = [0u8; 4];
+        assert!(FdtWriter::new(&mut tiny, &mut s2).is_err());
+    }
+
+    #[test]
+    fn unbalanced_finish_is_refused() {
+        let mut buf = [0u8; 256];
+        let mut strings = [0u8; 64];
+        let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
+        w.begin_node("").unwrap();
+        assert_eq!(w.finish(), Err(FdtError::Unbalanced));
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let mut buf = [0u8; 512];
+        let n = sample(&mut buf);
+        for len in 0..n {
+            assert!(Fdt::parse(&buf[..len]).is_err(), "len {len}");
+        }
+    }
+
+    #[test]
+    fn corrupted_headers_are_refused() {
+        let mut buf = [0u8; 512];
+        let n = sample(&mut buf);
+        let set =
+            |b: &mut [u8], off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_be_bytes());
+        let cases: [(usize, u32, FdtError); 6] = [
+            (0, 0x1234, FdtError::BadMagic),
+            (20, 3, FdtError::BadVersion),
+            (8, 0xffff_fff0, FdtError::BadLayout),
+            (36, 0xffff_fff0, FdtError::BadLayout),
+            (12, 0xffff_ffff, FdtError::BadLayout),
+            (8, 58, FdtError::BadLayout),
+        ];
+        for (off, v, want) in cases {
+            let mut b = buf;
+            set(&mut b, off, v);
+            assert_eq!(Fdt::parse(&b[..n]).err(), Some(want), "field at {off}");
+        }
+    }
+
+    #[test]
+    fn bad_tokens_and_strings_are_refused() {
+        let mut buf = [0u8; 512];
+        let n = sample(&mut buf);
+        let struct_off = be32(&buf, 8).unwrap() as usize;
+        // Unknown token in place of the root BEGIN_NODE.
+        let mut b = buf;
+        b[struct_off..struct_off + 4].copy_from_slice(&77u32.to_be_bytes());
+        assert_eq!(Fdt::parse(&b[..n]).err(), Some(FdtError::BadToken));
+        // Property name offset past the strings block.
+        let mut b = buf;
+        let prop = struct_off + 8; // BEGIN_NODE + "" padded
+        b[prop + 8..prop + 12].copy_from_slice(&0xffffu32.to_be_bytes());
+        assert_eq!(Fdt::parse(&b[..n]).err(), Some(FdtError::BadString));
+        // Property length past the end of the structure block.
+        let mut b = buf;
+        b[prop + 4..prop + 8].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+        assert_eq!(Fdt::parse(&b[..n]).err(), Some(FdtError::Truncated));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        // BEGIN_NODE "" repeated: deeper than MAX_DEPTH.
+        let mut blob = [0u8; 1024];
+        let mut s = [0u8; 8];
+        let mut w = FdtWriter::new(&mut blob, &mut s).unwrap();
+        w.begin_node("").unwrap();
+        for _ in 1..MAX_DEPTH {
+            w.begin_node("n").unwrap();
+        }
+        assert_eq!(w.begin_node("n"), Err(FdtError::TooDeep));
+    }
+}

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Checks of the extensible ioctl structs, shared by every luo-rs ioctl.
+//!
+//! Each struct starts with `__u32 size`, the size the caller built it with.
+//! [`extent`] decides, from that size alone, how many bytes to copy in and
+//! how many trailing bytes must be zero; [`all_zero`] checks those bytes.
+//! The rules are those of `include/uapi/linux/liveupdate.h`:
+//!
+//! - a size below the struct's first published size is `EINVAL`;
+//! - a size above what the kernel knows is allowed when the extra bytes are
+//!   zero (`E2BIG` otherwise), up to [`MAX_STRUCT_SIZE`] (`E2BIG` beyond).
+//!
+//! This module uses only `core`: the kernel and the host tests compile the
+//! very same file.
+
+/// The largest `size` accepted: one page, far above any luo-rs struct.
+pub(crate) const MAX_STRUCT_SIZE: usize = 4096;
+
+/// Why a `size` field was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SizeError {
+    /// Smaller than the struct's first published version: `EINVAL`.
+    TooSmall,
+    /// Larger than [`MAX_STRUCT_SIZE`], or non-zero unknown bytes: `E2BIG`.
+    TooBig,
+}
+
+/// How to move a struct of the caller's `size` to and from the kernel's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Extent {
+    /// Bytes to copy in (and at most to copy back out).
+    pub(crate) copy: usize,
+    /// Bytes after `copy` that the caller sent and that must all be zero.
+    pub(crate) trailing: usize,
+}
+
+/// Decides how to read a struct the caller says is `user_size` bytes long,
+/// where the kernel knows `known` bytes and the first published version of
+/// the struct had `min` bytes.
+pub(crate) const fn extent(user_size: u32, min: usize, known: usize) -> Result<Extent, SizeError> {
+    let user = user_size as usize;
+    if user < min {
+        return Err(SizeError::TooSmall);
+    }
+    if user > MAX_STRUCT_SIZE {
+        return Err(SizeError::TooBig);
+    }
+    if user <= known {
+        Ok(Extent {
+            copy: user,
+            trailing: 0,
+        })
+    } else {
+        Ok(Extent {
+            copy: known,
+            trailing: user - known,
+        })
+    }
+}
+
+/// Whether every byte is zero (reserved fields, unknown trailing bytes).
+pub(crate) fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_size_copies_everything() {
+        assert_eq!(
+            extent(8, 8, 8),
+            Ok(Extent {
+                copy: 8,
+                trailing: 0
+            })
+        );
+    }
+
+    #[test]
+    fn below_first_version_is_einval() {
+        assert_eq!(extent(0, 8, 8), Err(SizeError::TooSmall));
+        assert_eq!(extent(7, 8, 8), Err(SizeError::TooSmall));
+    }
+
+    #[test]
+    fn older_caller_between_min_and_known() {
+        assert_eq!(
+            extent(12, 8, 16),
+            Ok(Extent {
+                copy: 12,
+                trailing: 0
+            })
+        );
+    }
+
+    #[test]
+    fn newer_caller_has_trailing_bytes_to_check() {
+        assert_eq!(
+            extent(24, 8, 8),
+            Ok(Extent {
+                copy: 8,
+                trailing: 16
+            })
+        );
+    }
+
+    #[test]
+    fn huge_sizes_are_e2big() {
+        assert_eq!(extent(4097, 8, 8), Err(SizeError::TooBig));
+        assert_eq!(extent(u32::MAX, 8, 8), Err(SizeError::TooBig));
+        assert_eq!(
+            extent(4096, 8, 8),
+            Ok(Extent {
+                copy: 8,
+                trailing: 4088
+            })
+        );
+    }
+
+    #[test]
+    fn zero_check() {
+        assert!(all_zero(&[]));
+        assert!(all_zero(&[0; 100]));
+        let mut v = [0u8; 100];
+        v[99] = 1;
+        assert!(!all_zero(&v));
+    }
+}
