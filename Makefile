@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# This directory is both the luo-rs subsystem directory of a kernel tree
+# (drivers/misc/liveupdate, see patches/) and the project's checkout.
+
+ifneq ($(KERNELRELEASE),)
+
+# Kbuild: luo_core.rs is the crate root; it pulls in the other .rs files.
+obj-$(CONFIG_LIVEUPDATE_RS) += luo_core.o
+
+else
+
+# Developer targets. Everything runs in a cached Debian chroot made by
+# scripts/toolchain.sh; the host needs only apt and root.
+.PHONY: all check demo kernel host-test vm-test toolchain fmt
+
+all: kernel
+
+toolchain:
+	@scripts/toolchain.sh >/dev/null
+
+kernel:
+	@scripts/kernel.sh
+
+host-test:
+	@scripts/host-test.sh
+
+vm-test:
+	@scripts/vm-test.sh
+
+check:
+	@scripts/check.sh
+
+demo:
+	@scripts/demo.sh
+
+fmt:
+	@scripts/fmt.sh
+
+endif

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers of the Kexec HandOver (KHO) calls luo-rs uses.
+//!
+//! [`OutgoingBlob`] is memory preserved for the next kernel and registered
+//! as a named KHO subtree; [`IncomingBlob`] is such a subtree found at boot,
+//! restored from KHO and owned by this kernel until dropped. This is the
+//! only module that calls the KHO C API.
+
+use core::ptr::NonNull;
+use kernel::{bindings, error::from_err_ptr, prelude::*, str::CStr};
+
+/// Memory preserved across kexec with `kho_alloc_preserve()`, optionally
+/// registered as a KHO subtree.
+///
+/// Invariant: `ptr` points to `len` bytes returned by `kho_alloc_preserve()`
+/// and still preserved; `published` says whether `kho_add_subtree()`
+/// succeeded on it.
+pub(crate) struct OutgoingBlob {
+    ptr: NonNull<u8>,
+    len: usize,
+    published: bool,
+}
+
+// SAFETY: the blob is plain memory owned by this object; KHO calls on it are
+// serialised by KHO's own lock.
+unsafe impl Send for OutgoingBlob {}
+// SAFETY: `&OutgoingBlob` only reads the immutable pointer and length.
+unsafe impl Sync for OutgoingBlob {}
+
+impl OutgoingBlob {
+    /// Allocates `len` zeroed bytes that KHO will preserve across kexec.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        // SAFETY: `kho_alloc_preserve` has no preconditions; it returns a
+        // valid pointer or an ERR_PTR.
+        let raw = from_err_ptr(unsafe { bindings::kho_alloc_preserve(len) })?;
+        let ptr = NonNull::new(raw.cast::<u8>()).ok_or(ENOMEM)?;
+        Ok(Self {
+            ptr,
+            len,
+            published: false,
+        })
+    }
+
+    /// The blob's bytes, to be written before it is published.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: by the type invariant `ptr` is valid for `len` bytes and
+        // `&mut self` gives exclusive access.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// Registers the blob as the KHO subtree `name` for the next kernel.
+    pub(crate) fn publish(&mut self, name: &CStr) -> Result {
+        if self.published {
+            return Ok(());
+        }
+        // SAFETY: `name` is a valid C string; by the type invariant the blob
+        // is preserved memory of `len` bytes.
+        kernel::error::to_result(unsafe {
+            bindings::kho_add_subtree(name.as_char_ptr(), self.ptr.as_ptr().cast(), self.len)
+        })?;
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Drop for OutgoingBlob {
+    fn drop(&mut self) {
+        if self.published {
+            // SAFETY: the blob was registered with `kho_add_subtree`.
+            unsafe { bindings::kho_remove_subtree(self.ptr.as_ptr().cast()) };
+        }
+        // SAFETY: by the type invariant the memory came from
+        // `kho_alloc_preserve` and is not used after this.
+        unsafe { bindings::kho_unpreserve_free(self.ptr.as_ptr().cast()) };
+    }
+}
+
+/// A KHO subtree handed over by the previous kernel, restored as a folio
+/// owned by this kernel.
+///
+/// Invariant: `folio` is a restored folio of at least `len` bytes whose
+/// reference this object holds; `data` is its address.
+pub(crate) struct IncomingBlob {
+    folio: NonNull<bindings::folio>,
+    data: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the restored folio is owned by this object alone.
+unsafe impl Send for IncomingBlob {}
+// SAFETY: shared access only reads the bytes.
+unsafe impl Sync for IncomingBlob {}
+
+impl IncomingBlob {
+    /// Finds and restores the subtree `name`. `Ok(None)` when this boot
+    /// carries no such subtree (a cold boot, or no handover).
+    pub(crate) fn take(name: &CStr) -> Result<Option<Self>> {
+        let mut phys: bindings::phys_addr_t = 0;
+        let mut len: usize = 0;
+        // SAFETY: `name` is a valid C string and both out-pointers are valid.
+        let ret =
+            unsafe { bindings::kho_retrieve_subtree(name.as_char_ptr(), &mut phys, &mut len) };
+        if ret == -(bindings::ENOENT as i32) || ret == -(bindings::EOPNOTSUPP as i32) {
+            return Ok(None);
+        }
+        kernel::error::to_result(ret)?;
+        // SAFETY: `kho_restore_folio` validates `phys` against the memory
+        // the previous kernel preserved and returns NULL if it was not.
+        let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;
+        // SAFETY: `folio` is a valid folio we hold a reference to.
+        let size = unsafe { bindings::luo_folio_size(folio.as_ptr()) };
+        // SAFETY: as above; a restored folio is in the direct map.
+        let data = NonNull::new(unsafe { bindings::luo_folio_address(folio.as_ptr()) });
+        match data {
+            Some(data) if len <= size => Ok(Some(Self {
+                folio,
+                data: data.cast(),
+                len,
+            })),
+            _ => {
+                // SAFETY: we hold the reference `kho_restore_folio` gave us.
+                unsafe { bindings::luo_folio_put(folio.as_ptr()) };
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// The bytes the previous kernel wrote.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: by the type invariant `data` is valid for `len` bytes for
+        // as long as we hold the folio.
+        unsafe { core::slice::from_raw_parts(self.data.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for IncomingBlob {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold one reference to the folio.
+        unsafe { bindings::luo_folio_put(self.folio.as_ptr()) };
+    }
+}

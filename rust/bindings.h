@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What luo-rs adds to the kernel's Rust bindings. Included from the tree's
+ * rust/bindings/bindings_helper.h by the hook patch.
+ */
+#include <linux/kexec_handover.h>
+#include <linux/liveupdate.h>
+#include <linux/mm.h>
+#include <linux/random.h>
