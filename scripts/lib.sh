@@ -17,7 +17,10 @@ step() {
 	shift
 	t0=$(date +%s)
 	log "$name ..."
-	"$@" || rc=$?
+	# As an async job, so that `set -e` stays in force inside CMD (it is
+	# ignored in any command whose status is tested with || or if).
+	"$@" &
+	wait $! || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		log "$name FAILED after $(($(date +%s) - t0)) s (exit $rc)"
 		return "$rc"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the toolchain chroot: build the VM test programs (static, against
+# the uAPI headers of the built kernel and the tree's kselftest harness)
+# and the two initramfs images: the inner one (init, busybox, tests) and
+# the outer one, which adds /boot/bzImage and /boot/initrd (the inner one)
+# so that a test can kexec into the same kernel.
+
+source "$(dirname "$0")/lib.sh"
+
+SRC=/luo/src
+WORK=/luo/work
+TREE=$WORK/linux
+OUT=$WORK/build
+STAGE=$WORK/initramfs
+
+build_programs() {
+	rm -rf "$STAGE"
+	mkdir -p "$STAGE/root/tests" "$STAGE/root/bin" "$STAGE/root/boot"
+	local c
+	for c in "$SRC"/selftests/*.c; do
+		gcc -static -O2 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -Wno-sign-compare \
+			-isystem "$OUT/usr-headers/include" \
+			-I "$TREE/tools/testing/selftests" -I "$SRC/selftests" \
+			-o "$STAGE/root/tests/$(basename "$c" .c)" "$c"
+	done
+}
+step "build VM test programs" build_programs
+
+make_cpio() { # DIR OUTPUT
+	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$2"
+}
+
+build_initramfs() {
+	local root=$STAGE/root
+	mkdir -p "$root"/{dev,proc,sys,tmp}
+	mknod -m 600 "$root/dev/console" c 5 1
+	install -m 755 "$SRC/selftests/vm/init" "$root/init"
+	install -m 755 "$SRC/selftests/vm/demo" "$root/tests/demo"
+	install -m 755 /bin/busybox "$root/bin/busybox"
+	make_cpio "$root" "$STAGE/inner.cpio"
+	install -m 644 "$OUT/arch/x86/boot/bzImage" "$root/boot/bzImage"
+	install -m 644 "$STAGE/inner.cpio" "$root/boot/initrd"
+	make_cpio "$root" "$STAGE/initrd.cpio"
+}
+step "build initramfs" build_initramfs
+log "initramfs: $STAGE/initrd.cpio ($(stat -c %s "$STAGE/initrd.cpio") bytes)"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the toolchain chroot: boot the luo-rs kernel in QEMU (TCG) with
+# the test initramfs, running the programs named in $2, and save the
+# serial log in $1. Usage: run-vm.sh LOG TEST[,TEST...] [EXTRA CMDLINE]
+#
+# The VM ends itself (init reboots, QEMU runs with -no-reboot); a run that
+# takes longer than LUO_VM_TIMEOUT seconds (default 300) is killed.
+
+source "$(dirname "$0")/lib.sh"
+
+log_file=$1 tests=$2 extra=${3:-}
+OUT=/luo/work/build
+STAGE=/luo/work/initramfs
+timeout_s=${LUO_VM_TIMEOUT:-300}
+
+cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 tsc_early_khz=2100000 tsc=reliable"
+cmdline+=" kho=on luotest.stage=1 luotest.run=$tests $extra"
+
+rm -f "$log_file"
+t0=$(date +%s)
+rc=0
+timeout --foreground -k 5 "$timeout_s" \
+	qemu-system-x86_64 -m 1G -smp 2 -accel tcg -cpu max -no-reboot \
+	-nographic -nodefaults -serial "file:$log_file" \
+	-kernel "$OUT/arch/x86/boot/bzImage" -initrd "$STAGE/initrd.cpio" \
+	-append "$cmdline" </dev/null || rc=$?
+dt=$(($(date +%s) - t0))
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+	echo "LUO-VM-TIMEOUT after ${timeout_s}s" >> "$log_file"
+	log "VM run '$tests' killed after ${timeout_s} s (timeout)"
+else
+	log "VM run '$tests' finished in $dt s (qemu exit $rc)"
+fi

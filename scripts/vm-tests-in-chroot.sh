@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the toolchain chroot: run every VM test and print one KTAP report.
+# Programs named kexec_*_test are two-stage and get a VM (and a kexec) each;
+# all other *_test programs share one VM.
+
+source "$(dirname "$0")/lib.sh"
+
+SRC=/luo/src
+LOGS=/luo/work/logs
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+
+plain=() kexec=()
+for c in "$SRC"/selftests/*_test.c; do
+	t=$(basename "$c" .c)
+	case "$t" in
+	kexec_*) kexec+=("$t") ;;
+	*) plain+=("$t") ;;
+	esac
+done
+
+runs=()
+if [ "${#plain[@]}" -gt 0 ]; then
+	list=$(IFS=,; echo "${plain[*]}")
+	step "VM: ${plain[*]}" "$SRC/scripts/run-vm.sh" "$LOGS/plain.log" "$list"
+	runs+=("$LOGS/plain.log:$list:1")
+fi
+for t in "${kexec[@]}"; do
+	step "VM with kexec: $t" "$SRC/scripts/run-vm.sh" "$LOGS/$t.log" "$t"
+	runs+=("$LOGS/$t.log:$t:2")
+done
+python3 "$SRC/scripts/ktap.py" "${runs[@]}"
