@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * luo-rs's VM tests: the kselftest harness, the helpers of luo_util.h and
+ * the two-stage kexec harness.
+ *
+ * A two-stage test is one C file:
+ *
+ *	static void luo_stage1(void)
+ *	{
+ *		... preserve things ...
+ *		luo_kexec("key=value");		// does not return on success
+ *	}
+ *
+ *	TEST(survived) { ... luo_arg("key") ... }	// runs in the new kernel
+ *
+ *	LUO_KEXEC_TEST_MAIN(luo_stage1)
+ *
+ * The VM's init runs the binary in the first kernel (stage 1), which
+ * kexecs into the same kernel with "luotest.stage=2" and the test's
+ * arguments added to the command line; init then runs the binary again,
+ * and the kselftest harness runs the TEST()s as stage 2.
+ */
+#ifndef LUO_TEST_H
+#define LUO_TEST_H
+
+#include "luo_util.h"
+#include "kselftest_harness.h"
+
+/* main() of a two-stage test; see the top of this file. */
+#define LUO_KEXEC_TEST_MAIN(stage1)					\
+	int main(int argc, char **argv)					\
+	{								\
+		if (luo_stage() == 1) {					\
+			printf("# stage 1: preparing, then kexec\n");	\
+			fflush(stdout);					\
+			stage1();					\
+			printf("Bail out! stage 1 returned: the kexec did not happen\n"); \
+			return 1;					\
+		}							\
+		return test_harness_run(argc, argv);			\
+	}
+
+#endif /* LUO_TEST_H */

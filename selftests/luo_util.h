@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by luo-rs's VM programs: opening /dev/liveupdate, the
+ * extensible-struct ioctls, reading luo-rs's debugfs status, command-line
+ * arguments of the test VM, and kexec into the next stage.
+ */
+#ifndef LUO_UTIL_H
+#define LUO_UTIL_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kexec.h>
+#include <linux/liveupdate.h>
+#include <linux/reboot.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/reboot.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define LUO_DEV "/dev/liveupdate"
+#define LUO_STATUS "/sys/kernel/debug/liveupdate/status"
+
+static inline int luo_open(void)
+{
+	return open(LUO_DEV, O_RDWR | O_CLOEXEC);
+}
+
+/* ioctl() returning 0 or -errno. */
+static inline int luo_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
+}
+
+/* The global state, or -errno. */
+static inline int luo_get_state(int fd)
+{
+	struct liveupdate_ioctl_get_state st = { .size = sizeof(st) };
+	int ret = luo_ioctl(fd, LIVEUPDATE_IOCTL_GET_STATE, &st);
+
+	return ret ? ret : (int)st.state;
+}
+
+/*
+ * Copies the value of "key: value" from luo-rs's debugfs status into buf.
+ * Returns 0, or -ENOENT if the key is absent.
+ */
+static inline int luo_status(const char *key, char *buf, size_t len)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	FILE *f = fopen(LUO_STATUS, "r");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		snprintf(buf, len, "%s", line + klen + 2);
+		buf[strcspn(buf, "\n")] = 0;
+		ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+static inline unsigned long long luo_status_u64(const char *key)
+{
+	char buf[64];
+
+	if (luo_status(key, buf, sizeof(buf)))
+		return ~0ULL;
+	return strtoull(buf, NULL, 0);
+}
+
+static inline int luo_read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/*
+ * The value of "luotest.<key>=" on the kernel command line, copied into a
+ * static buffer, or NULL.
+ */
+static inline const char *luo_arg(const char *key)
+{
+	static char cmdline[4096], val[256];
+	char pat[128];
+	char *p;
+
+	if (luo_read_file("/proc/cmdline", cmdline, sizeof(cmdline)))
+		return NULL;
+	snprintf(pat, sizeof(pat), "luotest.%s=", key);
+	for (p = cmdline; (p = strstr(p, pat)); p++) {
+		if (p != cmdline && p[-1] != ' ')
+			continue;
+		p += strlen(pat);
+		snprintf(val, sizeof(val), "%.*s", (int)strcspn(p, " "), p);
+		return val;
+	}
+	return NULL;
+}
+
+static inline int luo_stage(void)
+{
+	const char *s = luo_arg("stage");
+
+	return s ? atoi(s) : 1;
+}
+
+/*
+ * kexec into /boot/bzImage with /boot/initrd and the current command line,
+ * with luotest.stage advanced and " luotest.<args>" appended (args is
+ * "key=value key2=value2"). Returns -errno only if the kexec failed.
+ */
+static inline int luo_kexec(const char *args)
+{
+	static char cmdline[4096], next[4096];
+	char *tok, *save;
+	int kfd, ifd, len = 0;
+
+	if (luo_read_file("/proc/cmdline", cmdline, sizeof(cmdline)))
+		return -errno;
+	/* Keep every word but the stage marker. */
+	for (tok = strtok_r(cmdline, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		if (!strncmp(tok, "luotest.stage=", 14))
+			continue;
+		len += snprintf(next + len, sizeof(next) - len, "%s ", tok);
+	}
+	len += snprintf(next + len, sizeof(next) - len, "luotest.stage=%d", luo_stage() + 1);
+	if (args && *args) {
+		char copy[1024];
+
+		snprintf(copy, sizeof(copy), "%s", args);
+		for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			len += snprintf(next + len, sizeof(next) - len, " luotest.%s", tok);
+	}
+	if (len >= (int)sizeof(next))
+		return -E2BIG;
+
+	kfd = open("/boot/bzImage", O_RDONLY | O_CLOEXEC);
+	ifd = open("/boot/initrd", O_RDONLY | O_CLOEXEC);
+	if (kfd < 0 || ifd < 0)
+		return -ENOENT;
+	if (syscall(SYS_kexec_file_load, kfd, ifd, strlen(next) + 1, next, 0UL))
+		return -errno;
+	printf("# kexec: %s\n", next);
+	fflush(stdout);
+	sync();
+	reboot(LINUX_REBOOT_CMD_KEXEC);
+	return -errno;
+}
+
+#endif /* LUO_UTIL_H */
