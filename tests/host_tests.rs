@@ -10,6 +10,8 @@
 mod kho_ser;
 #[path = "../luo_handover.rs"]
 mod luo_handover;
+#[path = "../luo_state.rs"]
+mod luo_state;
 #[path = "../luo_uapi.rs"]
 mod luo_uapi;
 
