@@ -10,6 +10,14 @@
 use core::ptr::NonNull;
 use kernel::{bindings, error::from_err_ptr, prelude::*, str::CStr};
 
+/// Whether KHO is on for this boot (`kho=` on the command line, or
+/// `CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT`). Without it nothing can be
+/// handed over.
+pub(crate) fn enabled() -> bool {
+    // SAFETY: `kho_is_enabled` only reads a boot-time flag.
+    unsafe { bindings::kho_is_enabled() }
+}
+
 /// Memory preserved across kexec with `kho_alloc_preserve()`, optionally
 /// registered as a KHO subtree.
 ///

@@ -4,21 +4,26 @@
 //!
 //! A live update replaces the running kernel with kexec while selected
 //! state (VM memory in memfds, iommufd, KVM) stays in RAM. Userspace
-//! preserves files into sessions on /dev/liveupdate; at the kexec, luo-rs
-//! writes what the next kernel needs into one FDT blob that Kexec HandOver
-//! (KHO) carries across; the next kernel finds the blob at boot and hands
-//! the state back.
+//! preserves files into sessions on /dev/liveupdate; an orchestrator moves
+//! the global state machine (`luo_state`) with PREPARE and FREEZE; at the
+//! kexec, what the next kernel needs is in one FDT blob that Kexec HandOver
+//! (KHO) carries across; the next kernel finds it at boot.
 //!
-//! This file is the crate root: it initialises the subsystem (reads the
-//! incoming handover, registers the device and its debugfs view) and
-//! provides `liveupdate_reboot()`, which `kernel_kexec()` calls before it
-//! jumps and which can abort the kexec by failing.
+//! This file is the crate root. It owns the global state ([`Core`]): it
+//! runs the work each transition calls for, reads the incoming handover at
+//! init, registers the device and its debugfs view, and provides
+//! `liveupdate_reboot()`, which `kernel_kexec()` calls before it jumps and
+//! which aborts the kexec by failing.
 
+mod capable;
 mod kho;
 mod kho_ser;
 mod luo_handover;
 mod luo_ioctl;
 mod luo_session;
+// The per-ioctl rules (`check_op`) wait for the session ioctls.
+#[allow(dead_code)]
+mod luo_state;
 mod luo_uapi;
 mod user_struct;
 
@@ -30,10 +35,10 @@ use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
     sync::SetOnce,
-    uapi,
 };
 use kho::{IncomingBlob, OutgoingBlob};
 use luo_handover::Handover;
+use luo_state::{Event, Refusal, State, Work};
 
 module! {
     type: LiveUpdate,
@@ -53,9 +58,102 @@ struct Boot {
 
 static BOOT: SetOnce<Boot> = SetOnce::new();
 
-/// The global live update state (`enum liveupdate_state`).
-pub(crate) fn global_state() -> u32 {
-    uapi::liveupdate_state_LIVEUPDATE_STATE_NORMAL
+/// The global live update state.
+struct Core {
+    /// Where the state machine is.
+    state: State,
+    /// The blob for the next kernel: built by PREPARE, refreshed by
+    /// FREEZE, withdrawn (unpreserved and freed) by CANCEL.
+    outgoing: Option<OutgoingBlob>,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialised first thing in `LiveUpdate::init`.
+    //
+    // Locking: CORE is the outermost luo-rs lock. SET_EVENT and
+    // liveupdate_reboot() hold it for a whole transition, so transitions
+    // are serialised and see a stable set of sessions; the work they run
+    // may sleep (allocation, KHO calls).
+    unsafe(uninit) static CORE: Mutex<Core> = Core {
+        state: State::Normal,
+        outgoing: None,
+    };
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Error {
+        match r {
+            Refusal::Busy => EBUSY,
+            Refusal::WrongSession => EINVAL,
+        }
+    }
+}
+
+impl Core {
+    /// Writes this kernel's record into the outgoing blob, allocating and
+    /// publishing the blob on first use.
+    fn serialize(&mut self) -> Result {
+        let boot = BOOT.as_ref().ok_or(ENODEV)?;
+        let blob = match &mut self.outgoing {
+            Some(blob) => blob,
+            empty => empty.insert(OutgoingBlob::new(luo_handover::MAX_SIZE)?),
+        };
+        let record = Handover {
+            generation: boot.incoming.map_or(0, |h| h.generation) + 1,
+            boot_id: boot.boot_id,
+        };
+        record.encode(blob.as_mut_slice()).map_err(|e| {
+            pr_err!("cannot encode the handover: {:?}\n", e);
+            EINVAL
+        })?;
+        blob.publish(luo_handover::KHO_NAME)
+    }
+
+    /// Runs the work of one transition.
+    fn run(&mut self, work: Work) -> Result {
+        match work {
+            Work::Prepare | Work::Freeze => self.serialize(),
+            Work::Cancel { .. } => {
+                // Dropping the blob withdraws the subtree and frees it.
+                self.outgoing = None;
+                Ok(())
+            }
+            Work::FinishIncoming => Ok(()),
+        }
+    }
+
+    /// Applies `event`: runs its work and moves the state, or, if the
+    /// work fails, undoes it and lands where the state machine says.
+    fn apply(&mut self, event: Event) -> Result {
+        if !kho::enabled() && event != Event::Cancel {
+            return Err(EOPNOTSUPP);
+        }
+        let t = luo_state::on_event(self.state, event)?;
+        match self.run(t.work) {
+            Ok(()) => {
+                self.state = t.to;
+                Ok(())
+            }
+            Err(e) => {
+                pr_err!("{:?} failed ({:?}): back to {:?}\n", event, e, t.on_failure);
+                if t.on_failure == State::Normal {
+                    self.outgoing = None;
+                }
+                self.state = t.on_failure;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The global state (`enum liveupdate_state`).
+pub(crate) fn global_state() -> State {
+    CORE.lock().state
+}
+
+/// SET_EVENT: moves the state machine (the caller checked the capability).
+pub(crate) fn set_event(event: Event) -> Result {
+    CORE.lock().apply(event)
 }
 
 /// Reads and validates the record the previous kernel left in KHO. A bad
@@ -86,48 +184,30 @@ fn take_incoming() -> Option<Handover> {
     }
 }
 
-/// Writes this kernel's record for the next one and registers it with KHO.
-fn publish_handover(out: &mut Option<OutgoingBlob>) -> Result {
-    let boot = BOOT.as_ref().ok_or(ENODEV)?;
-    if out.is_none() {
-        *out = Some(OutgoingBlob::new(luo_handover::MAX_SIZE)?);
-    }
-    let blob = out.as_mut().ok_or(ENOMEM)?;
-    let record = Handover {
-        generation: boot.incoming.map_or(0, |h| h.generation) + 1,
-        boot_id: boot.boot_id,
-    };
-    record.encode(blob.as_mut_slice()).map_err(|e| {
-        pr_err!("cannot encode the handover: {:?}\n", e);
-        EINVAL
-    })?;
-    blob.publish(luo_handover::KHO_NAME)
-}
-
-kernel::sync::global_lock! {
-    // SAFETY: initialised first thing in `LiveUpdate::init`.
-    unsafe(uninit) static OUTGOING: Mutex<Option<OutgoingBlob>> = None;
-}
-
 /// Called by `kernel_kexec()` right before the jump; an error aborts the
-/// kexec.
+/// kexec. Runs the PREPARE and FREEZE steps userspace did not send.
 #[no_mangle]
 pub extern "C" fn liveupdate_reboot() -> c_int {
-    if BOOT.as_ref().is_none() {
-        // luo-rs failed to initialise: there is nothing to hand over.
+    if BOOT.as_ref().is_none() || !kho::enabled() {
+        // luo-rs is not running or KHO is off: nothing can be handed over.
         return 0;
     }
-    let mut out = OUTGOING.lock();
-    match publish_handover(&mut out) {
-        Ok(()) => {
-            pr_info!("handover published for the next kernel\n");
-            0
+    let mut core = CORE.lock();
+    let steps = match luo_state::on_kexec(core.state) {
+        Ok(steps) => steps,
+        Err(r) => {
+            pr_err!("aborting kexec: the last update's incoming sessions are not finished\n");
+            return Error::from(r).to_errno();
         }
-        Err(e) => {
-            pr_err!("aborting kexec: handover failed: {:?}\n", e);
-            e.to_errno()
+    };
+    for &event in steps {
+        if let Err(e) = core.apply(event) {
+            pr_err!("aborting kexec: implicit {:?} failed: {:?}\n", event, e);
+            return e.to_errno();
         }
     }
+    pr_info!("handover published for the next kernel\n");
+    0
 }
 
 /// The debugfs view: `/sys/kernel/debug/liveupdate/status`.
@@ -138,7 +218,14 @@ impl fmt::Debug for Status {
         let Some(boot) = BOOT.as_ref() else {
             return writeln!(f, "state: uninitialised");
         };
-        writeln!(f, "state: normal")?;
+        let state = match global_state() {
+            State::Normal => "normal",
+            State::Prepared => "prepared",
+            State::Frozen => "frozen",
+            State::Updated => "updated",
+        };
+        writeln!(f, "state: {state}")?;
+        writeln!(f, "kho: {}", if kho::enabled() { "on" } else { "off" })?;
         writeln!(f, "boot_id: {:#018x}", boot.boot_id)?;
         writeln!(f, "sessions: {}", luo_session::live_sessions())?;
         match boot.incoming {
@@ -164,11 +251,14 @@ struct LiveUpdate {
 impl kernel::InPlaceModule for LiveUpdate {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         // SAFETY: called once, before anything can take the lock.
-        unsafe { OUTGOING.init() };
+        unsafe { CORE.init() };
 
         // SAFETY: `get_random_u64` may be called at any time after boot.
         let boot_id = unsafe { bindings::get_random_u64() };
         let incoming = take_incoming();
+        if !kho::enabled() {
+            pr_warn!("KHO is off (kho=off): live update is unavailable\n");
+        }
         BOOT.populate(Boot { boot_id, incoming });
 
         let debugfs = Dir::new(c"liveupdate");

@@ -57,6 +57,11 @@ user_struct!(
     GetState = liveupdate_ioctl_get_state
 );
 
+user_struct!(
+    /// `struct liveupdate_ioctl_set_event`.
+    SetEvent = liveupdate_ioctl_set_event
+);
+
 impl From<SizeError> for Error {
     fn from(e: SizeError) -> Error {
         match e {

@@ -44,6 +44,14 @@ static inline int luo_get_state(int fd)
 	return ret ? ret : (int)st.state;
 }
 
+/* SET_EVENT: 0 or -errno. */
+static inline int luo_set_event(int fd, unsigned int event)
+{
+	struct liveupdate_ioctl_set_event ev = { .size = sizeof(ev), .event = event };
+
+	return luo_ioctl(fd, LIVEUPDATE_IOCTL_SET_EVENT, &ev);
+}
+
 /*
  * Copies the value of "key: value" from luo-rs's debugfs status into buf.
  * Returns 0, or -ENOENT if the key is absent.

@@ -90,6 +90,30 @@ enum {
 enum {
 	LIVEUPDATE_CMD_EXT_BASE = 0x80,
 	LIVEUPDATE_CMD_GET_STATE = LIVEUPDATE_CMD_EXT_BASE,
+	LIVEUPDATE_CMD_SET_EVENT = 0x81,
+};
+
+/**
+ * enum liveupdate_event - events that drive the global state machine
+ * @LIVEUPDATE_EVENT_PREPARE: NORMAL -> PREPARED. Do the heavy work while
+ *	workloads still run: preserve memory with KHO and serialize the state
+ *	of every session into the handover blob.
+ * @LIVEUPDATE_EVENT_FREEZE: PREPARED -> FROZEN. Do only what changed since
+ *	PREPARE (the blackout window). After it the update is committed.
+ * @LIVEUPDATE_EVENT_CANCEL: PREPARED or FROZEN -> NORMAL. Undo PREPARE and
+ *	FREEZE completely: nothing stays preserved, the blob is withdrawn.
+ * @LIVEUPDATE_EVENT_FINISH: UPDATED -> NORMAL. Release every incoming
+ *	session nobody retrieved.
+ *
+ * An event that is not valid in the current state fails with EBUSY and
+ * changes nothing. A PREPARE or FREEZE that fails part way is rolled back
+ * to NORMAL, with nothing left preserved, and returns the error.
+ */
+enum liveupdate_event {
+	LIVEUPDATE_EVENT_PREPARE = 1,
+	LIVEUPDATE_EVENT_FREEZE = 2,
+	LIVEUPDATE_EVENT_CANCEL = 3,
+	LIVEUPDATE_EVENT_FINISH = 4,
 };
 
 /**
@@ -138,6 +162,28 @@ struct liveupdate_ioctl_get_state {
 
 #define LIVEUPDATE_IOCTL_GET_STATE \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_GET_STATE)
+
+/**
+ * struct liveupdate_ioctl_set_event - ioctl(LIVEUPDATE_IOCTL_SET_EVENT)
+ * @size:  input: sizeof(struct liveupdate_ioctl_set_event).
+ * @event: input: an &enum liveupdate_event.
+ *
+ * Moves the global state machine; needs CAP_SYS_ADMIN. A plain kexec
+ * (without events) runs the missing PREPARE and FREEZE itself, and aborts
+ * the kexec if one fails.
+ *
+ * Return: 0 once the event's work is done; EPERM without CAP_SYS_ADMIN;
+ * EOPNOTSUPP for an unknown @event; EBUSY if @event is not valid in the
+ * current state; the error of the failed step (state rolled back to
+ * NORMAL) otherwise; EINVAL/E2BIG/EFAULT for a bad struct.
+ */
+struct liveupdate_ioctl_set_event {
+	__u32 size;
+	__u32 event;
+};
+
+#define LIVEUPDATE_IOCTL_SET_EVENT \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SET_EVENT)
 
 /**
  * struct liveupdate_session_preserve_fd - ioctl(LIVEUPDATE_SESSION_PRESERVE_FD)
