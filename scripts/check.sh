@@ -5,9 +5,10 @@
 # build, then every VM test including the kexec ones; one summary at the
 # end; exit status 0 only if everything passed.
 
+t0=$(date +%s)
+# Sourcing creates the toolchain chroot if it is missing.
 source "$(dirname "$0")/chroot.sh"
 
-t0=$(date +%s)
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 fail=0
