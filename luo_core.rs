@@ -21,10 +21,9 @@ mod kho_ser;
 mod luo_handover;
 mod luo_ioctl;
 mod luo_session;
-// The per-ioctl rules (`check_op`) wait for the session ioctls.
-#[allow(dead_code)]
 mod luo_state;
 mod luo_uapi;
+mod session_file;
 mod user_struct;
 
 use core::fmt;
@@ -151,6 +150,21 @@ pub(crate) fn global_state() -> State {
     CORE.lock().state
 }
 
+/// Holds the core steady (no transition can run) while the guard lives.
+pub(crate) struct CoreGuard(kernel::sync::lock::GlobalGuard<CORE>);
+
+impl CoreGuard {
+    /// The state, which cannot change while the guard is held.
+    pub(crate) fn state(&self) -> State {
+        self.0.state
+    }
+}
+
+/// Takes the core lock; see the locking notes on [`CORE`].
+pub(crate) fn core() -> CoreGuard {
+    CoreGuard(CORE.lock())
+}
+
 /// SET_EVENT: moves the state machine (the caller checked the capability).
 pub(crate) fn set_event(event: Event) -> Result {
     CORE.lock().apply(event)
@@ -232,10 +246,18 @@ impl fmt::Debug for Status {
             Some(h) => {
                 writeln!(f, "incoming: yes")?;
                 writeln!(f, "incoming_generation: {}", h.generation)?;
-                writeln!(f, "incoming_boot_id: {:#018x}", h.boot_id)
+                writeln!(f, "incoming_boot_id: {:#018x}", h.boot_id)?;
             }
-            None => writeln!(f, "incoming: no"),
+            None => writeln!(f, "incoming: no")?,
         }
+        let mut result = Ok(());
+        luo_session::for_each(|s| {
+            let name = s.name();
+            let name = core::str::from_utf8(name.as_bytes()).unwrap_or("<not utf-8>");
+            result = result
+                .and_then(|()| writeln!(f, "session {}: {:?} {:?}", s.id(), s.origin(), name));
+        });
+        result
     }
 }
 
@@ -252,6 +274,7 @@ impl kernel::InPlaceModule for LiveUpdate {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         // SAFETY: called once, before anything can take the lock.
         unsafe { CORE.init() };
+        luo_session::init();
 
         // SAFETY: `get_random_u64` may be called at any time after boot.
         let boot_id = unsafe { bindings::get_random_u64() };

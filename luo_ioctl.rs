@@ -1,34 +1,74 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The /dev/liveupdate character device and its ioctls.
+//! The /dev/liveupdate character device, session files, and their ioctls.
 //!
-//! open() creates a [`Session`]; release() drops it. Each ioctl checks the
-//! caller's privilege first (SET_EVENT needs `CAP_SYS_ADMIN`: `EPERM`),
-//! reads its struct with `user_struct::read` (size, padding and trailing
-//! bytes checked there), acts, and writes the answer back. Unknown
-//! commands get `ENOTTY`.
+//! Every open() of /dev/liveupdate creates a [`Session`]; CREATE_SESSION
+//! creates one more as a new fd (see `session_file`). Both kinds of file
+//! hold a [`LuoFile`] and share [`LuoFile::dispatch`]: session commands
+//! work on both, device commands (GET_STATE, SET_EVENT, CREATE_SESSION)
+//! only on /dev/liveupdate fds, `ENOTTY` elsewhere.
+//!
+//! Each ioctl checks the caller's privilege first (SET_EVENT needs
+//! `CAP_SYS_ADMIN`: `EPERM`), reads its struct with `user_struct::read`
+//! (size, padding and trailing bytes checked there), checks the state with
+//! `luo_state::check_op`, acts, and writes the answer back.
 
 use crate::capable;
 use crate::luo_session::Session;
-use crate::luo_state::Event;
-use crate::user_struct::{self, GetState, SetEvent};
+use crate::luo_state::{self, Event, Op};
+use crate::luo_uapi::Name;
+use crate::session_file;
+use crate::user_struct::{self, CreateSession, GetName, GetState, SetEvent, SetName};
 use kernel::{
-    fs::File,
+    bindings,
+    fs::{file::FileDescriptorReservation, File},
     ioctl::_IO,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
+    sync::Arc,
     uapi,
 };
 
-const GET_STATE: u32 = _IO(uapi::LIVEUPDATE_IOCTL_TYPE, uapi::LIVEUPDATE_CMD_GET_STATE);
-const SET_EVENT: u32 = _IO(uapi::LIVEUPDATE_IOCTL_TYPE, uapi::LIVEUPDATE_CMD_SET_EVENT);
+const fn cmd(nr: u32) -> u32 {
+    _IO(uapi::LIVEUPDATE_IOCTL_TYPE, nr)
+}
 
-/// The state behind one open file of /dev/liveupdate.
+const CREATE_SESSION: u32 = cmd(uapi::LIVEUPDATE_CMD_CREATE_SESSION);
+const GET_STATE: u32 = cmd(uapi::LIVEUPDATE_CMD_GET_STATE);
+const SET_EVENT: u32 = cmd(uapi::LIVEUPDATE_CMD_SET_EVENT);
+const SESSION_GET_NAME: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_GET_NAME);
+const SESSION_SET_NAME: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_SET_NAME);
+
+/// What one open file (of /dev/liveupdate, or a session file) holds.
 pub(crate) struct LuoFile {
-    session: Session,
+    session: Arc<Session>,
+    /// Whether this is a /dev/liveupdate fd (device commands allowed).
+    device: bool,
+}
+
+fn name_error(_: crate::luo_uapi::NameError) -> Error {
+    EINVAL
 }
 
 impl LuoFile {
+    /// Runs one ioctl on either kind of file.
+    pub(crate) fn dispatch(me: &LuoFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            GET_STATE if me.device => Self::get_state(arg),
+            SET_EVENT if me.device => Self::set_event(arg),
+            CREATE_SESSION if me.device => Self::create_session(arg),
+            SESSION_GET_NAME => me.get_name(arg),
+            SESSION_SET_NAME => me.set_name(arg),
+            _ => Err(ENOTTY),
+        }
+    }
+
+    /// The last reference to a file is gone: end its session.
+    pub(crate) fn release_session(me: KBox<LuoFile>, _file: &File) {
+        me.session.unregister();
+        pr_debug!("session {} closed\n", me.session.id());
+    }
+
     fn get_state(arg: usize) -> Result<isize> {
         let req = user_struct::read::<GetState>(arg)?;
         let answer = GetState(uapi::liveupdate_ioctl_get_state {
@@ -48,6 +88,55 @@ impl LuoFile {
         crate::set_event(event)?;
         Ok(0)
     }
+
+    fn create_session(arg: usize) -> Result<isize> {
+        let req = user_struct::read::<CreateSession>(arg)?;
+        let name = Name::parse(&req.value.0.name).map_err(name_error)?;
+        let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+        let file = {
+            // Hold the state steady: no PREPARE while the session is made.
+            let core = crate::core();
+            luo_state::check_op(core.state(), Op::CreateSession, None)?;
+            let session = Session::create(name)?;
+            session_file::new(KBox::new(
+                LuoFile {
+                    session,
+                    device: false,
+                },
+                GFP_KERNEL,
+            )?)?
+        };
+        let mut answer = req.value.0;
+        answer.fd = reservation.reserved_fd() as i32;
+        // If the answer cannot be written, dropping `file` ends the session
+        // and the reserved fd is given back.
+        user_struct::write(arg, &req, &CreateSession(answer))?;
+        reservation.fd_install(file);
+        Ok(0)
+    }
+
+    fn get_name(&self, arg: usize) -> Result<isize> {
+        let req = user_struct::read::<GetName>(arg)?;
+        if req.value.0.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let mut answer = req.value.0;
+        answer.name = self.session.name().to_field();
+        user_struct::write(arg, &req, &GetName(answer))?;
+        Ok(0)
+    }
+
+    fn set_name(&self, arg: usize) -> Result<isize> {
+        let req = user_struct::read::<SetName>(arg)?;
+        if req.value.0.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let name = Name::parse(&req.value.0.name).map_err(name_error)?;
+        let core = crate::core();
+        luo_state::check_op(core.state(), Op::SetName, Some(self.session.origin()))?;
+        self.session.set_name(name)?;
+        Ok(0)
+    }
 }
 
 #[vtable]
@@ -57,21 +146,18 @@ impl MiscDevice for LuoFile {
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
         Ok(KBox::new(
             LuoFile {
-                session: Session::new(),
+                session: Session::create(Name::NONE)?,
+                device: true,
             },
             GFP_KERNEL,
         )?)
     }
 
-    fn release(me: KBox<Self>, _file: &File) {
-        pr_debug!("session {} closed\n", me.session.id());
+    fn release(me: KBox<Self>, file: &File) {
+        Self::release_session(me, file);
     }
 
-    fn ioctl(_me: &LuoFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        match cmd {
-            GET_STATE => Self::get_state(arg),
-            SET_EVENT => Self::set_event(arg),
-            _ => Err(ENOTTY),
-        }
+    fn ioctl(me: &LuoFile, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        Self::dispatch(me, file, cmd, arg)
     }
 }

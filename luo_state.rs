@@ -33,7 +33,8 @@ pub(crate) enum State {
     Updated = 4,
 }
 
-/// Every state, for exhaustive tests and iteration.
+/// Every state, for exhaustive tests.
+#[cfg(test)]
 pub(crate) const STATES: [State; 4] = [
     State::Normal,
     State::Prepared,
@@ -131,16 +132,9 @@ pub(crate) fn on_kexec(state: State) -> Result<&'static [Event], Refusal> {
     }
 }
 
-/// The state a kernel starts in.
-pub(crate) fn at_boot(incoming_sessions: usize) -> State {
-    if incoming_sessions > 0 {
-        State::Updated
-    } else {
-        State::Normal
-    }
-}
-
 /// Where a session came from.
+// Incoming sessions arrive with the session handover (not built yet).
+#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
     /// Created in this kernel, to be handed to the next one.
@@ -150,6 +144,9 @@ pub(crate) enum Origin {
 }
 
 /// The ioctls whose legality depends on the state.
+// The file and retrieve ioctls are specified (and host-tested) ahead of
+// their implementation.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
     /// CREATE_SESSION (or open()): a new outgoing session.
@@ -169,6 +166,7 @@ pub(crate) enum Op {
 }
 
 /// Every state-dependent operation.
+#[cfg(test)]
 pub(crate) const OPS: [Op; 7] = [
     Op::CreateSession,
     Op::RetrieveSession,
@@ -272,12 +270,6 @@ mod tests {
                 assert_eq!(cur, S::Frozen, "from {s:?}");
             }
         }
-    }
-
-    #[test]
-    fn boot_state() {
-        assert_eq!(at_boot(0), S::Normal);
-        assert_eq!(at_boot(1), S::Updated);
     }
 
     #[test]

@@ -59,6 +59,66 @@ pub(crate) const fn extent(user_size: u32, min: usize, known: usize) -> Result<E
     }
 }
 
+/// Size of a session name field, including its NUL (the uAPI's
+/// `LIVEUPDATE_SESSION_NAME_LENGTH`).
+pub(crate) const NAME_LEN: usize = 64;
+
+/// Why a session name was refused (`EINVAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameError {
+    /// No NUL within the field: longer than `NAME_LEN - 1` bytes.
+    Unterminated,
+    /// The empty string, where a name is required.
+    Empty,
+}
+
+/// A session name: up to `NAME_LEN - 1` bytes, no NUL; empty means the
+/// session has no name (yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Name {
+    bytes: [u8; NAME_LEN],
+    len: usize,
+}
+
+impl Name {
+    /// The empty name of an unnamed session.
+    pub(crate) const NONE: Name = Name {
+        bytes: [0; NAME_LEN],
+        len: 0,
+    };
+
+    /// Reads a name field from userspace: everything up to the first NUL,
+    /// which must be inside the field; bytes after it are ignored. An
+    /// empty name is refused.
+    pub(crate) fn parse(raw: &[u8; NAME_LEN]) -> Result<Name, NameError> {
+        let len = raw
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(NameError::Unterminated)?;
+        if len == 0 {
+            return Err(NameError::Empty);
+        }
+        let mut bytes = [0; NAME_LEN];
+        bytes[..len].copy_from_slice(&raw[..len]);
+        Ok(Name { bytes, len })
+    }
+
+    /// The name's bytes, without NUL.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// Whether the session is unnamed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The name as a uAPI field: the bytes, then NULs to the end.
+    pub(crate) fn to_field(self) -> [u8; NAME_LEN] {
+        self.bytes
+    }
+}
+
 /// Whether every byte is zero (reserved fields, unknown trailing bytes).
 pub(crate) fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
@@ -118,6 +178,41 @@ mod tests {
                 trailing: 4088
             })
         );
+    }
+
+    fn field(s: &[u8]) -> [u8; NAME_LEN] {
+        let mut f = [0u8; NAME_LEN];
+        f[..s.len()].copy_from_slice(s);
+        f
+    }
+
+    #[test]
+    fn names() {
+        let n = Name::parse(&field(b"vm-42")).unwrap();
+        assert_eq!(n.as_bytes(), b"vm-42");
+        assert_eq!(&n.to_field()[..6], b"vm-42\0");
+        assert!(n.to_field()[5..].iter().all(|&b| b == 0));
+        assert_eq!(Name::parse(&field(b"")), Err(NameError::Empty));
+        assert!(Name::NONE.is_empty());
+    }
+
+    #[test]
+    fn name_length_limit() {
+        let longest = [b'x'; NAME_LEN - 1];
+        assert_eq!(
+            Name::parse(&field(&longest)).unwrap().as_bytes(),
+            &longest[..]
+        );
+        assert_eq!(Name::parse(&[b'x'; NAME_LEN]), Err(NameError::Unterminated));
+    }
+
+    #[test]
+    fn bytes_after_the_nul_are_ignored() {
+        let mut f = field(b"a");
+        f[10] = b'z';
+        let n = Name::parse(&f).unwrap();
+        assert_eq!(n, Name::parse(&field(b"a")).unwrap());
+        assert_eq!(n.to_field(), field(b"a"));
     }
 
     #[test]

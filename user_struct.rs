@@ -62,6 +62,21 @@ user_struct!(
     SetEvent = liveupdate_ioctl_set_event
 );
 
+user_struct!(
+    /// `struct liveupdate_ioctl_create_session`.
+    CreateSession = liveupdate_ioctl_create_session
+);
+
+user_struct!(
+    /// `struct liveupdate_session_get_name`.
+    GetName = liveupdate_session_get_name
+);
+
+user_struct!(
+    /// `struct liveupdate_session_set_name`.
+    SetName = liveupdate_session_set_name
+);
+
 impl From<SizeError> for Error {
     fn from(e: SizeError) -> Error {
         match e {

@@ -3,6 +3,7 @@
  * What luo-rs adds to the kernel's Rust bindings. Included from the tree's
  * rust/bindings/bindings_helper.h by the hook patch.
  */
+#include <linux/anon_inodes.h>
 #include <linux/kexec_handover.h>
 #include <linux/liveupdate.h>
 #include <linux/mm.h>

@@ -52,6 +52,36 @@ static inline int luo_set_event(int fd, unsigned int event)
 	return luo_ioctl(fd, LIVEUPDATE_IOCTL_SET_EVENT, &ev);
 }
 
+/* CREATE_SESSION on a /dev/liveupdate fd: the new fd, or -errno. */
+static inline int luo_create_session(int fd, const char *name)
+{
+	struct liveupdate_ioctl_create_session cs = { .size = sizeof(cs) };
+	int ret;
+
+	snprintf((char *)cs.name, sizeof(cs.name), "%s", name);
+	ret = luo_ioctl(fd, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs);
+	return ret ? ret : cs.fd;
+}
+
+/* SESSION_GET_NAME into buf (LIVEUPDATE_SESSION_NAME_LENGTH bytes). */
+static inline int luo_get_name(int fd, char *buf)
+{
+	struct liveupdate_session_get_name gn = { .size = sizeof(gn) };
+	int ret = luo_ioctl(fd, LIVEUPDATE_SESSION_GET_NAME, &gn);
+
+	if (!ret)
+		memcpy(buf, gn.name, sizeof(gn.name));
+	return ret;
+}
+
+static inline int luo_set_name(int fd, const char *name)
+{
+	struct liveupdate_session_set_name sn = { .size = sizeof(sn) };
+
+	snprintf((char *)sn.name, sizeof(sn.name), "%s", name);
+	return luo_ioctl(fd, LIVEUPDATE_SESSION_SET_NAME, &sn);
+}
+
 /*
  * Copies the value of "key: value" from luo-rs's debugfs status into buf.
  * Returns 0, or -ENOENT if the key is absent.

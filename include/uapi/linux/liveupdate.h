@@ -116,11 +116,27 @@ enum liveupdate_event {
 	LIVEUPDATE_EVENT_FINISH = 4,
 };
 
+/* luo-rs commands on session fds, in a range Linux 7.3 does not use. */
+enum {
+	LIVEUPDATE_CMD_SESSION_EXT_BASE = 0xC0,
+	LIVEUPDATE_CMD_SESSION_SET_NAME = 0xC2,
+};
+
 /**
  * struct liveupdate_ioctl_create_session - ioctl(LIVEUPDATE_IOCTL_CREATE_SESSION)
  * @size: input: sizeof(struct liveupdate_ioctl_create_session).
- * @fd:   output: the new session's file descriptor.
- * @name: input: the session's name, NUL-terminated, unique.
+ * @fd:   output: the new session's file descriptor (close-on-exec).
+ * @name: input: the session's name: 1 to 63 bytes and a NUL; bytes after
+ *	  the NUL are ignored.
+ *
+ * Creates a named session as a new fd, on any /dev/liveupdate fd. The new
+ * session lives as long as its own fd, independently of the fd it was
+ * created from. Names are unique among all sessions, outgoing and
+ * incoming.
+ *
+ * Return: 0; EINVAL for an empty or unterminated name; EEXIST if a
+ * session has that name; EBUSY while PREPARED or FROZEN; ENOTTY on a
+ * session fd that is not a /dev/liveupdate fd; EMFILE/ENOMEM.
  */
 struct liveupdate_ioctl_create_session {
 	__u32 size;
@@ -231,8 +247,9 @@ struct liveupdate_session_finish {
 /**
  * struct liveupdate_session_get_name - ioctl(LIVEUPDATE_SESSION_GET_NAME)
  * @size:     input: sizeof(struct liveupdate_session_get_name).
- * @reserved: must be zero.
- * @name:     output: the session's name, NUL-terminated.
+ * @reserved: must be zero (EINVAL otherwise).
+ * @name:     output: the session's name, NUL-padded; empty for a session
+ *	      from open() that was never named.
  */
 struct liveupdate_session_get_name {
 	__u32 size;
@@ -242,5 +259,26 @@ struct liveupdate_session_get_name {
 
 #define LIVEUPDATE_SESSION_GET_NAME \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_GET_NAME)
+
+/**
+ * struct liveupdate_session_set_name - ioctl(LIVEUPDATE_SESSION_SET_NAME)
+ * @size:     input: sizeof(struct liveupdate_session_set_name).
+ * @reserved: must be zero (EINVAL otherwise).
+ * @name:     input: the new name, as for CREATE_SESSION.
+ *
+ * Names (or renames) an outgoing session, for example the session of an
+ * open() of /dev/liveupdate.
+ *
+ * Return: 0; EINVAL for a bad name or on an incoming session; EEXIST if
+ * another session has that name; EBUSY while PREPARED or FROZEN.
+ */
+struct liveupdate_session_set_name {
+	__u32 size;
+	__u32 reserved;
+	__u8 name[LIVEUPDATE_SESSION_NAME_LENGTH];
+};
+
+#define LIVEUPDATE_SESSION_SET_NAME \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_SET_NAME)
 
 #endif /* _UAPI_LIVEUPDATE_H */
