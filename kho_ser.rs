@@ -160,6 +160,34 @@ impl<'a> FdtWriter<'a> {
         Ok(())
     }
 
+    /// Opens a node named `prefix@<index in hex>`, e.g. `session@1f`.
+    pub(crate) fn begin_node_at(&mut self, prefix: &str, index: u64) -> Result<(), FdtError> {
+        let mut name = [0u8; 64];
+        let p = prefix.as_bytes();
+        if p.len() > name.len() - 18 {
+            return Err(FdtError::BadName);
+        }
+        name[..p.len()].copy_from_slice(p);
+        name[p.len()] = b'@';
+        let mut len = p.len() + 1;
+        let digits = if index == 0 {
+            1
+        } else {
+            (64 - index.leading_zeros() as usize).div_ceil(4)
+        };
+        for i in (0..digits).rev() {
+            let nibble = ((index >> (i * 4)) & 0xf) as u8;
+            name[len] = if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            };
+            len += 1;
+        }
+        let name = core::str::from_utf8(&name[..len]).map_err(|_| FdtError::BadName)?;
+        self.begin_node(name)
+    }
+
     /// Closes the innermost open node.
     pub(crate) fn end_node(&mut self) -> Result<(), FdtError> {
         if self.depth == 0 {
@@ -192,7 +220,13 @@ impl<'a> FdtWriter<'a> {
 
     /// Adds a NUL-terminated string property.
     pub(crate) fn prop_str(&mut self, name: &str, value: &str) -> Result<(), FdtError> {
-        if value.bytes().any(|b| b == 0) {
+        self.prop_bytes_str(name, value.as_bytes())
+    }
+
+    /// Adds a NUL-terminated string property from raw bytes (which must
+    /// not contain NUL).
+    pub(crate) fn prop_bytes_str(&mut self, name: &str, value: &[u8]) -> Result<(), FdtError> {
+        if value.contains(&0) {
             return Err(FdtError::BadValue);
         }
         let len = u32::try_from(value.len() + 1).map_err(|_| FdtError::NoSpace)?;
@@ -200,7 +234,7 @@ impl<'a> FdtWriter<'a> {
         self.put32(FDT_PROP)?;
         self.put32(len)?;
         self.put32(nameoff)?;
-        self.put(value.as_bytes())?;
+        self.put(value)?;
         self.put(&[0])?;
         self.pad()
     }
@@ -350,18 +384,26 @@ impl<'a> Fdt<'a> {
 
     /// The root property `name` as a big-endian u64.
     pub(crate) fn root_u64(&self, name: &str) -> Result<u64, FdtError> {
-        let v = self.root_prop(name).ok_or(FdtError::BadValue)?;
-        let arr: [u8; 8] = v.try_into().map_err(|_| FdtError::BadValue)?;
-        Ok(u64::from_be_bytes(arr))
+        value_u64(self.root_prop(name).ok_or(FdtError::BadValue)?)
     }
 
     /// The root property `name` as a string without its NUL.
     pub(crate) fn root_str(&self, name: &str) -> Result<&'a [u8], FdtError> {
-        let v = self.root_prop(name).ok_or(FdtError::BadValue)?;
-        match v.split_last() {
-            Some((0, s)) if !s.contains(&0) => Ok(s),
-            _ => Err(FdtError::BadValue),
-        }
+        value_str(self.root_prop(name).ok_or(FdtError::BadValue)?)
+    }
+}
+
+/// A property value as a big-endian u64.
+pub(crate) fn value_u64(v: &[u8]) -> Result<u64, FdtError> {
+    let arr: [u8; 8] = v.try_into().map_err(|_| FdtError::BadValue)?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+/// A property value as a string without its NUL; exactly one NUL, last.
+pub(crate) fn value_str(v: &[u8]) -> Result<&[u8], FdtError> {
+    match v.split_last() {
+        Some((0, s)) if !s.contains(&0) => Ok(s),
+        _ => Err(FdtError::BadValue),
     }
 }
 
@@ -564,6 +606,30 @@ mod tests {
         let mut b = buf;
         b[prop + 4..prop + 8].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
         assert_eq!(Fdt::parse(&b[..n]).err(), Some(FdtError::Truncated));
+    }
+
+    #[test]
+    fn indexed_node_names() {
+        let mut buf = [0u8; 512];
+        let mut strings = [0u8; 16];
+        let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
+        w.begin_node("").unwrap();
+        for i in [0u64, 9, 10, 0x1f, u64::MAX] {
+            w.begin_node_at("s", i).unwrap();
+            w.end_node().unwrap();
+        }
+        w.end_node().unwrap();
+        let n = w.finish().unwrap();
+        let fdt = Fdt::parse(&buf[..n]).unwrap();
+        let names: [&[u8]; 5] = [b"s@0", b"s@9", b"s@a", b"s@1f", b"s@ffffffffffffffff"];
+        let mut seen = 0;
+        for t in fdt.tokens() {
+            if let Ok(Token::Begin { name, depth: 2 }) = t {
+                assert_eq!(name, names[seen]);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 5);
     }
 
     #[test]

@@ -17,7 +17,39 @@ mod luo_uapi;
 
 #[cfg(test)]
 mod against_dtc {
-    use crate::luo_handover::{Handover, MAX_SIZE};
+    use crate::kho_ser::FdtError;
+    use crate::luo_handover::{decode, encode, FileRecord, Handover, SessionRecord, Sink};
+    use crate::luo_uapi::{Name, NAME_LEN};
+
+    const MAX_SIZE: usize = 4096;
+
+    struct Count(usize, usize);
+
+    impl Sink for Count {
+        fn session(&mut self, _: Name) -> Result<(), FdtError> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn file(&mut self, _: FileRecord<'_>) -> Result<(), FdtError> {
+            self.1 += 1;
+            Ok(())
+        }
+    }
+
+    fn sample(h: &Handover, out: &mut [u8]) -> usize {
+        let mut field = [0u8; NAME_LEN];
+        field[..4].copy_from_slice(b"vm-1");
+        let files = [FileRecord {
+            compatible: b"luo-rs,test-v1",
+            token: 42,
+            data: 0x1234,
+        }];
+        let s = [SessionRecord {
+            name: Name::parse(&field).unwrap(),
+            files: &files,
+        }];
+        encode(h, &s, out).unwrap()
+    }
     use std::process::Command;
 
     /// Runs `dtc -I dtb -O <format>` on `blob` and returns its output.
@@ -47,7 +79,7 @@ mod against_dtc {
             boot_id: 0x1122_3344_5566_7788,
         };
         let mut buf = [0u8; MAX_SIZE];
-        let n = h.encode(&mut buf).unwrap();
+        let n = sample(&h, &mut buf);
         let dts = String::from_utf8(dtc(&buf[..n], "dts")).unwrap();
         assert!(
             dts.contains("compatible = \"luo-rs,handover-v1\";"),
@@ -55,6 +87,12 @@ mod against_dtc {
         );
         assert!(dts.contains("generation = <0x00 0x05>;"), "{dts}");
         assert!(dts.contains("boot-id = <0x11223344 0x55667788>;"), "{dts}");
+        assert!(dts.contains("session@0 {"), "{dts}");
+        assert!(dts.contains("session-name = \"vm-1\";"), "{dts}");
+        assert!(dts.contains("file@0 {"), "{dts}");
+        assert!(dts.contains("compatible = \"luo-rs,test-v1\";"), "{dts}");
+        assert!(dts.contains("token = <0x00 0x2a>;"), "{dts}");
+        assert!(dts.contains("data = <0x00 0x1234>;"), "{dts}");
     }
 
     #[test]
@@ -65,7 +103,9 @@ mod against_dtc {
             boot_id: 42,
         };
         let mut buf = [0u8; MAX_SIZE];
-        let n = h.encode(&mut buf).unwrap();
-        assert_eq!(Handover::decode(&dtc(&buf[..n], "dtb")), Ok(h));
+        let n = sample(&h, &mut buf);
+        let mut count = Count(0, 0);
+        assert_eq!(decode(&dtc(&buf[..n], "dtb"), &mut count), Ok(h));
+        assert_eq!((count.0, count.1), (1, 1));
     }
 }
