@@ -50,6 +50,11 @@ impl OutgoingBlob {
         })
     }
 
+    /// The blob's size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// The blob's bytes, to be written before it is published.
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: by the type invariant `ptr` is valid for `len` bytes and

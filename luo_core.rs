@@ -36,8 +36,11 @@ use kernel::{
     sync::SetOnce,
 };
 use kho::{IncomingBlob, OutgoingBlob};
-use luo_handover::Handover;
-use luo_state::{Event, Refusal, State, Work};
+use kho_ser::FdtError;
+use luo_handover::{FileRecord, Handover, SessionRecord, Sink};
+use luo_session::Session;
+use luo_state::{Event, Op, Refusal, State, Work};
+use luo_uapi::Name;
 
 module! {
     type: LiveUpdate,
@@ -88,23 +91,57 @@ impl From<Refusal> for Error {
     }
 }
 
+/// Largest handover blob: the largest folio KHO can preserve in one piece.
+const MAX_BLOB: usize = 4 << 20;
+
 impl Core {
-    /// Writes this kernel's record into the outgoing blob, allocating and
-    /// publishing the blob on first use.
+    /// Writes the whole outgoing state into the handover blob, allocating
+    /// (or growing) and publishing the blob as needed.
     fn serialize(&mut self) -> Result {
         let boot = BOOT.as_ref().ok_or(ENODEV)?;
-        let blob = match &mut self.outgoing {
-            Some(blob) => blob,
-            empty => empty.insert(OutgoingBlob::new(luo_handover::MAX_SIZE)?),
-        };
-        let record = Handover {
+        let header = Handover {
             generation: boot.incoming.map_or(0, |h| h.generation) + 1,
             boot_id: boot.boot_id,
         };
-        record.encode(blob.as_mut_slice()).map_err(|e| {
-            pr_err!("cannot encode the handover: {:?}\n", e);
-            EINVAL
-        })?;
+        let names = luo_session::outgoing_names()?;
+        let mut records = KVec::new();
+        for name in names.iter() {
+            records.push(
+                SessionRecord {
+                    name: *name,
+                    files: &[],
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        // Encode into a scratch buffer that grows until the record fits.
+        let mut size = 4096;
+        let (buf, len) = loop {
+            let mut buf = KVVec::from_elem(0u8, size, GFP_KERNEL)?;
+            match luo_handover::encode(&header, &records, &mut buf) {
+                Ok(len) => break (buf, len),
+                Err(FdtError::NoSpace) if size < MAX_BLOB => size *= 2,
+                Err(e) => {
+                    pr_err!("cannot encode the handover: {:?}\n", e);
+                    return Err(if e == FdtError::NoSpace {
+                        E2BIG
+                    } else {
+                        EINVAL
+                    });
+                }
+            }
+        };
+        if self.outgoing.as_ref().is_some_and(|b| b.len() < len) {
+            // Too small: withdraw it before publishing a larger one.
+            self.outgoing = None;
+        }
+        let blob = match &mut self.outgoing {
+            Some(blob) => blob,
+            empty => empty.insert(OutgoingBlob::new(len.next_power_of_two().max(4096))?),
+        };
+        let out = blob.as_mut_slice();
+        out[..len].copy_from_slice(&buf[..len]);
+        out[len..].fill(0);
         blob.publish(luo_handover::KHO_NAME)
     }
 
@@ -117,7 +154,10 @@ impl Core {
                 self.outgoing = None;
                 Ok(())
             }
-            Work::FinishIncoming => Ok(()),
+            Work::FinishIncoming => {
+                luo_session::finish_all_incoming();
+                Ok(())
+            }
         }
     }
 
@@ -170,9 +210,26 @@ pub(crate) fn set_event(event: Event) -> Result {
     CORE.lock().apply(event)
 }
 
-/// Reads and validates the record the previous kernel left in KHO. A bad
-/// record is refused with a log line and freed: this kernel then starts
-/// as if cold-booted.
+/// Collects the incoming sessions while the handover is decoded.
+struct IncomingSessions(KVec<Name>);
+
+impl Sink for IncomingSessions {
+    fn session(&mut self, name: Name) -> core::result::Result<(), FdtError> {
+        if self.0.contains(&name) {
+            return Err(FdtError::BadValue);
+        }
+        self.0.push(name, GFP_KERNEL).map_err(|_| FdtError::NoSpace)
+    }
+
+    fn file(&mut self, _file: FileRecord<'_>) -> core::result::Result<(), FdtError> {
+        // No file handler exists yet: a record with files is not ours.
+        Err(FdtError::BadToken)
+    }
+}
+
+/// Reads and validates the record the previous kernel left in KHO and
+/// registers its sessions. A bad record is refused with a log line and
+/// freed: this kernel then starts as if cold-booted.
 fn take_incoming() -> Option<Handover> {
     let blob = match IncomingBlob::take(luo_handover::KHO_NAME) {
         Ok(Some(blob)) => blob,
@@ -182,20 +239,39 @@ fn take_incoming() -> Option<Handover> {
             return None;
         }
     };
-    match Handover::decode(blob.as_slice()) {
-        Ok(h) => {
-            pr_info!(
-                "handover received: generation {}, from kernel {:#018x}\n",
-                h.generation,
-                h.boot_id
-            );
-            Some(h)
-        }
+    let mut incoming = IncomingSessions(KVec::new());
+    let h = match luo_handover::decode(blob.as_slice(), &mut incoming) {
+        Ok(h) => h,
         Err(e) => {
             pr_err!("refusing the incoming handover ({:?}): starting fresh\n", e);
-            None
+            return None;
+        }
+    };
+    for name in incoming.0.iter() {
+        if let Err(e) = Session::create_incoming(*name) {
+            pr_err!("cannot register an incoming session: {:?}\n", e);
         }
     }
+    pr_info!(
+        "handover received: generation {}, from kernel {:#018x}, {} session(s)\n",
+        h.generation,
+        h.boot_id,
+        incoming.0.len()
+    );
+    Some(h)
+}
+
+/// SESSION_FINISH: ends an incoming session. When none is left, the
+/// update is over and the state returns to NORMAL by itself.
+pub(crate) fn finish_session(session: &Session) -> Result {
+    let mut core = CORE.lock();
+    luo_state::check_op(core.state, Op::FinishSession, Some(session.origin()))?;
+    session.unregister();
+    if core.state == State::Updated && luo_session::incoming_left() == 0 {
+        core.state = State::Normal;
+        pr_info!("every incoming session is finished: back to normal\n");
+    }
+    Ok(())
 }
 
 /// Called by `kernel_kexec()` right before the jump; an error aborts the
@@ -279,6 +355,9 @@ impl kernel::InPlaceModule for LiveUpdate {
         // SAFETY: `get_random_u64` may be called at any time after boot.
         let boot_id = unsafe { bindings::get_random_u64() };
         let incoming = take_incoming();
+        if luo_session::incoming_left() > 0 {
+            CORE.lock().state = State::Updated;
+        }
         if !kho::enabled() {
             pr_warn!("KHO is off (kho=off): live update is unavailable\n");
         }

@@ -18,7 +18,10 @@ use crate::luo_session::Session;
 use crate::luo_state::{self, Event, Op};
 use crate::luo_uapi::Name;
 use crate::session_file;
-use crate::user_struct::{self, CreateSession, GetName, GetState, SetEvent, SetName};
+use crate::user_struct::{
+    self, CreateSession, FdAnswer, GetName, GetState, RetrieveSession, SessionFinish, SetEvent,
+    SetName, UserStruct,
+};
 use kernel::{
     bindings,
     fs::{file::FileDescriptorReservation, File},
@@ -34,6 +37,8 @@ const fn cmd(nr: u32) -> u32 {
 }
 
 const CREATE_SESSION: u32 = cmd(uapi::LIVEUPDATE_CMD_CREATE_SESSION);
+const RETRIEVE_SESSION: u32 = cmd(uapi::LIVEUPDATE_CMD_RETRIEVE_SESSION);
+const SESSION_FINISH: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_FINISH);
 const GET_STATE: u32 = cmd(uapi::LIVEUPDATE_CMD_GET_STATE);
 const SET_EVENT: u32 = cmd(uapi::LIVEUPDATE_CMD_SET_EVENT);
 const SESSION_GET_NAME: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_GET_NAME);
@@ -44,6 +49,15 @@ pub(crate) struct LuoFile {
     session: Arc<Session>,
     /// Whether this is a /dev/liveupdate fd (device commands allowed).
     device: bool,
+}
+
+impl Drop for LuoFile {
+    /// The last reference to the file is gone (or it was never installed):
+    /// an outgoing session ends, an incoming one is no longer claimed.
+    fn drop(&mut self) {
+        self.session.release();
+        pr_debug!("session {} released\n", self.session.id());
+    }
 }
 
 fn name_error(_: crate::luo_uapi::NameError) -> Error {
@@ -57,16 +71,12 @@ impl LuoFile {
             GET_STATE if me.device => Self::get_state(arg),
             SET_EVENT if me.device => Self::set_event(arg),
             CREATE_SESSION if me.device => Self::create_session(arg),
+            RETRIEVE_SESSION if me.device => Self::retrieve_session(arg),
+            SESSION_FINISH => me.finish(arg),
             SESSION_GET_NAME => me.get_name(arg),
             SESSION_SET_NAME => me.set_name(arg),
             _ => Err(ENOTTY),
         }
-    }
-
-    /// The last reference to a file is gone: end its session.
-    pub(crate) fn release_session(me: KBox<LuoFile>, _file: &File) {
-        me.session.unregister();
-        pr_debug!("session {} closed\n", me.session.id());
     }
 
     fn get_state(arg: usize) -> Result<isize> {
@@ -89,29 +99,54 @@ impl LuoFile {
         Ok(0)
     }
 
+    /// Gives `session` a new fd and writes it into the struct at `arg`.
+    /// If the answer cannot be written, dropping the file releases the
+    /// session and the reserved fd is given back.
+    fn install<T: UserStruct + FdAnswer>(
+        arg: usize,
+        req: &user_struct::Incoming<T>,
+        reservation: FileDescriptorReservation,
+        session: Arc<Session>,
+    ) -> Result<isize> {
+        let file = session_file::new(KBox::new(
+            LuoFile {
+                session,
+                device: false,
+            },
+            GFP_KERNEL,
+        )?)?;
+        let answer = req.value.with_fd(reservation.reserved_fd() as i32);
+        user_struct::write(arg, req, &answer)?;
+        reservation.fd_install(file);
+        Ok(0)
+    }
+
     fn create_session(arg: usize) -> Result<isize> {
         let req = user_struct::read::<CreateSession>(arg)?;
         let name = Name::parse(&req.value.0.name).map_err(name_error)?;
         let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
-        let file = {
-            // Hold the state steady: no PREPARE while the session is made.
-            let core = crate::core();
-            luo_state::check_op(core.state(), Op::CreateSession, None)?;
-            let session = Session::create(name)?;
-            session_file::new(KBox::new(
-                LuoFile {
-                    session,
-                    device: false,
-                },
-                GFP_KERNEL,
-            )?)?
-        };
-        let mut answer = req.value.0;
-        answer.fd = reservation.reserved_fd() as i32;
-        // If the answer cannot be written, dropping `file` ends the session
-        // and the reserved fd is given back.
-        user_struct::write(arg, &req, &CreateSession(answer))?;
-        reservation.fd_install(file);
+        // Hold the state steady: no PREPARE while the session is made.
+        let core = crate::core();
+        luo_state::check_op(core.state(), Op::CreateSession, None)?;
+        Self::install(arg, &req, reservation, Session::create(name)?)
+    }
+
+    fn retrieve_session(arg: usize) -> Result<isize> {
+        let req = user_struct::read::<RetrieveSession>(arg)?;
+        let name = Name::parse(&req.value.0.name).map_err(name_error)?;
+        let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+        let core = crate::core();
+        // Outside UPDATED there is no incoming session to find.
+        luo_state::check_op(core.state(), Op::RetrieveSession, None).map_err(|_| ENOENT)?;
+        Self::install(arg, &req, reservation, Session::claim(&name)?)
+    }
+
+    fn finish(&self, arg: usize) -> Result<isize> {
+        let req = user_struct::read::<SessionFinish>(arg)?;
+        if req.value.0.reserved != 0 {
+            return Err(EINVAL);
+        }
+        crate::finish_session(&self.session)?;
         Ok(0)
     }
 
@@ -153,8 +188,8 @@ impl MiscDevice for LuoFile {
         )?)
     }
 
-    fn release(me: KBox<Self>, file: &File) {
-        Self::release_session(me, file);
+    fn release(me: KBox<Self>, _file: &File) {
+        drop(me);
     }
 
     fn ioctl(me: &LuoFile, file: &File, cmd: u32, arg: usize) -> Result<isize> {

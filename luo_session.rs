@@ -2,15 +2,19 @@
 
 //! Sessions: what a VMM preserves its files in.
 //!
-//! Every open() of /dev/liveupdate is a session of its own, and
-//! CREATE_SESSION makes more, each with its own fd. A session lives as long
-//! as its file: when the last reference is closed, everything it holds is
-//! released ("auto-closing"). Opening is not exclusive.
+//! Outgoing sessions are made in this kernel for the next one: every
+//! open() of /dev/liveupdate is one, and CREATE_SESSION makes more, each
+//! with its own fd. An outgoing session lives as long as its file: when
+//! the last reference is closed, everything it holds is released
+//! ("auto-closing"). Opening is not exclusive.
 //!
-//! Every live session is in the registry [`SESSIONS`], where names are
-//! unique (unnamed sessions do not collide). A session holds no files
-//! yet; preserved files and the incoming sessions of an update build on
-//! this type.
+//! Incoming sessions were handed over by the previous kernel. They belong
+//! to no file until RETRIEVE_SESSION claims one; closing that fd gives up
+//! the claim (the session can be retrieved again), FINISH ends it.
+//!
+//! Every session is in the registry [`SESSIONS`] until it ends; names are
+//! unique there, across outgoing and incoming sessions (unnamed sessions
+//! do not collide).
 
 use crate::luo_state::Origin;
 use crate::luo_uapi::Name;
@@ -30,7 +34,7 @@ kernel::sync::global_lock! {
     // SAFETY: initialised in module init, before the device is registered.
     //
     // Locking: taken after CORE (luo_core.rs) and before any session's
-    // `name`. Never held across a call that may take CORE.
+    // `inner`. Never held across a call that may take CORE.
     unsafe(uninit) static SESSIONS: Mutex<KVec<Arc<Session>>> = KVec::new();
 }
 
@@ -40,29 +44,34 @@ pub(crate) fn init() {
     unsafe { SESSIONS.init() };
 }
 
+/// The mutable part of a session.
+struct Inner {
+    /// Changed only with [`SESSIONS`] held too, so uniqueness checks see a
+    /// stable set of names.
+    name: Name,
+    /// Incoming only: a retrieved fd holds the session.
+    claimed: bool,
+}
+
 /// One session.
 #[pin_data]
 pub(crate) struct Session {
     id: u64,
     origin: Origin,
-    /// Changed only with [`SESSIONS`] held, so uniqueness checks see a
-    /// stable set of names.
     #[pin]
-    name: Mutex<Name>,
+    inner: Mutex<Inner>,
 }
 
 impl Session {
-    /// Creates a session and registers it; `EEXIST` if `name` is taken.
-    pub(crate) fn create(name: Name) -> Result<Arc<Session>> {
-        let mut sessions = SESSIONS.lock();
-        if !name.is_empty() && taken(&sessions, &name, None) {
+    fn new(origin: Origin, name: Name, sessions: &mut KVec<Arc<Session>>) -> Result<Arc<Session>> {
+        if !name.is_empty() && taken(sessions, &name, None) {
             return Err(EEXIST);
         }
         let session = Arc::pin_init(
             try_pin_init!(Session {
                 id: NEXT_ID.fetch_add(1, Relaxed),
-                origin: Origin::Outgoing,
-                name <- new_mutex!(name),
+                origin,
+                inner <- new_mutex!(Inner { name, claimed: false }),
             }),
             GFP_KERNEL,
         )?;
@@ -70,10 +79,45 @@ impl Session {
         Ok(session)
     }
 
-    /// Removes the session from the registry (its file is being released).
+    /// Creates an outgoing session and registers it; `EEXIST` if `name`
+    /// is taken.
+    pub(crate) fn create(name: Name) -> Result<Arc<Session>> {
+        Self::new(Origin::Outgoing, name, &mut SESSIONS.lock())
+    }
+
+    /// Registers a session handed over by the previous kernel.
+    pub(crate) fn create_incoming(name: Name) -> Result<Arc<Session>> {
+        Self::new(Origin::Incoming, name, &mut SESSIONS.lock())
+    }
+
+    /// Claims the incoming session `name` for a new fd: `ENOENT` if there
+    /// is none, `EBUSY` if another fd holds it.
+    pub(crate) fn claim(name: &Name) -> Result<Arc<Session>> {
+        let sessions = SESSIONS.lock();
+        let session = sessions
+            .iter()
+            .find(|s| s.origin == Origin::Incoming && s.inner.lock().name == *name)
+            .ok_or(ENOENT)?;
+        let mut inner = session.inner.lock();
+        if inner.claimed {
+            return Err(EBUSY);
+        }
+        inner.claimed = true;
+        drop(inner);
+        Ok(session.clone())
+    }
+
+    /// The fd holding this session is being released.
+    pub(crate) fn release(&self) {
+        match self.origin {
+            Origin::Outgoing => self.unregister(),
+            Origin::Incoming => self.inner.lock().claimed = false,
+        }
+    }
+
+    /// Ends the session: it leaves the registry and its name is free.
     pub(crate) fn unregister(&self) {
-        let mut sessions = SESSIONS.lock();
-        sessions.retain(|s| s.id != self.id);
+        SESSIONS.lock().retain(|s| s.id != self.id);
     }
 
     /// The session's id, unique within this boot.
@@ -88,7 +132,7 @@ impl Session {
 
     /// The session's name (empty if unnamed).
     pub(crate) fn name(&self) -> Name {
-        *self.name.lock()
+        self.inner.lock().name
     }
 
     /// Renames the session; `EEXIST` if another session has `name`.
@@ -97,7 +141,7 @@ impl Session {
         if taken(&sessions, &name, Some(self.id)) {
             return Err(EEXIST);
         }
-        *self.name.lock() = name;
+        self.inner.lock().name = name;
         Ok(())
     }
 }
@@ -106,7 +150,7 @@ impl Session {
 fn taken(sessions: &KVec<Arc<Session>>, name: &Name, except: Option<u64>) -> bool {
     sessions
         .iter()
-        .any(|s| Some(s.id) != except && *s.name.lock() == *name)
+        .any(|s| Some(s.id) != except && s.inner.lock().name == *name)
 }
 
 /// Calls `f` on every live session, in creation order.
@@ -114,6 +158,35 @@ pub(crate) fn for_each(mut f: impl FnMut(&Session)) {
     for s in SESSIONS.lock().iter() {
         f(s);
     }
+}
+
+/// The names of the outgoing sessions that go into the handover: the
+/// named ones (an unnamed session could not be retrieved).
+pub(crate) fn outgoing_names() -> Result<KVec<Name>> {
+    let sessions = SESSIONS.lock();
+    let mut names = KVec::new();
+    for s in sessions.iter().filter(|s| s.origin == Origin::Outgoing) {
+        let name = s.inner.lock().name;
+        if !name.is_empty() {
+            names.push(name, GFP_KERNEL)?;
+        }
+    }
+    Ok(names)
+}
+
+/// Number of incoming sessions not finished yet.
+pub(crate) fn incoming_left() -> usize {
+    SESSIONS
+        .lock()
+        .iter()
+        .filter(|s| s.origin == Origin::Incoming)
+        .count()
+}
+
+/// Ends every incoming session (global FINISH); fds that hold one keep
+/// an ended session that can only be finished again.
+pub(crate) fn finish_all_incoming() {
+    SESSIONS.lock().retain(|s| s.origin != Origin::Incoming);
 }
 
 /// Number of sessions alive now.

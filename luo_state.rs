@@ -133,8 +133,6 @@ pub(crate) fn on_kexec(state: State) -> Result<&'static [Event], Refusal> {
 }
 
 /// Where a session came from.
-// Incoming sessions arrive with the session handover (not built yet).
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
     /// Created in this kernel, to be handed to the next one.

@@ -28,9 +28,7 @@ unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::
     // SAFETY: release owns `private_data`, which `new` set from a
     // `KBox<LuoFile>` and nothing else changes.
     let me = unsafe { <KBox<LuoFile> as ForeignOwnable>::from_foreign((*file).private_data) };
-    // SAFETY: the file is valid for this call; no fdget_pos region is active.
-    let f = unsafe { File::from_raw_file(file) };
-    LuoFile::release_session(me, f);
+    drop(me);
     0
 }
 

@@ -68,6 +68,34 @@ user_struct!(
 );
 
 user_struct!(
+    /// `struct liveupdate_ioctl_retrieve_session`.
+    RetrieveSession = liveupdate_ioctl_retrieve_session
+);
+
+user_struct!(
+    /// `struct liveupdate_session_finish`.
+    SessionFinish = liveupdate_session_finish
+);
+
+/// A request whose answer is a new file descriptor.
+pub(crate) trait FdAnswer: Sized {
+    /// The request with its `fd` field set.
+    fn with_fd(&self, fd: i32) -> Self;
+}
+
+impl FdAnswer for CreateSession {
+    fn with_fd(&self, fd: i32) -> Self {
+        CreateSession(uapi::liveupdate_ioctl_create_session { fd, ..self.0 })
+    }
+}
+
+impl FdAnswer for RetrieveSession {
+    fn with_fd(&self, fd: i32) -> Self {
+        RetrieveSession(uapi::liveupdate_ioctl_retrieve_session { fd, ..self.0 })
+    }
+}
+
+user_struct!(
     /// `struct liveupdate_session_get_name`.
     GetName = liveupdate_session_get_name
 );

@@ -3,9 +3,9 @@
 #
 # Inside the toolchain chroot: build the VM test programs (static, against
 # the uAPI headers of the built kernel and the tree's kselftest harness)
-# and the two initramfs images: the inner one (init, busybox, tests) and
-# the outer one, which adds /boot/bzImage and /boot/initrd (the inner one)
-# so that a test can kexec into the same kernel.
+# and the two initramfs images: the inner one (init, busybox, tests,
+# /boot/bzImage) and the outer one, which adds /boot/initrd (the inner
+# one) so that a test can kexec into the same kernel.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -39,8 +39,10 @@ build_initramfs() {
 	install -m 755 "$SRC/selftests/vm/init" "$root/init"
 	install -m 755 "$SRC/selftests/vm/demo" "$root/tests/demo"
 	install -m 755 /bin/busybox "$root/bin/busybox"
-	make_cpio "$root" "$STAGE/inner.cpio"
+	# The inner image (what the second kernel boots) carries the kernel
+	# but no initrd of its own: enough to try a kexec that must be refused.
 	install -m 644 "$OUT/arch/x86/boot/bzImage" "$root/boot/bzImage"
+	make_cpio "$root" "$STAGE/inner.cpio"
 	install -m 644 "$STAGE/inner.cpio" "$root/boot/initrd"
 	make_cpio "$root" "$STAGE/initrd.cpio"
 }

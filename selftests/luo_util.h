@@ -82,6 +82,25 @@ static inline int luo_set_name(int fd, const char *name)
 	return luo_ioctl(fd, LIVEUPDATE_SESSION_SET_NAME, &sn);
 }
 
+/* RETRIEVE_SESSION: the incoming session's new fd, or -errno. */
+static inline int luo_retrieve_session(int fd, const char *name)
+{
+	struct liveupdate_ioctl_retrieve_session rs = { .size = sizeof(rs) };
+	int ret;
+
+	snprintf((char *)rs.name, sizeof(rs.name), "%s", name);
+	ret = luo_ioctl(fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &rs);
+	return ret ? ret : rs.fd;
+}
+
+/* SESSION_FINISH: 0 or -errno. */
+static inline int luo_finish(int session)
+{
+	struct liveupdate_session_finish f = { .size = sizeof(f) };
+
+	return luo_ioctl(session, LIVEUPDATE_SESSION_FINISH, &f);
+}
+
 /*
  * Copies the value of "key: value" from luo-rs's debugfs status into buf.
  * Returns 0, or -ENOENT if the key is absent.
@@ -163,7 +182,7 @@ static inline int luo_stage(void)
 }
 
 /*
- * kexec into /boot/bzImage with /boot/initrd and the current command line,
+ * kexec into /boot/bzImage with /boot/initrd (if there is one) and the current command line,
  * with luotest.stage advanced and " luotest.<args>" appended (args is
  * "key=value key2=value2"). Returns -errno only if the kexec failed.
  */
@@ -193,10 +212,13 @@ static inline int luo_kexec(const char *args)
 		return -E2BIG;
 
 	kfd = open("/boot/bzImage", O_RDONLY | O_CLOEXEC);
-	ifd = open("/boot/initrd", O_RDONLY | O_CLOEXEC);
-	if (kfd < 0 || ifd < 0)
+	if (kfd < 0)
 		return -ENOENT;
-	if (syscall(SYS_kexec_file_load, kfd, ifd, strlen(next) + 1, next, 0UL))
+	/* The second kernel's image has no initrd: it may only try a kexec
+	 * that luo-rs must refuse (a real one would find no init). */
+	ifd = open("/boot/initrd", O_RDONLY | O_CLOEXEC);
+	if (syscall(SYS_kexec_file_load, kfd, ifd, strlen(next) + 1, next,
+		    ifd < 0 ? (unsigned long)KEXEC_FILE_NO_INITRAMFS : 0UL))
 		return -errno;
 	printf("# kexec: %s\n", next);
 	fflush(stdout);

@@ -150,8 +150,16 @@ struct liveupdate_ioctl_create_session {
 /**
  * struct liveupdate_ioctl_retrieve_session - ioctl(LIVEUPDATE_IOCTL_RETRIEVE_SESSION)
  * @size: input: sizeof(struct liveupdate_ioctl_retrieve_session).
- * @fd:   output: a file descriptor for the incoming session.
+ * @fd:   output: a file descriptor for the incoming session (close-on-exec).
  * @name: input: the name the session had in the previous kernel.
+ *
+ * Claims an incoming session (one the previous kernel handed over) on a
+ * /dev/liveupdate fd. One fd holds it at a time; closing that fd gives the
+ * claim up without ending the session, so it can be retrieved again until
+ * it is finished.
+ *
+ * Return: 0; ENOENT if no incoming session has that name (always, outside
+ * UPDATED); EBUSY if another fd holds it; EINVAL for a bad name.
  */
 struct liveupdate_ioctl_retrieve_session {
 	__u32 size;
@@ -234,7 +242,14 @@ struct liveupdate_session_retrieve_fd {
 /**
  * struct liveupdate_session_finish - ioctl(LIVEUPDATE_SESSION_FINISH)
  * @size:     input: sizeof(struct liveupdate_session_finish).
- * @reserved: must be zero.
+ * @reserved: must be zero (EINVAL otherwise).
+ *
+ * Ends an incoming session: the kernel lets go of everything it kept for
+ * it, and its name is free. When the last incoming session is finished
+ * the global state returns from UPDATED to NORMAL. Finishing a session
+ * again (or after a global FINISH) succeeds and does nothing.
+ *
+ * Return: 0; EINVAL on an outgoing session or for non-zero @reserved.
  */
 struct liveupdate_session_finish {
 	__u32 size;
