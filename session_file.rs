@@ -3,20 +3,17 @@
 //! Session files: the anonymous-inode files CREATE_SESSION returns.
 //!
 //! /dev/liveupdate's own files come from the misc device; session files
-//! are made here with `anon_inode_getfile()` and a `file_operations` of
-//! their own whose ioctl and release reach the same [`LuoFile`] code. Each
-//! such file owns a `KBox<LuoFile>` in `private_data`, from creation until
-//! release.
+//! are anonymous files (`anon_file`) with a `file_operations` of their own
+//! whose ioctl and release reach the same [`LuoFile`] code. Each owns a
+//! `KBox<LuoFile>` in `private_data`, from creation until release.
 
+use crate::anon_file;
 use crate::luo_ioctl::LuoFile;
-use core::ptr::NonNull;
 use kernel::{
     bindings,
-    error::from_err_ptr,
     ffi::{c_int, c_long, c_uint, c_ulong},
     fs::File,
     prelude::*,
-    str::CStrExt,
     sync::aref::ARef,
     types::ForeignOwnable,
 };
@@ -57,30 +54,6 @@ const SESSION_FOPS: bindings::file_operations = bindings::file_operations {
 
 /// Makes a new session file owning `luo`. The caller installs it in an fd.
 pub(crate) fn new(luo: KBox<LuoFile>) -> Result<ARef<File>> {
-    let private = luo.into_foreign();
-    let fops: &'static bindings::file_operations = &SESSION_FOPS;
-    // SAFETY: the name is a valid C string, `fops` lives forever and
-    // `private` is the owned pointer the callbacks above expect.
-    let raw = unsafe {
-        bindings::anon_inode_getfile(
-            c"[liveupdate-session]".as_char_ptr(),
-            fops,
-            private,
-            (bindings::O_RDWR | bindings::O_CLOEXEC) as c_int,
-        )
-    };
-    match from_err_ptr(raw)
-        .ok()
-        .and_then(|raw| NonNull::new(raw.cast::<File>()))
-    {
-        // SAFETY: `anon_inode_getfile` returned a new file with one
-        // reference, which the `ARef` takes over; `File` wraps
-        // `struct file` transparently.
-        Some(ptr) => Ok(unsafe { ARef::from_raw(ptr) }),
-        None => {
-            // SAFETY: no file was created, so `private` is still ours.
-            drop(unsafe { <KBox<LuoFile> as ForeignOwnable>::from_foreign(private) });
-            Err(from_err_ptr(raw).err().unwrap_or(ENOMEM))
-        }
-    }
+    const FOPS: &bindings::file_operations = &SESSION_FOPS;
+    anon_file::new(c"[liveupdate-session]", FOPS, luo)
 }
