@@ -55,6 +55,13 @@ impl OutgoingBlob {
         self.len
     }
 
+    /// The physical address the next kernel finds the blob at.
+    pub(crate) fn phys(&self) -> u64 {
+        // SAFETY: `ptr` is a direct-map address of memory we own.
+        let phys = unsafe { bindings::luo_virt_to_phys(self.ptr.as_ptr().cast()) };
+        phys as u64
+    }
+
     /// The blob's bytes, to be written before it is published.
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: by the type invariant `ptr` is valid for `len` bytes and
@@ -121,16 +128,34 @@ impl IncomingBlob {
         // SAFETY: `kho_restore_folio` validates `phys` against the memory
         // the previous kernel preserved and returns NULL if it was not.
         let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;
+        Self::from_folio(folio, len).map(Some)
+    }
+
+    /// Restores memory the previous kernel preserved with
+    /// [`OutgoingBlob::new`] and handed over by its physical address
+    /// (in a handler's handover data). `EINVAL` if KHO did not preserve a
+    /// folio there or it is smaller than `len`.
+    pub(crate) fn restore(phys: u64, len: usize) -> Result<Self> {
+        // KHO exists only on 64-bit architectures: no truncation.
+        let phys = phys as bindings::phys_addr_t;
+        // SAFETY: `kho_restore_folio` checks `phys` against the memory the
+        // previous kernel preserved and returns NULL if it was not.
+        let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;
+        Self::from_folio(folio, len)
+    }
+
+    /// Takes over a restored `folio`, checking it holds `len` bytes.
+    fn from_folio(folio: NonNull<bindings::folio>, len: usize) -> Result<Self> {
         // SAFETY: `folio` is a valid folio we hold a reference to.
         let size = unsafe { bindings::luo_folio_size(folio.as_ptr()) };
         // SAFETY: as above; a restored folio is in the direct map.
         let data = NonNull::new(unsafe { bindings::luo_folio_address(folio.as_ptr()) });
         match data {
-            Some(data) if len <= size => Ok(Some(Self {
+            Some(data) if len <= size => Ok(Self {
                 folio,
                 data: data.cast(),
                 len,
-            })),
+            }),
             _ => {
                 // SAFETY: we hold the reference `kho_restore_folio` gave us.
                 unsafe { bindings::luo_folio_put(folio.as_ptr()) };

@@ -15,9 +15,12 @@
 //! `liveupdate_reboot()`, which `kernel_kexec()` calls before it jumps and
 //! which aborts the kexec by failing.
 
+mod anon_file;
 mod capable;
+mod handlers;
 mod kho;
 mod kho_ser;
+mod luo_file;
 mod luo_handover;
 mod luo_ioctl;
 mod luo_session;
@@ -38,7 +41,7 @@ use kernel::{
 use kho::{IncomingBlob, OutgoingBlob};
 use kho_ser::FdtError;
 use luo_handover::{FileRecord, Handover, SessionRecord, Sink};
-use luo_session::Session;
+use luo_session::{IncomingFile, OutgoingFile, Session};
 use luo_state::{Event, Op, Refusal, State, Work};
 use luo_uapi::Name;
 
@@ -67,6 +70,9 @@ struct Core {
     /// The blob for the next kernel: built by PREPARE, refreshed by
     /// FREEZE, withdrawn (unpreserved and freed) by CANCEL.
     outgoing: Option<OutgoingBlob>,
+    /// Files of sessions closed while FROZEN: committed to the handover,
+    /// so kept preserved until the kexec (or a CANCEL).
+    committed: KVec<KVec<OutgoingFile>>,
 }
 
 kernel::sync::global_lock! {
@@ -79,6 +85,7 @@ kernel::sync::global_lock! {
     unsafe(uninit) static CORE: Mutex<Core> = Core {
         state: State::Normal,
         outgoing: None,
+        committed: KVec::new(),
     };
 }
 
@@ -103,13 +110,13 @@ impl Core {
             generation: boot.incoming.map_or(0, |h| h.generation) + 1,
             boot_id: boot.boot_id,
         };
-        let names = luo_session::outgoing_names()?;
-        let mut records = KVec::new();
-        for name in names.iter() {
+        let snapshot = luo_session::snapshot()?;
+        let mut records = KVec::with_capacity(snapshot.len(), GFP_KERNEL)?;
+        for s in snapshot.iter() {
             records.push(
                 SessionRecord {
-                    name: *name,
-                    files: &[],
+                    name: s.name,
+                    files: &s.files,
                 },
                 GFP_KERNEL,
             )?;
@@ -145,13 +152,30 @@ impl Core {
         blob.publish(luo_handover::KHO_NAME)
     }
 
+    /// Undoes every PREPARE and FREEZE: files, kept files and the blob.
+    fn cancel_everything(&mut self) {
+        luo_session::cancel_files();
+        for files in self.committed.iter_mut() {
+            luo_session::cancel_kept(files);
+        }
+        self.committed.clear();
+        // Dropping the blob withdraws the subtree and frees it.
+        self.outgoing = None;
+    }
+
     /// Runs the work of one transition.
     fn run(&mut self, work: Work) -> Result {
         match work {
-            Work::Prepare | Work::Freeze => self.serialize(),
+            Work::Prepare => {
+                luo_session::prepare_files()?;
+                self.serialize()
+            }
+            Work::Freeze => {
+                luo_session::freeze_files()?;
+                self.serialize()
+            }
             Work::Cancel { .. } => {
-                // Dropping the blob withdraws the subtree and frees it.
-                self.outgoing = None;
+                self.cancel_everything();
                 Ok(())
             }
             Work::FinishIncoming => {
@@ -176,7 +200,7 @@ impl Core {
             Err(e) => {
                 pr_err!("{:?} failed ({:?}): back to {:?}\n", event, e, t.on_failure);
                 if t.on_failure == State::Normal {
-                    self.outgoing = None;
+                    self.cancel_everything();
                 }
                 self.state = t.on_failure;
                 Err(e)
@@ -211,19 +235,30 @@ pub(crate) fn set_event(event: Event) -> Result {
 }
 
 /// Collects the incoming sessions while the handover is decoded.
-struct IncomingSessions(KVec<Name>);
+struct IncomingSessions(KVec<(Name, KVec<IncomingFile>)>);
 
 impl Sink for IncomingSessions {
     fn session(&mut self, name: Name) -> core::result::Result<(), FdtError> {
-        if self.0.contains(&name) {
+        if self.0.iter().any(|(n, _)| *n == name) {
             return Err(FdtError::BadValue);
         }
-        self.0.push(name, GFP_KERNEL).map_err(|_| FdtError::NoSpace)
+        self.0
+            .push((name, KVec::new()), GFP_KERNEL)
+            .map_err(|_| FdtError::NoSpace)
     }
 
-    fn file(&mut self, _file: FileRecord<'_>) -> core::result::Result<(), FdtError> {
-        // No file handler exists yet: a record with files is not ours.
-        Err(FdtError::BadToken)
+    fn file(&mut self, record: FileRecord<'_>) -> core::result::Result<(), FdtError> {
+        let (_, files) = self.0.last_mut().ok_or(FdtError::BadToken)?;
+        if files.iter().any(|f| f.token() == record.token) {
+            return Err(FdtError::BadValue);
+        }
+        let handler = luo_file::handler_named(record.compatible);
+        if handler.is_none() {
+            pr_warn!("no handler for an incoming file: it cannot be retrieved\n");
+        }
+        files
+            .push(IncomingFile::new(&record, handler), GFP_KERNEL)
+            .map_err(|_| FdtError::NoSpace)
     }
 }
 
@@ -247,8 +282,9 @@ fn take_incoming() -> Option<Handover> {
             return None;
         }
     };
-    for name in incoming.0.iter() {
-        if let Err(e) = Session::create_incoming(*name) {
+    let count = incoming.0.len();
+    for (name, files) in incoming.0.drain_all() {
+        if let Err(e) = Session::create_incoming(name, files) {
             pr_err!("cannot register an incoming session: {:?}\n", e);
         }
     }
@@ -256,7 +292,7 @@ fn take_incoming() -> Option<Handover> {
         "handover received: generation {}, from kernel {:#018x}, {} session(s)\n",
         h.generation,
         h.boot_id,
-        incoming.0.len()
+        count
     );
     Some(h)
 }
@@ -266,12 +302,36 @@ fn take_incoming() -> Option<Handover> {
 pub(crate) fn finish_session(session: &Session) -> Result {
     let mut core = CORE.lock();
     luo_state::check_op(core.state, Op::FinishSession, Some(session.origin()))?;
+    session.finish_files(false)?;
     session.unregister();
     if core.state == State::Updated && luo_session::incoming_left() == 0 {
         core.state = State::Normal;
         pr_info!("every incoming session is finished: back to normal\n");
     }
     Ok(())
+}
+
+/// The last fd of an outgoing session was closed: its files are released
+/// and its PREPARE work undone; while FROZEN they are committed to the
+/// handover and kept until the kexec (or a CANCEL).
+pub(crate) fn close_outgoing(session: &Session) {
+    let mut core = CORE.lock();
+    match core.state {
+        State::Frozen => {
+            let kept = session.close(false, true);
+            let stored = match core.committed.reserve(1, GFP_KERNEL) {
+                Ok(()) => core.committed.push_within_capacity(kept).map_err(|e| e.0),
+                Err(_) => Err(kept),
+            };
+            if let Err(kept) = stored {
+                // Never unpreserve what the handover names: leak instead.
+                pr_err!("cannot keep the files of a closed session: leaking them\n");
+                core::mem::forget(kept);
+            }
+        }
+        State::Prepared => drop(session.close(true, false)),
+        State::Normal | State::Updated => drop(session.close(false, false)),
+    }
 }
 
 /// Called by `kernel_kexec()` right before the jump; an error aborts the
@@ -330,8 +390,16 @@ impl fmt::Debug for Status {
         luo_session::for_each(|s| {
             let name = s.name();
             let name = core::str::from_utf8(name.as_bytes()).unwrap_or("<not utf-8>");
-            result = result
-                .and_then(|()| writeln!(f, "session {}: {:?} {:?}", s.id(), s.origin(), name));
+            result = result.and_then(|()| {
+                writeln!(
+                    f,
+                    "session {}: {:?} {:?} files={}",
+                    s.id(),
+                    s.origin(),
+                    name,
+                    luo_session::file_count(s)
+                )
+            });
         });
         result
     }
@@ -344,6 +412,8 @@ struct LiveUpdate {
     _debugfs: Dir,
     #[pin]
     _device: MiscDeviceRegistration<luo_ioctl::LuoFile>,
+    /// /dev/liveupdate-test, with `CONFIG_LIVEUPDATE_RS_TEST`.
+    _test_device: Option<Pin<KBox<MiscDeviceRegistration<handlers::test::TestFile>>>>,
 }
 
 impl kernel::InPlaceModule for LiveUpdate {
@@ -363,6 +433,18 @@ impl kernel::InPlaceModule for LiveUpdate {
         }
         BOOT.populate(Boot { boot_id, incoming });
 
+        let test_device = if cfg!(CONFIG_LIVEUPDATE_RS_TEST) {
+            match handlers::test::register_device() {
+                Ok(dev) => Some(dev),
+                Err(e) => {
+                    pr_err!("cannot register /dev/liveupdate-test: {:?}\n", e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
         let debugfs = Dir::new(c"liveupdate");
         try_pin_init!(Self {
             _status <- debugfs.read_only_file(c"status", Status),
@@ -370,6 +452,7 @@ impl kernel::InPlaceModule for LiveUpdate {
             _device <- MiscDeviceRegistration::register(MiscDeviceOptions {
                 name: c"liveupdate",
             }),
+            _test_device: test_device,
         })
     }
 }

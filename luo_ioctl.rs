@@ -15,20 +15,23 @@
 
 use crate::capable;
 use crate::luo_session::Session;
-use crate::luo_state::{self, Event, Op};
+use crate::luo_state::{self, Event, Op, Origin};
 use crate::luo_uapi::Name;
 use crate::session_file;
 use crate::user_struct::{
-    self, CreateSession, FdAnswer, GetName, GetState, RetrieveSession, SessionFinish, SetEvent,
-    SetName, UserStruct,
+    self, CreateSession, FdAnswer, GetName, GetState, PreserveFd, RetrieveFd, RetrieveSession,
+    SessionFinish, SetEvent, SetName, UnpreserveFd, UserStruct,
 };
 use kernel::{
     bindings,
-    fs::{file::FileDescriptorReservation, File},
+    fs::{
+        file::{FileDescriptorReservation, LocalFile},
+        File,
+    },
     ioctl::_IO,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
-    sync::Arc,
+    sync::{aref::ARef, Arc},
     uapi,
 };
 
@@ -39,6 +42,9 @@ const fn cmd(nr: u32) -> u32 {
 const CREATE_SESSION: u32 = cmd(uapi::LIVEUPDATE_CMD_CREATE_SESSION);
 const RETRIEVE_SESSION: u32 = cmd(uapi::LIVEUPDATE_CMD_RETRIEVE_SESSION);
 const SESSION_FINISH: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_FINISH);
+const SESSION_PRESERVE_FD: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_PRESERVE_FD);
+const SESSION_UNPRESERVE_FD: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_UNPRESERVE_FD);
+const SESSION_RETRIEVE_FD: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_RETRIEVE_FD);
 const GET_STATE: u32 = cmd(uapi::LIVEUPDATE_CMD_GET_STATE);
 const SET_EVENT: u32 = cmd(uapi::LIVEUPDATE_CMD_SET_EVENT);
 const SESSION_GET_NAME: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_GET_NAME);
@@ -54,8 +60,12 @@ pub(crate) struct LuoFile {
 impl Drop for LuoFile {
     /// The last reference to the file is gone (or it was never installed):
     /// an outgoing session ends, an incoming one is no longer claimed.
+    /// Never runs with the core lock held (see `install`).
     fn drop(&mut self) {
-        self.session.release();
+        match self.session.origin() {
+            Origin::Outgoing => crate::close_outgoing(&self.session),
+            Origin::Incoming => self.session.unclaim(),
+        }
         pr_debug!("session {} released\n", self.session.id());
     }
 }
@@ -73,6 +83,9 @@ impl LuoFile {
             CREATE_SESSION if me.device => Self::create_session(arg),
             RETRIEVE_SESSION if me.device => Self::retrieve_session(arg),
             SESSION_FINISH => me.finish(arg),
+            SESSION_PRESERVE_FD => me.preserve_fd(arg),
+            SESSION_UNPRESERVE_FD => me.unpreserve_fd(arg),
+            SESSION_RETRIEVE_FD => me.retrieve_fd(arg),
             SESSION_GET_NAME => me.get_name(arg),
             SESSION_SET_NAME => me.set_name(arg),
             _ => Err(ENOTTY),
@@ -99,46 +112,91 @@ impl LuoFile {
         Ok(0)
     }
 
-    /// Gives `session` a new fd and writes it into the struct at `arg`.
-    /// If the answer cannot be written, dropping the file releases the
-    /// session and the reserved fd is given back.
+    /// Installs `file` as a new fd and writes the fd into the struct at
+    /// `arg`. If the answer cannot be written, dropping the file gives
+    /// everything back, and so does dropping the reservation.
     fn install<T: UserStruct + FdAnswer>(
         arg: usize,
         req: &user_struct::Incoming<T>,
         reservation: FileDescriptorReservation,
-        session: Arc<Session>,
+        file: ARef<File>,
     ) -> Result<isize> {
-        let file = session_file::new(KBox::new(
-            LuoFile {
-                session,
-                device: false,
-            },
-            GFP_KERNEL,
-        )?)?;
         let answer = req.value.with_fd(reservation.reserved_fd() as i32);
         user_struct::write(arg, req, &answer)?;
         reservation.fd_install(file);
         Ok(0)
     }
 
+    /// A session file for `session`. Called without the core lock: if it
+    /// fails, dropping the `LuoFile` releases the session, which takes it.
+    fn session_file(session: Arc<Session>) -> Result<ARef<File>> {
+        session_file::new(KBox::new(
+            LuoFile {
+                session,
+                device: false,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
     fn create_session(arg: usize) -> Result<isize> {
         let req = user_struct::read::<CreateSession>(arg)?;
         let name = Name::parse(&req.value.0.name).map_err(name_error)?;
         let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
-        // Hold the state steady: no PREPARE while the session is made.
-        let core = crate::core();
-        luo_state::check_op(core.state(), Op::CreateSession, None)?;
-        Self::install(arg, &req, reservation, Session::create(name)?)
+        let session = {
+            // Hold the state steady: no PREPARE while the session is made.
+            let core = crate::core();
+            luo_state::check_op(core.state(), Op::CreateSession, None)?;
+            Session::create(name)?
+        };
+        Self::install(arg, &req, reservation, Self::session_file(session)?)
     }
 
     fn retrieve_session(arg: usize) -> Result<isize> {
         let req = user_struct::read::<RetrieveSession>(arg)?;
         let name = Name::parse(&req.value.0.name).map_err(name_error)?;
         let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+        let session = {
+            let core = crate::core();
+            // Outside UPDATED there is no incoming session to find.
+            luo_state::check_op(core.state(), Op::RetrieveSession, None).map_err(|_| ENOENT)?;
+            Session::claim(&name)?
+        };
+        Self::install(arg, &req, reservation, Self::session_file(session)?)
+    }
+
+    fn preserve_fd(&self, arg: usize) -> Result<isize> {
+        let req = user_struct::read::<PreserveFd>(arg)?;
+        let fd = u32::try_from(req.value.0.fd).map_err(|_| EBADF)?;
+        let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
+        // SAFETY: luo-rs never calls fdget_pos() on preserved files.
+        let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
         let core = crate::core();
-        // Outside UPDATED there is no incoming session to find.
-        luo_state::check_op(core.state(), Op::RetrieveSession, None).map_err(|_| ENOENT)?;
-        Self::install(arg, &req, reservation, Session::claim(&name)?)
+        luo_state::check_op(core.state(), Op::PreserveFd, Some(self.session.origin()))?;
+        self.session.preserve(req.value.0.token, file)?;
+        Ok(0)
+    }
+
+    fn unpreserve_fd(&self, arg: usize) -> Result<isize> {
+        let req = user_struct::read::<UnpreserveFd>(arg)?;
+        if req.value.0.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let core = crate::core();
+        luo_state::check_op(core.state(), Op::UnpreserveFd, Some(self.session.origin()))?;
+        self.session.unpreserve(req.value.0.token)?;
+        Ok(0)
+    }
+
+    fn retrieve_fd(&self, arg: usize) -> Result<isize> {
+        let req = user_struct::read::<RetrieveFd>(arg)?;
+        let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+        let file = {
+            let core = crate::core();
+            luo_state::check_op(core.state(), Op::RetrieveFd, Some(self.session.origin()))?;
+            self.session.retrieve(req.value.0.token)?
+        };
+        Self::install(arg, &req, reservation, file)
     }
 
     fn finish(&self, arg: usize) -> Result<isize> {

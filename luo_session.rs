@@ -15,17 +15,77 @@
 //! Every session is in the registry [`SESSIONS`] until it ends; names are
 //! unique there, across outgoing and incoming sessions (unnamed sessions
 //! do not collide).
+//!
+//! An outgoing session holds its preserved files ([`OutgoingFile`], each
+//! with its handler's typed state); an incoming one the files the previous
+//! kernel handed over ([`IncomingFile`]), until each is retrieved and the
+//! session finished.
 
+use crate::luo_file::{FileHandler, Preserved};
+use crate::luo_handover::FileRecord;
 use crate::luo_state::Origin;
 use crate::luo_uapi::Name;
 use kernel::{
+    fs::File,
     new_mutex,
     prelude::*,
     sync::{
+        aref::ARef,
         atomic::{Atomic, Relaxed},
         Arc, Mutex,
     },
 };
+
+/// A file preserved in an outgoing session.
+pub(crate) struct OutgoingFile {
+    token: u64,
+    handler: &'static dyn FileHandler,
+    /// Our reference: the file stays alive while preserved.
+    file: ARef<File>,
+    state: KBox<dyn Preserved>,
+    /// The handover data, once PREPARE ran (`None` again after CANCEL).
+    data: Option<u64>,
+}
+
+impl OutgoingFile {
+    /// Undoes PREPARE/FREEZE if they ran.
+    fn cancel(&mut self) {
+        if self.data.take().is_some() {
+            self.state.cancel();
+        }
+    }
+}
+
+/// A file an incoming session brought.
+pub(crate) struct IncomingFile {
+    token: u64,
+    /// `None` if this kernel has no handler of that compatible.
+    handler: Option<&'static dyn FileHandler>,
+    data: u64,
+    /// The outcome of the first RETRIEVE_FD, given again to later ones.
+    retrieved: Option<core::result::Result<ARef<File>, Error>>,
+}
+
+impl IncomingFile {
+    /// A file of an incoming record; `handler` as found for its compatible.
+    pub(crate) fn new(record: &FileRecord<'_>, handler: Option<&'static dyn FileHandler>) -> Self {
+        Self {
+            token: record.token,
+            handler,
+            data: record.data,
+            retrieved: None,
+        }
+    }
+
+    /// The token userspace preserved the file with.
+    pub(crate) fn token(&self) -> u64 {
+        self.token
+    }
+
+    fn was_retrieved(&self) -> bool {
+        matches!(self.retrieved, Some(Ok(_)))
+    }
+}
 
 /// Id of the next session; ids are never reused within a boot.
 static NEXT_ID: Atomic<u64> = Atomic::new(1);
@@ -51,6 +111,10 @@ struct Inner {
     name: Name,
     /// Incoming only: a retrieved fd holds the session.
     claimed: bool,
+    /// Outgoing only: the preserved files, in PRESERVE_FD order.
+    files: KVec<OutgoingFile>,
+    /// Incoming only: the files handed over.
+    incoming: KVec<IncomingFile>,
 }
 
 /// One session.
@@ -63,7 +127,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    fn new(origin: Origin, name: Name, sessions: &mut KVec<Arc<Session>>) -> Result<Arc<Session>> {
+    fn new(
+        origin: Origin,
+        name: Name,
+        incoming: KVec<IncomingFile>,
+        sessions: &mut KVec<Arc<Session>>,
+    ) -> Result<Arc<Session>> {
         if !name.is_empty() && taken(sessions, &name, None) {
             return Err(EEXIST);
         }
@@ -71,7 +140,12 @@ impl Session {
             try_pin_init!(Session {
                 id: NEXT_ID.fetch_add(1, Relaxed),
                 origin,
-                inner <- new_mutex!(Inner { name, claimed: false }),
+                inner <- new_mutex!(Inner {
+                    name,
+                    claimed: false,
+                    files: KVec::new(),
+                    incoming,
+                }),
             }),
             GFP_KERNEL,
         )?;
@@ -82,12 +156,12 @@ impl Session {
     /// Creates an outgoing session and registers it; `EEXIST` if `name`
     /// is taken.
     pub(crate) fn create(name: Name) -> Result<Arc<Session>> {
-        Self::new(Origin::Outgoing, name, &mut SESSIONS.lock())
+        Self::new(Origin::Outgoing, name, KVec::new(), &mut SESSIONS.lock())
     }
 
     /// Registers a session handed over by the previous kernel.
-    pub(crate) fn create_incoming(name: Name) -> Result<Arc<Session>> {
-        Self::new(Origin::Incoming, name, &mut SESSIONS.lock())
+    pub(crate) fn create_incoming(name: Name, files: KVec<IncomingFile>) -> Result<Arc<Session>> {
+        Self::new(Origin::Incoming, name, files, &mut SESSIONS.lock())
     }
 
     /// Claims the incoming session `name` for a new fd: `ENOENT` if there
@@ -107,12 +181,122 @@ impl Session {
         Ok(session.clone())
     }
 
-    /// The fd holding this session is being released.
-    pub(crate) fn release(&self) {
-        match self.origin {
-            Origin::Outgoing => self.unregister(),
-            Origin::Incoming => self.inner.lock().claimed = false,
+    /// The fd holding this incoming session is being released: it can be
+    /// claimed again.
+    pub(crate) fn unclaim(&self) {
+        self.inner.lock().claimed = false;
+    }
+
+    /// Ends an outgoing session whose last fd was closed. Its files are
+    /// unpreserved, after undoing PREPARE/FREEZE if `cancel`; if `keep`,
+    /// they are handed to the caller instead (the update is committed).
+    pub(crate) fn close(&self, cancel: bool, keep: bool) -> KVec<OutgoingFile> {
+        self.unregister();
+        let mut files = core::mem::take(&mut self.inner.lock().files);
+        if keep {
+            return files;
         }
+        if cancel {
+            for f in files.iter_mut().rev() {
+                f.cancel();
+            }
+        }
+        KVec::new()
+    }
+
+    /// PRESERVE_FD: adds `file` under `token`. The caller checked the state.
+    pub(crate) fn preserve(&self, token: u64, file: ARef<File>) -> Result {
+        let sessions = SESSIONS.lock();
+        let inner = self.inner.lock();
+        if inner.name.is_empty() {
+            // Only named sessions are handed over.
+            return Err(EINVAL);
+        }
+        if inner.files.iter().any(|f| f.token == token) {
+            return Err(EEXIST);
+        }
+        drop(inner);
+        let preserved_elsewhere = sessions.iter().any(|s| {
+            s.inner
+                .lock()
+                .files
+                .iter()
+                .any(|f| f.file.as_ptr() == file.as_ptr())
+        });
+        if preserved_elsewhere {
+            return Err(EBUSY);
+        }
+        let handler = crate::luo_file::handler_for(&file).ok_or(ENOENT)?;
+        let state = handler.preserve(file.clone())?;
+        self.inner.lock().files.push(
+            OutgoingFile {
+                token,
+                handler,
+                file,
+                state,
+                data: None,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(())
+    }
+
+    /// UNPRESERVE_FD: removes the file preserved under `token`.
+    pub(crate) fn unpreserve(&self, token: u64) -> Result {
+        let mut inner = self.inner.lock();
+        let i = inner
+            .files
+            .iter()
+            .position(|f| f.token == token)
+            .ok_or(ENOENT)?;
+        let mut f = inner.files.remove(i).map_err(|_| ENOENT)?;
+        f.cancel();
+        Ok(())
+    }
+
+    /// RETRIEVE_FD: the file handed over under `token`, rebuilt by its
+    /// handler on first use; later calls get the same file (or error).
+    pub(crate) fn retrieve(&self, token: u64) -> Result<ARef<File>> {
+        let mut inner = self.inner.lock();
+        let f = inner
+            .incoming
+            .iter_mut()
+            .find(|f| f.token == token)
+            .ok_or(ENOENT)?;
+        if f.retrieved.is_none() {
+            let result = match f.handler {
+                Some(h) => h.retrieve(f.data),
+                None => Err(EOPNOTSUPP),
+            };
+            f.retrieved = Some(result);
+        }
+        match &f.retrieved {
+            Some(Ok(file)) => Ok(file.clone()),
+            Some(Err(e)) => Err(*e),
+            None => Err(EINVAL),
+        }
+    }
+
+    /// Finishes every incoming file; unless `force`, first checks that
+    /// each handler agrees (`EBUSY` otherwise, nothing changed).
+    pub(crate) fn finish_files(&self, force: bool) -> Result {
+        let mut inner = self.inner.lock();
+        if !force {
+            let busy = inner.incoming.iter().any(|f| {
+                f.handler
+                    .is_some_and(|h| !h.can_finish(f.data, f.was_retrieved()))
+            });
+            if busy {
+                return Err(EBUSY);
+            }
+        }
+        for f in inner.incoming.iter() {
+            if let Some(h) = f.handler {
+                h.finish(f.data, f.was_retrieved());
+            }
+        }
+        inner.incoming.clear();
+        Ok(())
     }
 
     /// Ends the session: it leaves the registry and its name is free.
@@ -160,18 +344,103 @@ pub(crate) fn for_each(mut f: impl FnMut(&Session)) {
     }
 }
 
-/// The names of the outgoing sessions that go into the handover: the
-/// named ones (an unnamed session could not be retrieved).
-pub(crate) fn outgoing_names() -> Result<KVec<Name>> {
+/// One outgoing session's part of the handover.
+pub(crate) struct Snapshot {
+    pub(crate) name: Name,
+    pub(crate) files: KVec<FileRecord<'static>>,
+}
+
+/// The outgoing sessions that go into the handover: the named ones (an
+/// unnamed session could not be retrieved), with their files' handover
+/// data. Call after PREPARE.
+pub(crate) fn snapshot() -> Result<KVec<Snapshot>> {
     let sessions = SESSIONS.lock();
-    let mut names = KVec::new();
+    let mut out = KVec::new();
     for s in sessions.iter().filter(|s| s.origin == Origin::Outgoing) {
-        let name = s.inner.lock().name;
-        if !name.is_empty() {
-            names.push(name, GFP_KERNEL)?;
+        let inner = s.inner.lock();
+        if inner.name.is_empty() {
+            continue;
+        }
+        let mut files = KVec::with_capacity(inner.files.len(), GFP_KERNEL)?;
+        for f in inner.files.iter() {
+            files.push(
+                FileRecord {
+                    compatible: f.handler.compatible().to_bytes(),
+                    token: f.token,
+                    data: f.data.ok_or(EINVAL)?,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        out.push(
+            Snapshot {
+                name: inner.name,
+                files,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    Ok(out)
+}
+
+/// Calls `f` on every preserved file of every outgoing session, in order.
+fn each_outgoing_file(mut f: impl FnMut(&mut OutgoingFile) -> Result) -> Result {
+    let sessions = SESSIONS.lock();
+    for s in sessions.iter().filter(|s| s.origin == Origin::Outgoing) {
+        for file in s.inner.lock().files.iter_mut() {
+            f(file)?;
         }
     }
-    Ok(names)
+    Ok(())
+}
+
+/// PREPARE of every preserved file. On failure the files already
+/// prepared are cancelled (see [`cancel_files`]) before returning.
+pub(crate) fn prepare_files() -> Result {
+    let result = each_outgoing_file(|f| {
+        f.data = Some(f.state.prepare()?);
+        Ok(())
+    });
+    if result.is_err() {
+        cancel_files();
+    }
+    result
+}
+
+/// FREEZE of every preserved file. On failure everything is cancelled.
+pub(crate) fn freeze_files() -> Result {
+    let result = each_outgoing_file(|f| {
+        if f.data.is_some() {
+            f.data = Some(f.state.freeze()?);
+        }
+        Ok(())
+    });
+    if result.is_err() {
+        cancel_files();
+    }
+    result
+}
+
+/// CANCEL of every preserved file that was prepared, in reverse order.
+pub(crate) fn cancel_files() {
+    let sessions = SESSIONS.lock();
+    for s in sessions
+        .iter()
+        .rev()
+        .filter(|s| s.origin == Origin::Outgoing)
+    {
+        for f in s.inner.lock().files.iter_mut().rev() {
+            f.cancel();
+        }
+    }
+}
+
+/// Cancels files kept from sessions closed while FROZEN.
+pub(crate) fn cancel_kept(files: &mut KVec<OutgoingFile>) {
+    for f in files.iter_mut().rev() {
+        f.cancel();
+    }
+    files.clear();
 }
 
 /// Number of incoming sessions not finished yet.
@@ -183,10 +452,22 @@ pub(crate) fn incoming_left() -> usize {
         .count()
 }
 
-/// Ends every incoming session (global FINISH); fds that hold one keep
-/// an ended session that can only be finished again.
+/// Ends every incoming session (global FINISH), finishing all their files
+/// whatever the handlers say; fds that hold one keep an ended session
+/// that can only be finished again.
 pub(crate) fn finish_all_incoming() {
-    SESSIONS.lock().retain(|s| s.origin != Origin::Incoming);
+    let mut sessions = SESSIONS.lock();
+    for s in sessions.iter().filter(|s| s.origin == Origin::Incoming) {
+        // Cannot fail when forced.
+        let _ = s.finish_files(true);
+    }
+    sessions.retain(|s| s.origin != Origin::Incoming);
+}
+
+/// Number of files a session holds (preserved or handed over).
+pub(crate) fn file_count(s: &Session) -> usize {
+    let inner = s.inner.lock();
+    inner.files.len() + inner.incoming.len()
 }
 
 /// Number of sessions alive now.

@@ -142,9 +142,6 @@ pub(crate) enum Origin {
 }
 
 /// The ioctls whose legality depends on the state.
-// The file and retrieve ioctls are specified (and host-tested) ahead of
-// their implementation.
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
     /// CREATE_SESSION (or open()): a new outgoing session.

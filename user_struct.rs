@@ -77,6 +77,21 @@ user_struct!(
     SessionFinish = liveupdate_session_finish
 );
 
+user_struct!(
+    /// `struct liveupdate_session_preserve_fd`.
+    PreserveFd = liveupdate_session_preserve_fd
+);
+
+user_struct!(
+    /// `struct liveupdate_session_unpreserve_fd`.
+    UnpreserveFd = liveupdate_session_unpreserve_fd
+);
+
+user_struct!(
+    /// `struct liveupdate_session_retrieve_fd`.
+    RetrieveFd = liveupdate_session_retrieve_fd
+);
+
 /// A request whose answer is a new file descriptor.
 pub(crate) trait FdAnswer: Sized {
     /// The request with its `fd` field set.
@@ -86,6 +101,12 @@ pub(crate) trait FdAnswer: Sized {
 impl FdAnswer for CreateSession {
     fn with_fd(&self, fd: i32) -> Self {
         CreateSession(uapi::liveupdate_ioctl_create_session { fd, ..self.0 })
+    }
+}
+
+impl FdAnswer for RetrieveFd {
+    fn with_fd(&self, fd: i32) -> Self {
+        RetrieveFd(uapi::liveupdate_session_retrieve_fd { fd, ..self.0 })
     }
 }
 

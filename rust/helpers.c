@@ -4,6 +4,7 @@
  * bindgen cannot call. Included from the tree's rust/helpers/helpers.c by
  * the hook patch; each is wrapped once in a safe type in kho.rs.
  */
+#include <linux/io.h>
 #include <linux/mm.h>
 
 __rust_helper void *rust_helper_luo_folio_address(struct folio *folio)
@@ -19,4 +20,9 @@ __rust_helper size_t rust_helper_luo_folio_size(struct folio *folio)
 __rust_helper void rust_helper_luo_folio_put(struct folio *folio)
 {
 	folio_put(folio);
+}
+
+__rust_helper phys_addr_t rust_helper_luo_virt_to_phys(void *addr)
+{
+	return virt_to_phys(addr);
 }

@@ -101,6 +101,58 @@ static inline int luo_finish(int session)
 	return luo_ioctl(session, LIVEUPDATE_SESSION_FINISH, &f);
 }
 
+/* SESSION_PRESERVE_FD: 0 or -errno. */
+static inline int luo_preserve(int session, int fd, __u64 token)
+{
+	struct liveupdate_session_preserve_fd p = { .size = sizeof(p), .fd = fd, .token = token };
+
+	return luo_ioctl(session, LIVEUPDATE_SESSION_PRESERVE_FD, &p);
+}
+
+/* SESSION_UNPRESERVE_FD: 0 or -errno. */
+static inline int luo_unpreserve(int session, __u64 token)
+{
+	struct liveupdate_session_unpreserve_fd u = { .size = sizeof(u), .token = token };
+
+	return luo_ioctl(session, LIVEUPDATE_SESSION_UNPRESERVE_FD, &u);
+}
+
+/* SESSION_RETRIEVE_FD: the new fd, or -errno. */
+static inline int luo_retrieve_fd(int session, __u64 token)
+{
+	struct liveupdate_session_retrieve_fd r = { .size = sizeof(r), .token = token };
+	int ret = luo_ioctl(session, LIVEUPDATE_SESSION_RETRIEVE_FD, &r);
+
+	return ret ? ret : r.fd;
+}
+
+/* A file of the test handler (/dev/liveupdate-test) holding `len` bytes. */
+static inline int luo_test_file(const void *payload, size_t len)
+{
+	int fd = open("/dev/liveupdate-test", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (len && write(fd, payload, len) != (ssize_t)len) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * Reads a test file from its current position (retrieved test files are
+ * not seekable); returns the length read or -errno.
+ */
+static inline ssize_t luo_test_read(int fd, void *buf, size_t len)
+{
+	ssize_t n = read(fd, buf, len);
+
+	return n < 0 ? -errno : n;
+}
+
 /*
  * Copies the value of "key: value" from luo-rs's debugfs status into buf.
  * Returns 0, or -ENOENT if the key is absent.

@@ -119,6 +119,7 @@ enum liveupdate_event {
 /* luo-rs commands on session fds, in a range Linux 7.3 does not use. */
 enum {
 	LIVEUPDATE_CMD_SESSION_EXT_BASE = 0xC0,
+	LIVEUPDATE_CMD_SESSION_UNPRESERVE_FD = LIVEUPDATE_CMD_SESSION_EXT_BASE,
 	LIVEUPDATE_CMD_SESSION_SET_NAME = 0xC2,
 };
 
@@ -213,7 +214,17 @@ struct liveupdate_ioctl_set_event {
  * struct liveupdate_session_preserve_fd - ioctl(LIVEUPDATE_SESSION_PRESERVE_FD)
  * @size:  input: sizeof(struct liveupdate_session_preserve_fd).
  * @fd:    input: the file descriptor to preserve.
- * @token: input: the caller's name for it; any value, unique in the session.
+ * @token: input: the caller's name for it; any value (0 included), unique
+ *	   in the session.
+ *
+ * Adds a file to a named outgoing session. The session keeps a reference
+ * to the file; the heavy work (preserving its memory) happens at PREPARE.
+ * A file can be in one session only.
+ *
+ * Return: 0; EBADF for a bad @fd; ENOENT if no file handler supports the
+ * file (a /dev/liveupdate or session fd, for one); EEXIST if @token is
+ * used in the session; EBUSY if the file is preserved already, or while
+ * PREPARED or FROZEN; EINVAL on an unnamed or incoming session.
  */
 struct liveupdate_session_preserve_fd {
 	__u32 size;
@@ -227,8 +238,16 @@ struct liveupdate_session_preserve_fd {
 /**
  * struct liveupdate_session_retrieve_fd - ioctl(LIVEUPDATE_SESSION_RETRIEVE_FD)
  * @size:  input: sizeof(struct liveupdate_session_retrieve_fd).
- * @fd:    output: a new file descriptor for the preserved file.
+ * @fd:    output: a new file descriptor (close-on-exec) for the file.
  * @token: input: the token the file was preserved with.
+ *
+ * On an incoming session, in UPDATED: the first call rebuilds the file
+ * from the handover; later calls return new fds for the same file. If the
+ * first attempt failed, later ones fail with the same error.
+ *
+ * Return: 0; ENOENT for an unknown @token; EOPNOTSUPP if this kernel has
+ * no handler for the file; EINVAL on an outgoing session; EBUSY outside
+ * UPDATED; the handler's error otherwise.
  */
 struct liveupdate_session_retrieve_fd {
 	__u32 size;
@@ -240,16 +259,39 @@ struct liveupdate_session_retrieve_fd {
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_RETRIEVE_FD)
 
 /**
+ * struct liveupdate_session_unpreserve_fd - ioctl(LIVEUPDATE_SESSION_UNPRESERVE_FD)
+ * @size:     input: sizeof(struct liveupdate_session_unpreserve_fd).
+ * @reserved: must be zero (EINVAL otherwise).
+ * @token:    input: the token the file was preserved with.
+ *
+ * Removes a file from an outgoing session and drops the session's
+ * reference to it.
+ *
+ * Return: 0; ENOENT for an unknown @token; EBUSY while PREPARED or FROZEN;
+ * EINVAL on an incoming session.
+ */
+struct liveupdate_session_unpreserve_fd {
+	__u32 size;
+	__u32 reserved;
+	__aligned_u64 token;
+};
+
+#define LIVEUPDATE_SESSION_UNPRESERVE_FD \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_UNPRESERVE_FD)
+
+/**
  * struct liveupdate_session_finish - ioctl(LIVEUPDATE_SESSION_FINISH)
  * @size:     input: sizeof(struct liveupdate_session_finish).
  * @reserved: must be zero (EINVAL otherwise).
  *
- * Ends an incoming session: the kernel lets go of everything it kept for
- * it, and its name is free. When the last incoming session is finished
- * the global state returns from UPDATED to NORMAL. Finishing a session
- * again (or after a global FINISH) succeeds and does nothing.
+ * Ends an incoming session: every file handler lets go of what it kept
+ * for the session's files (retrieved or not), and its name is free. When
+ * the last incoming session is finished the global state returns from
+ * UPDATED to NORMAL. Finishing a session again (or after a global FINISH)
+ * succeeds and does nothing.
  *
- * Return: 0; EINVAL on an outgoing session or for non-zero @reserved.
+ * Return: 0; EBUSY if a file handler cannot finish yet (nothing changed);
+ * EINVAL on an outgoing session or for non-zero @reserved.
  */
 struct liveupdate_session_finish {
 	__u32 size;

@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The file handlers built into luo-rs (see `luo_file` for the API).
+
+pub(crate) mod test;
