@@ -11,6 +11,9 @@
 //! In the new kernel, retrieve() reads and frees the page and returns a
 //! read-only file with the payload (such a file cannot be preserved
 //! again); finish() frees the page of a file nobody retrieved.
+//!
+//! A payload starting with `fail:prepare` or `fail:freeze` makes that step
+//! fail with `EIO`, so the tests can check that luo-rs rolls back.
 
 use crate::anon_file;
 use crate::kho::{IncomingBlob, OutgoingBlob};
@@ -35,6 +38,10 @@ const HEADER: usize = 8;
 pub(crate) const PAYLOAD_MAX: usize = PAGE - HEADER;
 /// "LUOT", little-endian, at the start of the page.
 const MAGIC: u32 = 0x544f_554c;
+/// Payload prefixes that make prepare() or freeze() fail with `EIO`, so
+/// the tests can check rollback.
+const FAIL_PREPARE: &[u8] = b"fail:prepare";
+const FAIL_FREEZE: &[u8] = b"fail:freeze";
 
 /// One open of /dev/liveupdate-test.
 #[pin_data]
@@ -98,17 +105,19 @@ struct PreservedTest {
     page: Option<OutgoingBlob>,
 }
 
+/// The state behind a file of /dev/liveupdate-test.
+fn test_file(file: &File) -> Pin<&TestFile> {
+    // SAFETY: `can_preserve` accepted only files of /dev/liveupdate-test,
+    // whose `private_data` is the `Pin<KBox<TestFile>>` its open() made; it
+    // is freed at release, which cannot run while the caller holds `file`.
+    unsafe { <Pin<KBox<TestFile>> as ForeignOwnable>::borrow((*file.as_ptr()).private_data) }
+}
+
 impl PreservedTest {
     /// Copies the file's current payload into the preserved page.
     fn copy(&mut self) -> Result<u64> {
         let page = self.page.as_mut().ok_or(EINVAL)?;
-        // SAFETY: `can_preserve` accepted only files of /dev/liveupdate-test,
-        // whose `private_data` is the `Pin<KBox<TestFile>>` its open() made;
-        // it is freed at release, which cannot run while we hold `file`.
-        let test = unsafe {
-            <Pin<KBox<TestFile>> as ForeignOwnable>::borrow((*self.file.as_ptr()).private_data)
-        };
-        let payload = test.payload.lock();
+        let payload = test_file(&self.file).get_ref().payload.lock();
         let out = page.as_mut_slice();
         out[..4].copy_from_slice(&MAGIC.to_le_bytes());
         out[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -117,13 +126,26 @@ impl PreservedTest {
     }
 }
 
+impl PreservedTest {
+    /// Fault injection for the tests: a payload starting with `prefix`
+    /// makes the step fail with `EIO`.
+    fn injected(&self, prefix: &[u8]) -> Result {
+        if test_file(&self.file).payload.lock().starts_with(prefix) {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+}
+
 impl Preserved for PreservedTest {
     fn prepare(&mut self) -> Result<u64> {
+        self.injected(FAIL_PREPARE)?;
         self.page = Some(OutgoingBlob::new(PAGE)?);
         self.copy()
     }
 
     fn freeze(&mut self) -> Result<u64> {
+        self.injected(FAIL_FREEZE)?;
         self.copy()
     }
 

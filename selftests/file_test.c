@@ -163,6 +163,65 @@ TEST_F(s, close_while_prepared)
 	EXPECT_EQ(0, luo_preserve(self->session, self->file, 1));
 }
 
+static int published(void)
+{
+	return access("/sys/kernel/debug/kho/out/sub_fdts/luo-rs", F_OK) == 0;
+}
+
+/* A handler failing in PREPARE: the error comes back, the files already
+ * prepared are cancelled, nothing is published, the state is NORMAL, and
+ * the next PREPARE (once the file is fixed) works. */
+TEST_F(s, failed_prepare_rolls_back)
+{
+	int bad = luo_test_file("fail:prepare", 12);
+
+	ASSERT_LE(0, bad);
+	ASSERT_EQ(0, luo_preserve(self->session, self->file, 1));
+	ASSERT_EQ(0, luo_preserve(self->session, bad, 2));
+	EXPECT_EQ(-EIO, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->dev));
+	EXPECT_FALSE(published());
+	/* Files can be changed again: nothing is left half-prepared. */
+	EXPECT_EQ(0, luo_unpreserve(self->session, 1));
+	EXPECT_EQ(0, luo_preserve(self->session, self->file, 1));
+	ASSERT_EQ(3, write(bad, "fix", 3));
+	EXPECT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
+	EXPECT_TRUE(published());
+	close(bad);
+}
+
+/* A handler failing in FREEZE: everything PREPARE did is undone too. */
+TEST_F(s, failed_freeze_rolls_back_to_normal)
+{
+	int bad = luo_test_file("ok", 2);
+
+	ASSERT_LE(0, bad);
+	ASSERT_EQ(0, luo_preserve(self->session, self->file, 1));
+	ASSERT_EQ(0, luo_preserve(self->session, bad, 2));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
+	EXPECT_TRUE(published());
+	ASSERT_EQ(11, write(bad, "fail:freeze", 11));
+	EXPECT_EQ(-EIO, luo_set_event(self->dev, LIVEUPDATE_EVENT_FREEZE));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->dev));
+	EXPECT_FALSE(published());
+	EXPECT_EQ(0, luo_unpreserve(self->session, 2));
+	close(bad);
+}
+
+/* A plain kexec whose implicit PREPARE fails is aborted: reboot() returns
+ * the error and this kernel goes on, in NORMAL. */
+TEST_F(s, failed_implicit_prepare_aborts_the_kexec)
+{
+	int bad = luo_test_file("fail:prepare", 12);
+
+	ASSERT_LE(0, bad);
+	ASSERT_EQ(0, luo_preserve(self->session, bad, 1));
+	EXPECT_EQ(-EIO, luo_kexec("never=reached"));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(self->dev));
+	EXPECT_FALSE(published());
+	close(bad);
+}
+
 TEST(payload_limit)
 {
 	static char big[5000];
