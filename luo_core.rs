@@ -37,12 +37,13 @@ use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
     sync::SetOnce,
+    uapi,
 };
 use kho::{IncomingBlob, OutgoingBlob};
 use kho_ser::FdtError;
 use luo_handover::{FileRecord, Handover, SessionRecord, Sink};
 use luo_session::{IncomingFile, OutgoingFile, Session};
-use luo_state::{Event, Op, Refusal, State, Work};
+use luo_state::{Event, Op, Origin, Refusal, State, Work};
 use luo_uapi::Name;
 
 module! {
@@ -297,6 +298,27 @@ fn take_incoming() -> Option<Handover> {
     Some(h)
 }
 
+/// SESSION_GET_STATE: where `session` stands (`enum liveupdate_session_state`)
+/// and how many files it holds.
+pub(crate) fn session_state(session: &Session) -> (u32, u32) {
+    let core = CORE.lock();
+    let (finished, files) = session.status();
+    let state = match (session.origin(), core.state) {
+        (Origin::Incoming, _) if finished => {
+            uapi::liveupdate_session_state_LIVEUPDATE_SESSION_STATE_FINISHED
+        }
+        (Origin::Incoming, _) => uapi::liveupdate_session_state_LIVEUPDATE_SESSION_STATE_INCOMING,
+        (Origin::Outgoing, State::Prepared) if session.is_named() => {
+            uapi::liveupdate_session_state_LIVEUPDATE_SESSION_STATE_PREPARED
+        }
+        (Origin::Outgoing, State::Frozen) if session.is_named() => {
+            uapi::liveupdate_session_state_LIVEUPDATE_SESSION_STATE_FROZEN
+        }
+        (Origin::Outgoing, _) => uapi::liveupdate_session_state_LIVEUPDATE_SESSION_STATE_OPEN,
+    };
+    (state, u32::try_from(files).unwrap_or(u32::MAX))
+}
+
 /// SESSION_FINISH: ends an incoming session. When none is left, the
 /// update is over and the state returns to NORMAL by itself.
 pub(crate) fn finish_session(session: &Session) -> Result {
@@ -397,7 +419,7 @@ impl fmt::Debug for Status {
                     s.id(),
                     s.origin(),
                     name,
-                    luo_session::file_count(s)
+                    s.status().1
                 )
             });
         });

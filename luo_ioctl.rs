@@ -20,7 +20,7 @@ use crate::luo_uapi::Name;
 use crate::session_file;
 use crate::user_struct::{
     self, CreateSession, FdAnswer, GetName, GetState, PreserveFd, RetrieveFd, RetrieveSession,
-    SessionFinish, SetEvent, SetName, UnpreserveFd, UserStruct,
+    SessionFinish, SessionGetState, SetEvent, SetName, UnpreserveFd, UserStruct,
 };
 use kernel::{
     bindings,
@@ -49,6 +49,7 @@ const GET_STATE: u32 = cmd(uapi::LIVEUPDATE_CMD_GET_STATE);
 const SET_EVENT: u32 = cmd(uapi::LIVEUPDATE_CMD_SET_EVENT);
 const SESSION_GET_NAME: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_GET_NAME);
 const SESSION_SET_NAME: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_SET_NAME);
+const SESSION_GET_STATE: u32 = cmd(uapi::LIVEUPDATE_CMD_SESSION_GET_STATE);
 
 /// What one open file (of /dev/liveupdate, or a session file) holds.
 pub(crate) struct LuoFile {
@@ -88,6 +89,7 @@ impl LuoFile {
             SESSION_RETRIEVE_FD => me.retrieve_fd(arg),
             SESSION_GET_NAME => me.get_name(arg),
             SESSION_SET_NAME => me.set_name(arg),
+            SESSION_GET_STATE => me.session_get_state(arg),
             _ => Err(ENOTTY),
         }
     }
@@ -205,6 +207,19 @@ impl LuoFile {
             return Err(EINVAL);
         }
         crate::finish_session(&self.session)?;
+        Ok(0)
+    }
+
+    fn session_get_state(&self, arg: usize) -> Result<isize> {
+        let req = user_struct::read::<SessionGetState>(arg)?;
+        let (state, nr_files) = crate::session_state(&self.session);
+        let answer = SessionGetState(uapi::liveupdate_session_get_state {
+            size: req.value.0.size,
+            state,
+            nr_files,
+            reserved: 0,
+        });
+        user_struct::write(arg, &req, &answer)?;
         Ok(0)
     }
 

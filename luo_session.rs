@@ -111,6 +111,8 @@ struct Inner {
     name: Name,
     /// Incoming only: a retrieved fd holds the session.
     claimed: bool,
+    /// Incoming only: finished; nothing is left in it.
+    finished: bool,
     /// Outgoing only: the preserved files, in PRESERVE_FD order.
     files: KVec<OutgoingFile>,
     /// Incoming only: the files handed over.
@@ -143,6 +145,7 @@ impl Session {
                 inner <- new_mutex!(Inner {
                     name,
                     claimed: false,
+                    finished: false,
                     files: KVec::new(),
                     incoming,
                 }),
@@ -296,7 +299,20 @@ impl Session {
             }
         }
         inner.incoming.clear();
+        inner.finished = true;
         Ok(())
+    }
+
+    /// Whether the session was finished, and how many files it holds
+    /// (preserved, or handed over and not finished).
+    pub(crate) fn status(&self) -> (bool, usize) {
+        let inner = self.inner.lock();
+        (inner.finished, inner.files.len() + inner.incoming.len())
+    }
+
+    /// Whether the session has a name.
+    pub(crate) fn is_named(&self) -> bool {
+        !self.inner.lock().name.is_empty()
     }
 
     /// Ends the session: it leaves the registry and its name is free.
@@ -462,12 +478,6 @@ pub(crate) fn finish_all_incoming() {
         let _ = s.finish_files(true);
     }
     sessions.retain(|s| s.origin != Origin::Incoming);
-}
-
-/// Number of files a session holds (preserved or handed over).
-pub(crate) fn file_count(s: &Session) -> usize {
-    let inner = s.inner.lock();
-    inner.files.len() + inner.incoming.len()
 }
 
 /// Number of sessions alive now.

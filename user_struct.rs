@@ -122,6 +122,11 @@ user_struct!(
 );
 
 user_struct!(
+    /// `struct liveupdate_session_get_state`.
+    SessionGetState = liveupdate_session_get_state
+);
+
+user_struct!(
     /// `struct liveupdate_session_set_name`.
     SetName = liveupdate_session_set_name
 );

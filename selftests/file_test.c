@@ -163,6 +163,29 @@ TEST_F(s, close_while_prepared)
 	EXPECT_EQ(0, luo_preserve(self->session, self->file, 1));
 }
 
+TEST_F(s, session_state_follows_the_update)
+{
+	unsigned int nr = 99;
+	int unnamed = luo_open();
+
+	ASSERT_LE(0, unnamed);
+	ASSERT_EQ(LIVEUPDATE_SESSION_STATE_OPEN, luo_session_state(self->session, &nr));
+	EXPECT_EQ(0, nr);
+	ASSERT_EQ(0, luo_preserve(self->session, self->file, 1));
+	ASSERT_EQ(LIVEUPDATE_SESSION_STATE_OPEN, luo_session_state(self->session, &nr));
+	EXPECT_EQ(1, nr);
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
+	EXPECT_EQ(LIVEUPDATE_SESSION_STATE_PREPARED, luo_session_state(self->session, NULL));
+	/* Unnamed sessions are never handed over. */
+	EXPECT_EQ(LIVEUPDATE_SESSION_STATE_OPEN, luo_session_state(unnamed, NULL));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_FREEZE));
+	EXPECT_EQ(LIVEUPDATE_SESSION_STATE_FROZEN, luo_session_state(self->session, NULL));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_CANCEL));
+	EXPECT_EQ(LIVEUPDATE_SESSION_STATE_OPEN, luo_session_state(self->session, &nr));
+	EXPECT_EQ(1, nr);
+	close(unnamed);
+}
+
 static int published(void)
 {
 	return access("/sys/kernel/debug/kho/out/sub_fdts/luo-rs", F_OK) == 0;

@@ -138,9 +138,15 @@ TEST(finish_sessions)
 	int dev = luo_open(), vm, other, held;
 
 	ASSERT_LE(0, dev);
+	unsigned int nr = 99;
+
 	vm = luo_retrieve_session(dev, "vm");
 	ASSERT_LE(0, vm);
+	EXPECT_EQ(LIVEUPDATE_SESSION_STATE_INCOMING, luo_session_state(vm, &nr));
+	EXPECT_EQ(5, nr);
 	ASSERT_EQ(0, luo_finish(vm));
+	EXPECT_EQ(LIVEUPDATE_SESSION_STATE_FINISHED, luo_session_state(vm, &nr));
+	EXPECT_EQ(0, nr);
 	/* Finished: its files are gone. */
 	EXPECT_EQ(-ENOENT, luo_retrieve_fd(vm, 0));
 	close(vm);
@@ -155,6 +161,7 @@ TEST(finish_sessions)
 	ASSERT_LE(0, held);
 	ASSERT_EQ(0, luo_set_event(dev, LIVEUPDATE_EVENT_FINISH));
 	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(dev));
+	EXPECT_EQ(LIVEUPDATE_SESSION_STATE_FINISHED, luo_session_state(held, NULL));
 	EXPECT_EQ(-EBUSY, luo_retrieve_fd(held, 1));
 	close(held);
 	close(dev);

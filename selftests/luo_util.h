@@ -101,6 +101,19 @@ static inline int luo_finish(int session)
 	return luo_ioctl(session, LIVEUPDATE_SESSION_FINISH, &f);
 }
 
+/* SESSION_GET_STATE: the session's state (and files in *nr), or -errno. */
+static inline int luo_session_state(int session, unsigned int *nr)
+{
+	struct liveupdate_session_get_state st = { .size = sizeof(st) };
+	int ret = luo_ioctl(session, LIVEUPDATE_SESSION_GET_STATE, &st);
+
+	if (ret)
+		return ret;
+	if (nr)
+		*nr = st.nr_files;
+	return (int)st.state;
+}
+
 /* SESSION_PRESERVE_FD: 0 or -errno. */
 static inline int luo_preserve(int session, int fd, __u64 token)
 {

@@ -120,7 +120,31 @@ enum liveupdate_event {
 enum {
 	LIVEUPDATE_CMD_SESSION_EXT_BASE = 0xC0,
 	LIVEUPDATE_CMD_SESSION_UNPRESERVE_FD = LIVEUPDATE_CMD_SESSION_EXT_BASE,
+	LIVEUPDATE_CMD_SESSION_GET_STATE = 0xC1,
 	LIVEUPDATE_CMD_SESSION_SET_NAME = 0xC2,
+};
+
+/**
+ * enum liveupdate_session_state - where one session stands
+ * @LIVEUPDATE_SESSION_STATE_UNDEFINED: never reported.
+ * @LIVEUPDATE_SESSION_STATE_OPEN: outgoing; files can be added and removed.
+ *	An unnamed session stays here: it is never handed over.
+ * @LIVEUPDATE_SESSION_STATE_PREPARED: outgoing, named, and the system is
+ *	PREPARED: its files are prepared.
+ * @LIVEUPDATE_SESSION_STATE_FROZEN: outgoing, named, and the system is
+ *	FROZEN: it goes to the next kernel.
+ * @LIVEUPDATE_SESSION_STATE_INCOMING: handed over by the previous kernel;
+ *	its files can be retrieved.
+ * @LIVEUPDATE_SESSION_STATE_FINISHED: incoming and finished (by
+ *	SESSION_FINISH or a global FINISH): nothing is left in it.
+ */
+enum liveupdate_session_state {
+	LIVEUPDATE_SESSION_STATE_UNDEFINED = 0,
+	LIVEUPDATE_SESSION_STATE_OPEN = 1,
+	LIVEUPDATE_SESSION_STATE_PREPARED = 2,
+	LIVEUPDATE_SESSION_STATE_FROZEN = 3,
+	LIVEUPDATE_SESSION_STATE_INCOMING = 4,
+	LIVEUPDATE_SESSION_STATE_FINISHED = 5,
 };
 
 /**
@@ -316,6 +340,26 @@ struct liveupdate_session_get_name {
 
 #define LIVEUPDATE_SESSION_GET_NAME \
 	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_GET_NAME)
+
+/**
+ * struct liveupdate_session_get_state - ioctl(LIVEUPDATE_SESSION_GET_STATE)
+ * @size:     input: sizeof(struct liveupdate_session_get_state).
+ * @state:    output: an &enum liveupdate_session_state.
+ * @nr_files: output: files preserved in (outgoing) or left in (incoming)
+ *	      the session.
+ * @reserved: output: zero.
+ *
+ * Return: 0, or EINVAL/E2BIG/EFAULT for a bad struct.
+ */
+struct liveupdate_session_get_state {
+	__u32 size;
+	__u32 state;
+	__u32 nr_files;
+	__u32 reserved;
+};
+
+#define LIVEUPDATE_SESSION_GET_STATE \
+	_IO(LIVEUPDATE_IOCTL_TYPE, LIVEUPDATE_CMD_SESSION_GET_STATE)
 
 /**
  * struct liveupdate_session_set_name - ioctl(LIVEUPDATE_SESSION_SET_NAME)
