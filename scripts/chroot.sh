@@ -7,8 +7,13 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LUO_ROOT=$("$LUO_REPO/scripts/toolchain.sh")
-LUO_WORK=$LUO_CACHE/work-$(basename "$LUO_ROOT" | sed 's/^chroot-//')
+# Build caches are keyed by the compiler and kernel source versions.
+LUO_WORK=$LUO_CACHE/work-$(sha256sum < "$LUO_ROOT/.luo-build-versions" | cut -c1-12)
 mkdir -p "$LUO_WORK" "$LUO_ROOT/luo/src" "$LUO_ROOT/luo/work"
+# Build caches of other compiler versions are of no further use.
+for old in "$LUO_CACHE"/work-*; do
+	[ "$old" = "$LUO_WORK" ] || [ ! -d "$old" ] || { log "removing stale build cache $old"; safe_rmdir "$old"; }
+done
 
 in_chroot() {
 	unshare -m --propagation private -- bash -euc '

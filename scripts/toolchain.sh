@@ -32,7 +32,7 @@ PACKAGES=(
 	build-essential bc bison flex libelf-dev libssl-dev cpio kmod python3
 	rsync xz-utils clang-19 lld-19 llvm-19 clang lld llvm libclang-dev
 	bindgen qemu-system-x86 busybox-static device-tree-compiler libfdt-dev
-	patch file
+	libclang-rt-19-dev patch file
 )
 
 key=$( (cat "$0"; uname -m) | sha256sum | cut -c1-12)
@@ -89,7 +89,15 @@ chroot "$tmp" rustc --version >&2
 chroot "$tmp" bindgen --version >&2
 chroot "$tmp" clang --version | head -1 >&2
 
+# What a kernel build depends on: build caches are keyed by this, not by
+# the whole package list, so adding a package keeps the kernel build.
+chroot "$tmp" dpkg-query -W rustc rust-src rust-clippy bindgen clang-19 lld-19 llvm-19 \
+	libclang-19-dev gcc-14 linux-source-7.3 > "$tmp/.luo-build-versions"
 echo "$key" > "$tmp/.luo-toolchain-ok"
 mv "$tmp" "$root"
 log "toolchain ready: $root ($(du -sh --one-file-system "$root" | cut -f1))"
+# Chroots made by older versions of this script are of no further use.
+for old in "$LUO_CACHE"/chroot-*; do
+	[ "$old" = "$root" ] || [ ! -d "$old" ] || { log "removing stale toolchain $old"; safe_rmdir "$old"; }
+done
 echo "$root"
