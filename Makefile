@@ -6,13 +6,13 @@
 ifneq ($(KERNELRELEASE),)
 
 # Kbuild: luo_core.rs is the crate root; it pulls in the other .rs files.
-obj-$(CONFIG_LIVEUPDATE_RS) += luo_core.o
+obj-$(CONFIG_LIVEUPDATE_RS) += luo_core.o luo_sysfs.o
 
 else
 
 # Developer targets. Everything runs in a cached Debian chroot made by
 # scripts/toolchain.sh; the host needs only apt and root.
-.PHONY: all check demo kernel host-test vm-test toolchain fmt
+.PHONY: all check demo kernel host-test vm-test toolchain fmt fuzz
 
 all: kernel
 
@@ -36,5 +36,9 @@ demo:
 
 fmt:
 	@scripts/fmt.sh
+
+# LUO_FUZZ_SECONDS=600 make fuzz
+fuzz:
+	@scripts/fuzz.sh
 
 endif

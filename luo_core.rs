@@ -36,6 +36,7 @@ use kernel::{
     ffi::c_int,
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
+    str::{CStr, CStrExt},
     sync::SetOnce,
     uapi,
 };
@@ -382,6 +383,22 @@ pub extern "C" fn liveupdate_reboot() -> c_int {
     0
 }
 
+/// The state's name, as /sys/kernel/liveupdate/state shows it.
+fn state_name(state: State) -> &'static CStr {
+    match state {
+        State::Normal => c"normal",
+        State::Prepared => c"prepared",
+        State::Frozen => c"frozen",
+        State::Updated => c"updated",
+    }
+}
+
+/// For luo_sysfs.c: the current state's name, a static C string.
+#[no_mangle]
+pub extern "C" fn luo_rs_state_name() -> *const kernel::ffi::c_char {
+    state_name(global_state()).as_char_ptr()
+}
+
 /// The debugfs view: `/sys/kernel/debug/liveupdate/status`.
 struct Status;
 
@@ -390,12 +407,7 @@ impl fmt::Debug for Status {
         let Some(boot) = BOOT.as_ref() else {
             return writeln!(f, "state: uninitialised");
         };
-        let state = match global_state() {
-            State::Normal => "normal",
-            State::Prepared => "prepared",
-            State::Frozen => "frozen",
-            State::Updated => "updated",
-        };
+        let state = state_name(global_state()).to_str().unwrap_or("?");
         writeln!(f, "state: {state}")?;
         writeln!(f, "kho: {}", if kho::enabled() { "on" } else { "off" })?;
         writeln!(f, "boot_id: {:#018x}", boot.boot_id)?;
@@ -466,6 +478,11 @@ impl kernel::InPlaceModule for LiveUpdate {
         } else {
             None
         };
+
+        // SAFETY: called once, from init.
+        if let Err(e) = kernel::error::to_result(unsafe { bindings::luo_sysfs_init() }) {
+            pr_err!("cannot create /sys/kernel/liveupdate: {:?}\n", e);
+        }
 
         let debugfs = Dir::new(c"liveupdate");
         try_pin_init!(Self {

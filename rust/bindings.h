@@ -8,3 +8,4 @@
 #include <linux/liveupdate.h>
 #include <linux/mm.h>
 #include <linux/random.h>
+#include "luo_sysfs.h"

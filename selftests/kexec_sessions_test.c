@@ -35,7 +35,11 @@ TEST(state_is_updated)
 	int dev = luo_open();
 
 	ASSERT_LE(0, dev);
+	char buf[32];
+
 	EXPECT_EQ(LIVEUPDATE_STATE_UPDATED, luo_get_state(dev));
+	ASSERT_EQ(0, luo_read_file("/sys/kernel/liveupdate/state", buf, sizeof(buf)));
+	EXPECT_STREQ("updated", buf);
 	close(dev);
 }
 

@@ -84,6 +84,20 @@ TEST_F(luo, every_state_times_every_event)
 	}
 }
 
+/* /sys/kernel/liveupdate/state names the state in one word. */
+TEST_F(luo, sysfs_state)
+{
+	static const char *const names[] = { "", "normal", "prepared", "frozen" };
+	char buf[32];
+
+	for (int state = LIVEUPDATE_STATE_NORMAL; state <= LIVEUPDATE_STATE_FROZEN; state++) {
+		ASSERT_EQ(0, reach(self->fd, state));
+		ASSERT_EQ(0, luo_read_file("/sys/kernel/liveupdate/state", buf, sizeof(buf)));
+		EXPECT_STREQ(names[state], buf);
+		luo_set_event(self->fd, LIVEUPDATE_EVENT_CANCEL);
+	}
+}
+
 TEST_F(luo, unknown_events_are_eopnotsupp)
 {
 	unsigned int bad[] = { 0, 5, 0x100, 0xffffffff };
