@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! libFuzzer target: the handover decoder (and the FDT parser under it)
+//! on arbitrary bytes. Compiled from the very same files as the kernel;
+//! any panic (bounds, overflow: built with overflow checks) aborts and
+//! libFuzzer reports the input. `make fuzz` builds and runs it.
+
+#![allow(dead_code)]
+
+#[path = "../kho_ser.rs"]
+mod kho_ser;
+#[path = "../luo_handover.rs"]
+mod luo_handover;
+#[path = "../luo_uapi.rs"]
+mod luo_uapi;
+
+use kho_ser::{Fdt, FdtError};
+use luo_handover::{FileRecord, Sink};
+use luo_uapi::Name;
+
+/// Counts what the decoder reports, checking its promises on the way.
+struct Check {
+    sessions: usize,
+    files: usize,
+}
+
+impl Sink for Check {
+    fn session(&mut self, name: Name) -> Result<(), FdtError> {
+        assert!(!name.is_empty() && name.as_bytes().len() < luo_uapi::NAME_LEN);
+        self.sessions += 1;
+        Ok(())
+    }
+
+    fn file(&mut self, f: FileRecord<'_>) -> Result<(), FdtError> {
+        assert!(self.sessions > 0, "a file outside a session");
+        assert!(!f.compatible.is_empty() && f.compatible.len() <= luo_handover::COMPATIBLE_MAX);
+        self.files += 1;
+        Ok(())
+    }
+}
+
+/// # Safety
+///
+/// libFuzzer passes `size` readable bytes at `data`.
+#[no_mangle]
+pub unsafe extern "C" fn LLVMFuzzerTestOneInput(data: *const u8, size: usize) -> i32 {
+    let input = if size == 0 {
+        &[][..]
+    } else {
+        // SAFETY: see the function's safety section.
+        unsafe { std::slice::from_raw_parts(data, size) }
+    };
+    if let Ok(fdt) = Fdt::parse(input) {
+        // A parsed blob's tokens are all valid.
+        for t in fdt.tokens() {
+            assert!(t.is_ok());
+        }
+    }
+    let mut check = Check {
+        sessions: 0,
+        files: 0,
+    };
+    let _ = luo_handover::decode(input, &mut check);
+    0
+}

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make fuzz`: fuzz the handover decoder; LUO_FUZZ_SECONDS sets how long.
+source "$(dirname "$0")/chroot.sh"
+in_chroot env LUO_FUZZ_SECONDS="${LUO_FUZZ_SECONDS:-60}" /luo/src/scripts/fuzz-in-chroot.sh
