@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host tests of `luo_handover.rs` (a child module of it, so private items
+//! are in reach); compiled only with `cfg(test)`.
+
+use super::*;
+
+fn name(s: &str) -> Name {
+    let mut f = [0u8; NAME_LEN];
+    f[..s.len()].copy_from_slice(s.as_bytes());
+    Name::parse(&f).unwrap()
+}
+
+/// Collects what `decode` reports, checking uniqueness like the core.
+#[derive(Default)]
+struct Collect {
+    sessions: Vec<(Name, Vec<(Vec<u8>, u64, u64)>)>,
+}
+
+impl Sink for Collect {
+    fn session(&mut self, name: Name) -> Result<(), FdtError> {
+        if self.sessions.iter().any(|(n, _)| *n == name) {
+            return Err(FdtError::BadValue);
+        }
+        self.sessions.push((name, Vec::new()));
+        Ok(())
+    }
+    fn file(&mut self, f: FileRecord<'_>) -> Result<(), FdtError> {
+        let files = &mut self.sessions.last_mut().ok_or(FdtError::BadToken)?.1;
+        if files.iter().any(|(_, t, _)| *t == f.token) {
+            return Err(FdtError::BadValue);
+        }
+        files.push((f.compatible.to_vec(), f.token, f.data));
+        Ok(())
+    }
+}
+
+const H: Handover = Handover {
+    generation: 3,
+    boot_id: 0x0123_4567_89ab_cdef,
+};
+
+fn sample(out: &mut [u8]) -> usize {
+    let a = [
+        FileRecord {
+            compatible: b"luo-rs,test-v1",
+            token: 0,
+            data: 0x1000,
+        },
+        FileRecord {
+            compatible: b"memfd",
+            token: u64::MAX,
+            data: 7,
+        },
+    ];
+    let sessions = [
+        SessionRecord {
+            name: name("vm-1"),
+            files: &a,
+        },
+        SessionRecord {
+            name: name("empty"),
+            files: &[],
+        },
+    ];
+    encode(&H, &sessions, out).unwrap()
+}
+
+#[test]
+fn round_trip() {
+    let mut buf = [0u8; 2048];
+    let n = sample(&mut buf);
+    let mut c = Collect::default();
+    assert_eq!(decode(&buf[..n], &mut c), Ok(H));
+    assert_eq!(c.sessions.len(), 2);
+    assert_eq!(c.sessions[0].0, name("vm-1"));
+    assert_eq!(
+        c.sessions[0].1,
+        vec![
+            (b"luo-rs,test-v1".to_vec(), 0, 0x1000),
+            (b"memfd".to_vec(), u64::MAX, 7)
+        ]
+    );
+    assert_eq!(c.sessions[1].0, name("empty"));
+    assert!(c.sessions[1].1.is_empty());
+}
+
+#[test]
+fn no_sessions() {
+    let mut buf = [0u8; 512];
+    let n = encode(&H, &[], &mut buf).unwrap();
+    let mut c = Collect::default();
+    assert_eq!(decode(&buf[..n], &mut c), Ok(H));
+    assert!(c.sessions.is_empty());
+}
+
+#[test]
+fn small_buffer_asks_for_more() {
+    let mut buf = [0u8; 100];
+    let files = [FileRecord {
+        compatible: b"x",
+        token: 1,
+        data: 2,
+    }];
+    let s = [SessionRecord {
+        name: name("s"),
+        files: &files,
+    }];
+    assert_eq!(encode(&H, &s, &mut buf), Err(FdtError::NoSpace));
+}
+
+#[test]
+fn encoder_refuses_unnamed_sessions_and_bad_compatibles() {
+    let mut buf = [0u8; 1024];
+    let s = [SessionRecord {
+        name: Name::NONE,
+        files: &[],
+    }];
+    assert_eq!(encode(&H, &s, &mut buf), Err(FdtError::BadValue));
+    let long = [b'c'; COMPATIBLE_MAX + 1];
+    let files = [FileRecord {
+        compatible: &long,
+        token: 1,
+        data: 2,
+    }];
+    let s = [SessionRecord {
+        name: name("s"),
+        files: &files,
+    }];
+    assert_eq!(encode(&H, &s, &mut buf), Err(FdtError::BadValue));
+}
+
+#[test]
+fn duplicates_are_refused_by_the_sink() {
+    let mut buf = [0u8; 1024];
+    let s = [
+        SessionRecord {
+            name: name("same"),
+            files: &[],
+        },
+        SessionRecord {
+            name: name("same"),
+            files: &[],
+        },
+    ];
+    let n = encode(&H, &s, &mut buf).unwrap();
+    assert_eq!(
+        decode(&buf[..n], &mut Collect::default()),
+        Err(FdtError::BadValue)
+    );
+    let f = FileRecord {
+        compatible: b"x",
+        token: 5,
+        data: 0,
+    };
+    let files = [f, f];
+    let s = [SessionRecord {
+        name: name("s"),
+        files: &files,
+    }];
+    let n = encode(&H, &s, &mut buf).unwrap();
+    assert_eq!(
+        decode(&buf[..n], &mut Collect::default()),
+        Err(FdtError::BadValue)
+    );
+}
+
+/// Builds a blob by hand, for shapes `encode` never writes.
+fn handmade(build: impl FnOnce(&mut FdtWriter<'_>)) -> Vec<u8> {
+    let mut buf = vec![0u8; 2048];
+    let mut strings = [0u8; 256];
+    let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
+    w.begin_node("").unwrap();
+    w.prop_str("compatible", COMPATIBLE).unwrap();
+    w.prop_u64("generation", 1).unwrap();
+    w.prop_u64("boot-id", 2).unwrap();
+    build(&mut w);
+    w.end_node().unwrap();
+    let n = w.finish().unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn schema_violations_are_refused() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "unknown node",
+            handmade(|w| {
+                w.begin_node("other@0").unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "session without name",
+            handmade(|w| {
+                w.begin_node("session@0").unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "name too long",
+            handmade(|w| {
+                w.begin_node("session@0").unwrap();
+                w.prop_bytes_str("session-name", &[b'n'; NAME_LEN]).unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "name not a string",
+            handmade(|w| {
+                w.begin_node("session@0").unwrap();
+                w.prop("session-name", b"abc").unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "file without token",
+            handmade(|w| {
+                w.begin_node("session@0").unwrap();
+                w.prop_str("session-name", "s").unwrap();
+                w.begin_node("file@0").unwrap();
+                w.prop_str("compatible", "x").unwrap();
+                w.prop_u64("data", 1).unwrap();
+                w.end_node().unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "token of the wrong size",
+            handmade(|w| {
+                w.begin_node("session@0").unwrap();
+                w.prop_str("session-name", "s").unwrap();
+                w.begin_node("file@0").unwrap();
+                w.prop_str("compatible", "x").unwrap();
+                w.prop("token", &[0; 4]).unwrap();
+                w.prop_u64("data", 1).unwrap();
+                w.end_node().unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "file outside a session",
+            handmade(|w| {
+                w.begin_node("file@0").unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "node below a file",
+            handmade(|w| {
+                w.begin_node("session@0").unwrap();
+                w.prop_str("session-name", "s").unwrap();
+                w.begin_node("file@0").unwrap();
+                w.begin_node("file@0").unwrap();
+                w.end_node().unwrap();
+                w.end_node().unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+    ];
+    for (what, blob) in cases {
+        assert!(decode(&blob, &mut Collect::default()).is_err(), "{what}");
+    }
+}
+
+#[test]
+fn unknown_properties_are_ignored() {
+    let blob = handmade(|w| {
+        w.begin_node("session@0").unwrap();
+        w.prop_str("session-name", "s").unwrap();
+        w.prop_u64("flags-from-the-future", 1).unwrap();
+        w.end_node().unwrap();
+    });
+    let mut c = Collect::default();
+    assert!(decode(&blob, &mut c).is_ok());
+    assert_eq!(c.sessions.len(), 1);
+}
+
+#[test]
+fn other_compatible_is_refused() {
+    let mut buf = [0u8; 512];
+    let n = encode(&H, &[], &mut buf).unwrap();
+    let pos = buf[..n]
+        .windows(COMPATIBLE.len())
+        .position(|w| w == COMPATIBLE.as_bytes())
+        .unwrap();
+    buf[pos + COMPATIBLE.len() - 1] = b'0';
+    assert_eq!(
+        decode(&buf[..n], &mut Collect::default()),
+        Err(FdtError::BadValue)
+    );
+}
+
+#[test]
+fn every_truncation_and_every_byte_flip_is_safe() {
+    let mut buf = [0u8; 2048];
+    let n = sample(&mut buf);
+    for len in 0..n {
+        assert!(
+            decode(&buf[..len], &mut Collect::default()).is_err(),
+            "len {len}"
+        );
+    }
+    // Flipping any byte must never panic (it may still decode).
+    for i in 0..n {
+        let mut b = buf;
+        b[i] ^= 0xff;
+        let _ = decode(&b[..n], &mut Collect::default());
+    }
+}
