@@ -434,6 +434,16 @@ impl fmt::Debug for Status {
                     s.status().1
                 )
             });
+            s.for_each_file(|file| {
+                result = result.and_then(|()| {
+                    let handler = core::str::from_utf8(file.compatible).unwrap_or("?");
+                    writeln!(
+                        f,
+                        "  file token={:#x} handler={} {}",
+                        file.token, handler, file.status
+                    )
+                });
+            });
         });
         result
     }

@@ -56,6 +56,16 @@ impl OutgoingFile {
     }
 }
 
+/// One file as the debugfs view shows it.
+pub(crate) struct FileView<'a> {
+    pub(crate) token: u64,
+    /// The handler's compatible string.
+    pub(crate) compatible: &'a [u8],
+    /// "preserved", "prepared", "incoming", "retrieved" or
+    /// "retrieve-failed".
+    pub(crate) status: &'static str,
+}
+
 /// A file an incoming session brought.
 pub(crate) struct IncomingFile {
     token: u64,
@@ -308,6 +318,35 @@ impl Session {
     pub(crate) fn status(&self) -> (bool, usize) {
         let inner = self.inner.lock();
         (inner.finished, inner.files.len() + inner.incoming.len())
+    }
+
+    /// Calls `f` on each of the session's files, for the debugfs view.
+    pub(crate) fn for_each_file(&self, mut f: impl FnMut(FileView<'_>)) {
+        let inner = self.inner.lock();
+        for file in inner.files.iter() {
+            f(FileView {
+                token: file.token,
+                compatible: file.handler.compatible().to_bytes(),
+                status: if file.data.is_some() {
+                    "prepared"
+                } else {
+                    "preserved"
+                },
+            });
+        }
+        for file in inner.incoming.iter() {
+            f(FileView {
+                token: file.token,
+                compatible: file
+                    .handler
+                    .map_or(b"<none>", |h| h.compatible().to_bytes()),
+                status: match file.retrieved {
+                    None => "incoming",
+                    Some(Ok(_)) => "retrieved",
+                    Some(Err(_)) => "retrieve-failed",
+                },
+            });
+        }
     }
 
     /// Whether the session has a name.
