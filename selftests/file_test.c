@@ -186,33 +186,18 @@ TEST_F(s, session_state_follows_the_update)
 	close(unnamed);
 }
 
-/* The whole debugfs status, NUL-terminated in buf. */
-static ssize_t read_status(char *buf, size_t len)
-{
-	int fd = open(LUO_STATUS, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n >= 0)
-		buf[n] = 0;
-	return n;
-}
-
 /* The debugfs status lists each file with its token, handler and status. */
 TEST_F(s, debugfs_lists_files)
 {
 	char buf[8192];
 
 	ASSERT_EQ(0, luo_preserve(self->session, self->file, 0x2a));
-	ASSERT_LT(0, read_status(buf, sizeof(buf)));
+	ASSERT_LT(0, luo_read_all(LUO_STATUS, buf, sizeof(buf)));
 	EXPECT_NE(NULL, strstr(buf, "file token=0x2a handler=luo-rs,test-v1 preserved")) {
 		TH_LOG("%s", buf);
 	}
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
-	ASSERT_LT(0, read_status(buf, sizeof(buf)));
+	ASSERT_LT(0, luo_read_all(LUO_STATUS, buf, sizeof(buf)));
 	EXPECT_NE(NULL, strstr(buf, "file token=0x2a handler=luo-rs,test-v1 prepared"));
 }
 

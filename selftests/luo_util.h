@@ -200,7 +200,8 @@ static inline unsigned long long luo_status_u64(const char *key)
 	return strtoull(buf, NULL, 0);
 }
 
-static inline int luo_read_file(const char *path, char *buf, size_t len)
+/* Reads a whole (small) file into buf, NUL-terminated: its length or -errno. */
+static inline ssize_t luo_read_all(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY);
 	ssize_t n;
@@ -212,6 +213,16 @@ static inline int luo_read_file(const char *path, char *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	buf[n] = 0;
+	return n;
+}
+
+/* The first line of a file, without its newline: 0 or -errno. */
+static inline int luo_read_file(const char *path, char *buf, size_t len)
+{
+	ssize_t n = luo_read_all(path, buf, len);
+
+	if (n < 0)
+		return n;
 	buf[strcspn(buf, "\n")] = 0;
 	return 0;
 }
