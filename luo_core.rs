@@ -25,8 +25,10 @@ mod luo_handover;
 mod luo_ioctl;
 mod luo_session;
 mod luo_state;
+mod luo_subsystem;
 mod luo_uapi;
 mod session_file;
+mod test_control;
 mod user_struct;
 
 use core::fmt;
@@ -42,7 +44,7 @@ use kernel::{
 };
 use kho::{IncomingBlob, OutgoingBlob};
 use kho_ser::FdtError;
-use luo_handover::{FileRecord, Handover, SessionRecord, Sink};
+use luo_handover::{FileRecord, Handover, SessionRecord, Sink, SubsystemRecord};
 use luo_session::{IncomingFile, OutgoingFile, Session};
 use luo_state::{Event, Op, Origin, Refusal, State, Work};
 use luo_uapi::Name;
@@ -124,22 +126,24 @@ impl Core {
             )?;
         }
         // Encode into a scratch buffer that grows until the record fits.
-        let mut size = 4096;
-        let (buf, len) = loop {
-            let mut buf = KVVec::from_elem(0u8, size, GFP_KERNEL)?;
-            match luo_handover::encode(&header, &records, &mut buf) {
-                Ok(len) => break (buf, len),
-                Err(FdtError::NoSpace) if size < MAX_BLOB => size *= 2,
-                Err(e) => {
-                    pr_err!("cannot encode the handover: {:?}\n", e);
-                    return Err(if e == FdtError::NoSpace {
-                        E2BIG
-                    } else {
-                        EINVAL
-                    });
+        let (buf, len) = luo_subsystem::with_records(|subsystems| {
+            let mut size = 4096;
+            loop {
+                let mut buf = KVVec::from_elem(0u8, size, GFP_KERNEL)?;
+                match luo_handover::encode(&header, &records, subsystems, &mut buf) {
+                    Ok(len) => return Ok((buf, len)),
+                    Err(FdtError::NoSpace) if size < MAX_BLOB => size *= 2,
+                    Err(e) => {
+                        pr_err!("cannot encode the handover: {:?}\n", e);
+                        return Err(if e == FdtError::NoSpace {
+                            E2BIG
+                        } else {
+                            EINVAL
+                        });
+                    }
                 }
             }
-        };
+        })?;
         if self.outgoing.as_ref().is_some_and(|b| b.len() < len) {
             // Too small: withdraw it before publishing a larger one.
             self.outgoing = None;
@@ -154,8 +158,10 @@ impl Core {
         blob.publish(luo_handover::KHO_NAME)
     }
 
-    /// Undoes every PREPARE and FREEZE: files, kept files and the blob.
+    /// Undoes every PREPARE and FREEZE: subsystems, files, kept files and
+    /// the blob (the reverse of the order PREPARE ran them in).
     fn cancel_everything(&mut self) {
+        luo_subsystem::cancel_all();
         luo_session::cancel_files();
         for files in self.committed.iter_mut() {
             luo_session::cancel_kept(files);
@@ -170,10 +176,12 @@ impl Core {
         match work {
             Work::Prepare => {
                 luo_session::prepare_files()?;
+                luo_subsystem::prepare_all()?;
                 self.serialize()
             }
             Work::Freeze => {
                 luo_session::freeze_files()?;
+                luo_subsystem::freeze_all()?;
                 self.serialize()
             }
             Work::Cancel { .. } => {
@@ -182,6 +190,7 @@ impl Core {
             }
             Work::FinishIncoming => {
                 luo_session::finish_all_incoming();
+                luo_subsystem::finish_incoming();
                 Ok(())
             }
         }
@@ -224,6 +233,15 @@ impl CoreGuard {
     pub(crate) fn state(&self) -> State {
         self.0.state
     }
+
+    /// Whether files of closed sessions, kept for the kexec, include one
+    /// of the handler `compatible`.
+    pub(crate) fn holds_files_of(&self, compatible: &[u8]) -> bool {
+        self.0
+            .committed
+            .iter()
+            .any(|files| files.iter().any(|f| f.uses(compatible)))
+    }
 }
 
 /// Takes the core lock; see the locking notes on [`CORE`].
@@ -236,31 +254,40 @@ pub(crate) fn set_event(event: Event) -> Result {
     CORE.lock().apply(event)
 }
 
-/// Collects the incoming sessions while the handover is decoded.
-struct IncomingSessions(KVec<(Name, KVec<IncomingFile>)>);
+/// Collects the incoming sessions and subsystem data while the handover
+/// is decoded; nothing is registered unless all of it is valid.
+struct Incoming {
+    sessions: KVec<(Name, KVec<IncomingFile>)>,
+    subsystems: KVec<(Name, u64)>,
+}
 
-impl Sink for IncomingSessions {
+impl Sink for Incoming {
     fn session(&mut self, name: Name) -> core::result::Result<(), FdtError> {
-        if self.0.iter().any(|(n, _)| *n == name) {
+        if self.sessions.iter().any(|(n, _)| *n == name) {
             return Err(FdtError::BadValue);
         }
-        self.0
+        self.sessions
             .push((name, KVec::new()), GFP_KERNEL)
             .map_err(|_| FdtError::NoSpace)
     }
 
+    fn subsystem(&mut self, record: SubsystemRecord<'_>) -> core::result::Result<(), FdtError> {
+        let name = Name::from_bytes(record.compatible).map_err(|_| FdtError::BadValue)?;
+        if self.subsystems.iter().any(|(n, _)| *n == name) {
+            return Err(FdtError::BadValue);
+        }
+        self.subsystems
+            .push((name, record.data), GFP_KERNEL)
+            .map_err(|_| FdtError::NoSpace)
+    }
+
     fn file(&mut self, record: FileRecord<'_>) -> core::result::Result<(), FdtError> {
-        let (_, files) = self.0.last_mut().ok_or(FdtError::BadToken)?;
+        let (_, files) = self.sessions.last_mut().ok_or(FdtError::BadToken)?;
         if files.iter().any(|f| f.token() == record.token) {
             return Err(FdtError::BadValue);
         }
-        let handler = luo_file::handler_named(record.compatible);
-        if handler.is_none() {
-            pr_warn!("no handler for an incoming file: it cannot be retrieved\n");
-        }
-        files
-            .push(IncomingFile::new(&record, handler), GFP_KERNEL)
-            .map_err(|_| FdtError::NoSpace)
+        let file = IncomingFile::new(&record).map_err(|_| FdtError::BadValue)?;
+        files.push(file, GFP_KERNEL).map_err(|_| FdtError::NoSpace)
     }
 }
 
@@ -276,7 +303,10 @@ fn take_incoming() -> Option<Handover> {
             return None;
         }
     };
-    let mut incoming = IncomingSessions(KVec::new());
+    let mut incoming = Incoming {
+        sessions: KVec::new(),
+        subsystems: KVec::new(),
+    };
     let h = match luo_handover::decode(blob.as_slice(), &mut incoming) {
         Ok(h) => h,
         Err(e) => {
@@ -284,17 +314,23 @@ fn take_incoming() -> Option<Handover> {
             return None;
         }
     };
-    let count = incoming.0.len();
-    for (name, files) in incoming.0.drain_all() {
+    let (sessions, subsystems) = (incoming.sessions.len(), incoming.subsystems.len());
+    for (name, files) in incoming.sessions.drain_all() {
         if let Err(e) = Session::create_incoming(name, files) {
             pr_err!("cannot register an incoming session: {:?}\n", e);
         }
     }
+    for (name, data) in incoming.subsystems.drain_all() {
+        if let Err(e) = luo_subsystem::add_incoming(name, data) {
+            pr_err!("cannot keep a subsystem's handover data: {:?}\n", e);
+        }
+    }
     pr_info!(
-        "handover received: generation {}, from kernel {:#018x}, {} session(s)\n",
+        "handover received: generation {}, from kernel {:#018x}, {} session(s), {} subsystem(s)\n",
         h.generation,
         h.boot_id,
-        count
+        sessions,
+        subsystems
     );
     Some(h)
 }
@@ -328,6 +364,8 @@ pub(crate) fn finish_session(session: &Session) -> Result {
     session.finish_files(false)?;
     session.unregister();
     if core.state == State::Updated && luo_session::incoming_left() == 0 {
+        // The update is over for the subsystems too.
+        luo_subsystem::finish_incoming();
         core.state = State::Normal;
         pr_info!("every incoming session is finished: back to normal\n");
     }
@@ -369,7 +407,7 @@ pub extern "C" fn liveupdate_reboot() -> c_int {
     let steps = match luo_state::on_kexec(core.state) {
         Ok(steps) => steps,
         Err(r) => {
-            pr_err!("aborting kexec: the last update's incoming sessions are not finished\n");
+            pr_err!("aborting kexec: the last update is not finished (FINISH it first)\n");
             return Error::from(r).to_errno();
         }
     };
@@ -445,6 +483,14 @@ impl fmt::Debug for Status {
                 });
             });
         });
+        luo_subsystem::for_each(|compatible, data, incoming| {
+            let compatible = core::str::from_utf8(compatible).unwrap_or("?");
+            let kind = if incoming { "incoming" } else { "registered" };
+            result = result.and_then(|()| match data {
+                Some(data) => writeln!(f, "subsystem {compatible}: {kind} data={data:#x}"),
+                None => writeln!(f, "subsystem {compatible}: {kind}"),
+            });
+        });
         result
     }
 }
@@ -458,6 +504,8 @@ struct LiveUpdate {
     _device: MiscDeviceRegistration<luo_ioctl::LuoFile>,
     /// /dev/liveupdate-test, with `CONFIG_LIVEUPDATE_RS_TEST`.
     _test_device: Option<Pin<KBox<MiscDeviceRegistration<handlers::test::TestFile>>>>,
+    /// debugfs `test-control`, with `CONFIG_LIVEUPDATE_RS_TEST`.
+    _test_subsystem: Option<Pin<KBox<File<test_control::Knob>>>>,
 }
 
 impl kernel::InPlaceModule for LiveUpdate {
@@ -465,11 +513,13 @@ impl kernel::InPlaceModule for LiveUpdate {
         // SAFETY: called once, before anything can take the lock.
         unsafe { CORE.init() };
         luo_session::init();
+        luo_file::init();
+        luo_subsystem::init();
 
         // SAFETY: `get_random_u64` may be called at any time after boot.
         let boot_id = unsafe { bindings::get_random_u64() };
         let incoming = take_incoming();
-        if luo_session::incoming_left() > 0 {
+        if luo_session::incoming_left() > 0 || luo_subsystem::incoming_left() > 0 {
             CORE.lock().state = State::Updated;
         }
         if !kho::enabled() {
@@ -477,6 +527,11 @@ impl kernel::InPlaceModule for LiveUpdate {
         }
         BOOT.populate(Boot { boot_id, incoming });
 
+        if cfg!(CONFIG_LIVEUPDATE_RS_TEST) {
+            if let Err(e) = test_control::register_handler() {
+                pr_err!("cannot register the test file handler: {:?}\n", e);
+            }
+        }
         let test_device = if cfg!(CONFIG_LIVEUPDATE_RS_TEST) {
             match handlers::test::register_device() {
                 Ok(dev) => Some(dev),
@@ -495,6 +550,23 @@ impl kernel::InPlaceModule for LiveUpdate {
         }
 
         let debugfs = Dir::new(c"liveupdate");
+        let test_subsystem = if cfg!(CONFIG_LIVEUPDATE_RS_TEST) {
+            let knob = debugfs.read_write_callback_file(
+                c"test-control",
+                Ok::<_, Error>(test_control::Knob),
+                &test_control::show,
+                &test_control::command,
+            );
+            match KBox::pin_init(knob, GFP_KERNEL) {
+                Ok(file) => Some(file),
+                Err(e) => {
+                    pr_err!("cannot create debugfs liveupdate/test-control: {:?}\n", e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
         try_pin_init!(Self {
             _status <- debugfs.read_only_file(c"status", Status),
             _debugfs: debugfs,
@@ -502,6 +574,7 @@ impl kernel::InPlaceModule for LiveUpdate {
                 name: c"liveupdate",
             }),
             _test_device: test_device,
+            _test_subsystem: test_subsystem,
         })
     }
 }

@@ -16,8 +16,13 @@
 //! lets go of what the handover kept, for retrieved files and for files
 //! nobody retrieved.
 //!
+//! Handlers register and unregister at any time ([`register`],
+//! [`unregister`]); unregistering is refused while files of the handler
+//! are preserved or handed over and not finished.
+//!
 //! Every callback runs in process context with luo-rs's core lock held and
-//! may sleep; none may call back into luo-rs.
+//! may sleep; none may call back into luo-rs. `can_preserve` also runs
+//! under the handler registry's lock and must not sleep for long.
 
 use kernel::{fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
@@ -53,22 +58,72 @@ pub(crate) trait FileHandler: Sync {
     fn finish(&self, data: u64, retrieved: bool);
 }
 
-/// Every handler built into this kernel.
-fn handlers() -> impl Iterator<Item = &'static dyn FileHandler> {
-    let test: Option<&'static dyn FileHandler> = if cfg!(CONFIG_LIVEUPDATE_RS_TEST) {
-        Some(&crate::handlers::test::HANDLER)
-    } else {
-        None
-    };
-    test.into_iter()
+kernel::sync::global_lock! {
+    // SAFETY: initialised in module init, before any handler registers.
+    //
+    // Locking: a leaf, taken last (after CORE, SESSIONS and a session's
+    // `inner`); `can_preserve` runs under it.
+    unsafe(uninit) static HANDLERS: Mutex<KVec<&'static dyn FileHandler>> = KVec::new();
+}
+
+/// Initialises the registry; called once from module init.
+pub(crate) fn init() {
+    // SAFETY: called once, before any handler registers.
+    unsafe { HANDLERS.init() };
+}
+
+/// Makes `handler` available, at any time: `EEXIST` if a handler of the
+/// same compatible is registered. A handler registered while an update
+/// is received can retrieve the incoming files it names.
+pub(crate) fn register(handler: &'static dyn FileHandler) -> Result {
+    let compatible = handler.compatible().to_bytes();
+    if compatible.is_empty() || compatible.len() > crate::luo_handover::COMPATIBLE_MAX {
+        return Err(EINVAL);
+    }
+    let mut handlers = HANDLERS.lock();
+    if handlers
+        .iter()
+        .any(|h| h.compatible().to_bytes() == compatible)
+    {
+        return Err(EEXIST);
+    }
+    handlers.push(handler, GFP_KERNEL)?;
+    Ok(())
+}
+
+/// Withdraws `handler`: `EBUSY` while a file preserved with it or an
+/// incoming file it must finish exists (unpreserve or finish those
+/// first), `ENOENT` if it is not registered.
+pub(crate) fn unregister(handler: &'static dyn FileHandler) -> Result {
+    let compatible = handler.compatible().to_bytes();
+    // Steady state: no PRESERVE_FD, transition or FINISH meanwhile.
+    let core = crate::core();
+    if core.holds_files_of(compatible) || crate::luo_session::uses_handler(compatible) {
+        return Err(EBUSY);
+    }
+    let mut handlers = HANDLERS.lock();
+    let i = handlers
+        .iter()
+        .position(|h| h.compatible().to_bytes() == compatible)
+        .ok_or(ENOENT)?;
+    handlers.remove(i).map_err(|_| ENOENT)?;
+    Ok(())
 }
 
 /// The handler that preserves `file`, if any.
 pub(crate) fn handler_for(file: &File) -> Option<&'static dyn FileHandler> {
-    handlers().find(|h| h.can_preserve(file))
+    HANDLERS
+        .lock()
+        .iter()
+        .copied()
+        .find(|h| h.can_preserve(file))
 }
 
-/// The handler named `compatible` in a handover, if this kernel has it.
+/// The handler named `compatible` in a handover, if one is registered.
 pub(crate) fn handler_named(compatible: &[u8]) -> Option<&'static dyn FileHandler> {
-    handlers().find(|h| h.compatible().to_bytes() == compatible)
+    HANDLERS
+        .lock()
+        .iter()
+        .copied()
+        .find(|h| h.compatible().to_bytes() == compatible)
 }

@@ -21,25 +21,30 @@
 //!             data = <u64>;   // the handler's own handover data
 //!         };
 //!     };
+//!     subsystem@0 {
+//!         compatible = "luo-rs,test-subsystem-v1";  // the subsystem
+//!         data = <u64>;       // its one u64 of handover data
+//!     };
 //! };
 //! ```
 //!
 //! [`encode`] writes it from plain slices; [`decode`] checks the schema
-//! and hands sessions and files to a [`Sink`] one by one, so neither side
-//! allocates. Unknown properties are ignored (a newer writer may add
-//! some); unknown nodes, missing or malformed properties, duplicate names
-//! and duplicate tokens are refused.
+//! and hands sessions, files and subsystems to a [`Sink`] one by one, so
+//! neither side allocates. Unknown properties are ignored (a newer writer
+//! may add some); unknown nodes, missing or malformed properties,
+//! duplicate names, duplicate tokens and duplicate subsystems are refused
+//! (the last three by the sink, which sees everything).
 //!
 //! Pure `core` code: the kernel and host tests compile this same file.
 
 use crate::kho_ser::{value_str, value_u64, Fdt, FdtError, FdtWriter, Token};
-use crate::luo_uapi::{Name, NAME_LEN};
+use crate::luo_uapi::Name;
 
 /// Name of luo-rs's subtree in the KHO root FDT.
 pub(crate) const KHO_NAME: &core::ffi::CStr = c"luo-rs";
 /// Format of the record; bump on any incompatible change.
 pub(crate) const COMPATIBLE: &str = "luo-rs,handover-v1";
-/// Longest handler compatible string.
+/// Longest handler or subsystem compatible string.
 pub(crate) const COMPATIBLE_MAX: usize = 63;
 
 /// The fields of the root node.
@@ -71,11 +76,25 @@ pub(crate) struct SessionRecord<'a> {
     pub(crate) files: &'a [FileRecord<'a>],
 }
 
+/// One subsystem's handover data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SubsystemRecord<'a> {
+    /// Compatible string of the subsystem.
+    pub(crate) compatible: &'a [u8],
+    /// Its handover data.
+    pub(crate) data: u64,
+}
+
+fn valid_compatible(compatible: &[u8]) -> bool {
+    !compatible.is_empty() && compatible.len() <= COMPATIBLE_MAX
+}
+
 /// Writes the record into `out`, returning its length; `FdtError::NoSpace`
 /// asks for a larger buffer.
 pub(crate) fn encode(
     h: &Handover,
     sessions: &[SessionRecord<'_>],
+    subsystems: &[SubsystemRecord<'_>],
     out: &mut [u8],
 ) -> Result<usize, FdtError> {
     let mut strings = [0u8; 128];
@@ -91,7 +110,7 @@ pub(crate) fn encode(
         w.begin_node_at("session", i as u64)?;
         w.prop_bytes_str("session-name", s.name.as_bytes())?;
         for (j, f) in s.files.iter().enumerate() {
-            if f.compatible.is_empty() || f.compatible.len() > COMPATIBLE_MAX {
+            if !valid_compatible(f.compatible) {
                 return Err(FdtError::BadValue);
             }
             w.begin_node_at("file", j as u64)?;
@@ -102,16 +121,35 @@ pub(crate) fn encode(
         }
         w.end_node()?;
     }
+    for (i, s) in subsystems.iter().enumerate() {
+        if !valid_compatible(s.compatible) {
+            return Err(FdtError::BadValue);
+        }
+        w.begin_node_at("subsystem", i as u64)?;
+        w.prop_bytes_str("compatible", s.compatible)?;
+        w.prop_u64("data", s.data)?;
+        w.end_node()?;
+    }
     w.end_node()?;
     w.finish()
 }
 
-/// Receives what [`decode`] finds, in order: a session, then its files.
+/// Receives what [`decode`] finds, in order: a session, then its files;
+/// subsystems (in any order with sessions).
 pub(crate) trait Sink {
     /// A session starts; its files follow.
     fn session(&mut self, name: Name) -> Result<(), FdtError>;
     /// A file of the last session.
     fn file(&mut self, file: FileRecord<'_>) -> Result<(), FdtError>;
+    /// A subsystem's handover data.
+    fn subsystem(&mut self, subsystem: SubsystemRecord<'_>) -> Result<(), FdtError>;
+}
+
+/// What kind of node the decoder is in, at depth 2.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Session,
+    Subsystem,
 }
 
 /// The properties of the node being read.
@@ -140,14 +178,22 @@ pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtE
     };
     let mut props = Props::default();
     let mut depth = 0;
+    let mut kind = Kind::Session;
     for t in fdt.tokens() {
         match t? {
             Token::Begin { name, depth: d } => {
                 depth = d;
                 let ok = match d {
                     1 => true,
-                    2 => node_is(name, b"session"),
-                    3 => node_is(name, b"file"),
+                    2 if node_is(name, b"session") => {
+                        kind = Kind::Session;
+                        true
+                    }
+                    2 if node_is(name, b"subsystem") => {
+                        kind = Kind::Subsystem;
+                        true
+                    }
+                    3 => kind == Kind::Session && node_is(name, b"file"),
                     _ => false,
                 };
                 if !ok {
@@ -158,13 +204,15 @@ pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtE
                     session_start(&mut props, sink)?;
                 }
                 props = Props::default();
-                if d == 2 {
+                if d == 2 && kind == Kind::Session {
                     // Marks a session whose `name` is still to be read.
                     props.token = Some(0);
                 }
             }
             Token::Prop { name, value } => match (depth, name) {
                 (2, b"session-name") => props.name = Some(value_str(value)?),
+                (2, b"compatible") => props.compatible = Some(value_str(value)?),
+                (2, b"data") => props.data = Some(value_u64(value)?),
                 (3, b"compatible") => props.compatible = Some(value_str(value)?),
                 (3, b"token") => props.token = Some(value_u64(value)?),
                 (3, b"data") => props.data = Some(value_u64(value)?),
@@ -173,14 +221,23 @@ pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtE
             Token::End => {
                 match depth {
                     // A session without files.
-                    2 => session_start(&mut props, sink)?,
+                    2 if kind == Kind::Session => session_start(&mut props, sink)?,
+                    2 => {
+                        let (Some(compatible), Some(data)) = (props.compatible, props.data) else {
+                            return Err(FdtError::BadValue);
+                        };
+                        if !valid_compatible(compatible) {
+                            return Err(FdtError::BadValue);
+                        }
+                        sink.subsystem(SubsystemRecord { compatible, data })?;
+                    }
                     3 => {
                         let (Some(compatible), Some(token), Some(data)) =
                             (props.compatible, props.token, props.data)
                         else {
                             return Err(FdtError::BadValue);
                         };
-                        if compatible.is_empty() || compatible.len() > COMPATIBLE_MAX {
+                        if !valid_compatible(compatible) {
                             return Err(FdtError::BadValue);
                         }
                         sink.file(FileRecord {
@@ -206,12 +263,8 @@ fn session_start(props: &mut Props<'_>, sink: &mut impl Sink) -> Result<(), FdtE
         return Ok(());
     }
     let raw = props.name.ok_or(FdtError::BadValue)?;
-    if raw.is_empty() || raw.len() >= NAME_LEN {
-        return Err(FdtError::BadValue);
-    }
-    let mut field = [0u8; NAME_LEN];
-    field[..raw.len()].copy_from_slice(raw);
-    let name = Name::parse(&field).map_err(|_| FdtError::BadValue)?;
+    // `value_str` found no NUL inside, so the name is exactly `raw`.
+    let name = Name::from_bytes(raw).map_err(|_| FdtError::BadValue)?;
     sink.session(name)
 }
 

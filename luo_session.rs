@@ -48,6 +48,11 @@ pub(crate) struct OutgoingFile {
 }
 
 impl OutgoingFile {
+    /// Whether the file is preserved by the handler `compatible`.
+    pub(crate) fn uses(&self, compatible: &[u8]) -> bool {
+        self.handler.compatible().to_bytes() == compatible
+    }
+
     /// Undoes PREPARE/FREEZE if they ran.
     fn cancel(&mut self) {
         if self.data.take().is_some() {
@@ -69,22 +74,28 @@ pub(crate) struct FileView<'a> {
 /// A file an incoming session brought.
 pub(crate) struct IncomingFile {
     token: u64,
-    /// `None` if this kernel has no handler of that compatible.
-    handler: Option<&'static dyn FileHandler>,
+    /// Its handler's compatible string; the handler is looked up when it
+    /// is needed, so one registered late still finds its files.
+    compatible: Name,
     data: u64,
     /// The outcome of the first RETRIEVE_FD, given again to later ones.
     retrieved: Option<core::result::Result<ARef<File>, Error>>,
 }
 
 impl IncomingFile {
-    /// A file of an incoming record; `handler` as found for its compatible.
-    pub(crate) fn new(record: &FileRecord<'_>, handler: Option<&'static dyn FileHandler>) -> Self {
-        Self {
+    /// A file of an incoming record.
+    pub(crate) fn new(record: &FileRecord<'_>) -> Result<Self> {
+        Ok(Self {
             token: record.token,
-            handler,
+            compatible: Name::from_bytes(record.compatible).map_err(|_| EINVAL)?,
             data: record.data,
             retrieved: None,
-        }
+        })
+    }
+
+    /// The registered handler of this file, if any.
+    fn handler(&self) -> Option<&'static dyn FileHandler> {
+        crate::luo_file::handler_named(self.compatible.as_bytes())
     }
 
     /// The token userspace preserved the file with.
@@ -277,7 +288,7 @@ impl Session {
             .find(|f| f.token == token)
             .ok_or(ENOENT)?;
         if f.retrieved.is_none() {
-            let result = match f.handler {
+            let result = match f.handler() {
                 Some(h) => h.retrieve(f.data),
                 None => Err(EOPNOTSUPP),
             };
@@ -296,7 +307,7 @@ impl Session {
         let mut inner = self.inner.lock();
         if !force {
             let busy = inner.incoming.iter().any(|f| {
-                f.handler
+                f.handler()
                     .is_some_and(|h| !h.can_finish(f.data, f.was_retrieved()))
             });
             if busy {
@@ -304,8 +315,9 @@ impl Session {
             }
         }
         for f in inner.incoming.iter() {
-            if let Some(h) = f.handler {
-                h.finish(f.data, f.was_retrieved());
+            match f.handler() {
+                Some(h) => h.finish(f.data, f.was_retrieved()),
+                None => pr_warn!("no handler finishes an incoming file: its memory stays\n"),
             }
         }
         inner.incoming.clear();
@@ -337,9 +349,7 @@ impl Session {
         for file in inner.incoming.iter() {
             f(FileView {
                 token: file.token,
-                compatible: file
-                    .handler
-                    .map_or(b"<none>", |h| h.compatible().to_bytes()),
+                compatible: file.compatible.as_bytes(),
                 status: match file.retrieved {
                     None => "incoming",
                     Some(Ok(_)) => "retrieved",
@@ -496,6 +506,19 @@ pub(crate) fn cancel_kept(files: &mut KVec<OutgoingFile>) {
         f.cancel();
     }
     files.clear();
+}
+
+/// Whether a session holds a file of the handler `compatible`: preserved,
+/// or handed over and not finished.
+pub(crate) fn uses_handler(compatible: &[u8]) -> bool {
+    SESSIONS.lock().iter().any(|s| {
+        let inner = s.inner.lock();
+        inner.files.iter().any(|f| f.uses(compatible))
+            || inner
+                .incoming
+                .iter()
+                .any(|f| f.compatible.as_bytes() == compatible)
+    })
 }
 
 /// Number of incoming sessions not finished yet.

@@ -103,6 +103,17 @@ impl Name {
         Ok(Name { bytes, len })
     }
 
+    /// A name from its bytes (no NUL), as the handover decoder found it;
+    /// `Unterminated` if there are `NAME_LEN` or more, `Empty` if none.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Name, NameError> {
+        let mut field = [0u8; NAME_LEN];
+        field
+            .get_mut(..bytes.len())
+            .ok_or(NameError::Unterminated)?
+            .copy_from_slice(bytes);
+        Self::parse(&field)
+    }
+
     /// The name's bytes, without NUL.
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]

@@ -15,7 +15,7 @@ mod luo_handover;
 mod luo_uapi;
 
 use kho_ser::{Fdt, FdtError};
-use luo_handover::{FileRecord, Sink};
+use luo_handover::{FileRecord, Sink, SubsystemRecord};
 use luo_uapi::Name;
 
 /// Counts what the decoder reports, checking its promises on the way.
@@ -35,6 +35,11 @@ impl Sink for Check {
         assert!(self.sessions > 0, "a file outside a session");
         assert!(!f.compatible.is_empty() && f.compatible.len() <= luo_handover::COMPATIBLE_MAX);
         self.files += 1;
+        Ok(())
+    }
+
+    fn subsystem(&mut self, s: SubsystemRecord<'_>) -> Result<(), FdtError> {
+        assert!(!s.compatible.is_empty() && s.compatible.len() <= luo_handover::COMPATIBLE_MAX);
         Ok(())
     }
 }

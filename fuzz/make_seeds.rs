@@ -11,7 +11,7 @@ mod luo_handover;
 #[path = "../luo_uapi.rs"]
 mod luo_uapi;
 
-use luo_handover::{encode, FileRecord, Handover, SessionRecord};
+use luo_handover::{encode, FileRecord, Handover, SessionRecord, SubsystemRecord};
 use luo_uapi::{Name, NAME_LEN};
 
 fn name(s: &str) -> Name {
@@ -58,7 +58,11 @@ fn main() {
     ];
     for (i, sessions) in seeds.iter().enumerate() {
         let mut buf = vec![0u8; 4096];
-        let n = encode(&h, sessions, &mut buf).expect("seed encodes");
+        let subsystems = [SubsystemRecord {
+            compatible: b"luo-rs,test-subsystem-v1",
+            data: i as u64,
+        }];
+        let n = encode(&h, sessions, &subsystems[..i % 2], &mut buf).expect("seed encodes");
         std::fs::write(format!("{dir}/seed-{i}"), &buf[..n]).expect("seed written");
     }
 }

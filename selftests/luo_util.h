@@ -167,14 +167,14 @@ static inline ssize_t luo_test_read(int fd, void *buf, size_t len)
 }
 
 /*
- * Copies the value of "key: value" from luo-rs's debugfs status into buf.
+ * Copies the value of "key: value" from a file of such lines into buf.
  * Returns 0, or -ENOENT if the key is absent.
  */
-static inline int luo_status(const char *key, char *buf, size_t len)
+static inline int luo_key(const char *path, const char *key, char *buf, size_t len)
 {
 	char line[256];
 	size_t klen = strlen(key);
-	FILE *f = fopen(LUO_STATUS, "r");
+	FILE *f = fopen(path, "r");
 	int ret = -ENOENT;
 
 	if (!f)
@@ -191,13 +191,50 @@ static inline int luo_status(const char *key, char *buf, size_t len)
 	return ret;
 }
 
-static inline unsigned long long luo_status_u64(const char *key)
+/* The number in "key: value" of a file of such lines, or ~0 if absent. */
+static inline unsigned long long luo_key_u64(const char *path, const char *key)
 {
 	char buf[64];
 
-	if (luo_status(key, buf, sizeof(buf)))
+	if (luo_key(path, key, buf, sizeof(buf)))
 		return ~0ULL;
 	return strtoull(buf, NULL, 0);
+}
+
+/* "key: value" from luo-rs's debugfs status. */
+static inline int luo_status(const char *key, char *buf, size_t len)
+{
+	return luo_key(LUO_STATUS, key, buf, len);
+}
+
+static inline unsigned long long luo_status_u64(const char *key)
+{
+	return luo_key_u64(LUO_STATUS, key);
+}
+
+/*
+ * The test subsystem and test handler's control file (see
+ * test_control.rs): luo_control() writes one command and returns 0 or
+ * -errno; luo_control_u64() reads one of its numbers.
+ */
+#define LUO_CONTROL "/sys/kernel/debug/liveupdate/test-control"
+
+static inline int luo_control(const char *cmd)
+{
+	int fd = open(LUO_CONTROL, O_WRONLY);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, cmd, strlen(cmd)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static inline unsigned long long luo_control_u64(const char *key)
+{
+	return luo_key_u64(LUO_CONTROL, key);
 }
 
 /* Reads a whole (small) file into buf, NUL-terminated: its length or -errno. */

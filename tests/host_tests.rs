@@ -18,12 +18,14 @@ mod luo_uapi;
 #[cfg(test)]
 mod against_dtc {
     use crate::kho_ser::FdtError;
-    use crate::luo_handover::{decode, encode, FileRecord, Handover, SessionRecord, Sink};
+    use crate::luo_handover::{
+        decode, encode, FileRecord, Handover, SessionRecord, Sink, SubsystemRecord,
+    };
     use crate::luo_uapi::{Name, NAME_LEN};
 
     const MAX_SIZE: usize = 4096;
 
-    struct Count(usize, usize);
+    struct Count(usize, usize, usize);
 
     impl Sink for Count {
         fn session(&mut self, _: Name) -> Result<(), FdtError> {
@@ -32,6 +34,10 @@ mod against_dtc {
         }
         fn file(&mut self, _: FileRecord<'_>) -> Result<(), FdtError> {
             self.1 += 1;
+            Ok(())
+        }
+        fn subsystem(&mut self, _: SubsystemRecord<'_>) -> Result<(), FdtError> {
+            self.2 += 1;
             Ok(())
         }
     }
@@ -48,7 +54,11 @@ mod against_dtc {
             name: Name::parse(&field).unwrap(),
             files: &files,
         }];
-        encode(h, &s, out).unwrap()
+        let subsystems = [SubsystemRecord {
+            compatible: b"luo-rs,test-subsystem-v1",
+            data: 0xabcd,
+        }];
+        encode(h, &s, &subsystems, out).unwrap()
     }
     use std::process::Command;
 
@@ -93,6 +103,12 @@ mod against_dtc {
         assert!(dts.contains("compatible = \"luo-rs,test-v1\";"), "{dts}");
         assert!(dts.contains("token = <0x00 0x2a>;"), "{dts}");
         assert!(dts.contains("data = <0x00 0x1234>;"), "{dts}");
+        assert!(dts.contains("subsystem@0 {"), "{dts}");
+        assert!(
+            dts.contains("compatible = \"luo-rs,test-subsystem-v1\";"),
+            "{dts}"
+        );
+        assert!(dts.contains("data = <0x00 0xabcd>;"), "{dts}");
     }
 
     #[test]
@@ -104,8 +120,8 @@ mod against_dtc {
         };
         let mut buf = [0u8; MAX_SIZE];
         let n = sample(&h, &mut buf);
-        let mut count = Count(0, 0);
+        let mut count = Count(0, 0, 0);
         assert_eq!(decode(&dtc(&buf[..n], "dtb"), &mut count), Ok(h));
-        assert_eq!((count.0, count.1), (1, 1));
+        assert_eq!((count.0, count.1, count.2), (1, 1, 1));
     }
 }

@@ -4,6 +4,7 @@
 //! are in reach); compiled only with `cfg(test)`.
 
 use super::*;
+use crate::luo_uapi::NAME_LEN;
 
 fn name(s: &str) -> Name {
     let mut f = [0u8; NAME_LEN];
@@ -15,6 +16,7 @@ fn name(s: &str) -> Name {
 #[derive(Default)]
 struct Collect {
     sessions: Vec<(Name, Vec<(Vec<u8>, u64, u64)>)>,
+    subsystems: Vec<(Vec<u8>, u64)>,
 }
 
 impl Sink for Collect {
@@ -31,6 +33,13 @@ impl Sink for Collect {
             return Err(FdtError::BadValue);
         }
         files.push((f.compatible.to_vec(), f.token, f.data));
+        Ok(())
+    }
+    fn subsystem(&mut self, s: SubsystemRecord<'_>) -> Result<(), FdtError> {
+        if self.subsystems.iter().any(|(c, _)| c == s.compatible) {
+            return Err(FdtError::BadValue);
+        }
+        self.subsystems.push((s.compatible.to_vec(), s.data));
         Ok(())
     }
 }
@@ -63,7 +72,11 @@ fn sample(out: &mut [u8]) -> usize {
             files: &[],
         },
     ];
-    encode(&H, &sessions, out).unwrap()
+    let subsystems = [SubsystemRecord {
+        compatible: b"luo-rs,test-subsystem-v1",
+        data: 0xfeed,
+    }];
+    encode(&H, &sessions, &subsystems, out).unwrap()
 }
 
 #[test]
@@ -83,12 +96,16 @@ fn round_trip() {
     );
     assert_eq!(c.sessions[1].0, name("empty"));
     assert!(c.sessions[1].1.is_empty());
+    assert_eq!(
+        c.subsystems,
+        vec![(b"luo-rs,test-subsystem-v1".to_vec(), 0xfeed)]
+    );
 }
 
 #[test]
 fn no_sessions() {
     let mut buf = [0u8; 512];
-    let n = encode(&H, &[], &mut buf).unwrap();
+    let n = encode(&H, &[], &[], &mut buf).unwrap();
     let mut c = Collect::default();
     assert_eq!(decode(&buf[..n], &mut c), Ok(H));
     assert!(c.sessions.is_empty());
@@ -106,7 +123,7 @@ fn small_buffer_asks_for_more() {
         name: name("s"),
         files: &files,
     }];
-    assert_eq!(encode(&H, &s, &mut buf), Err(FdtError::NoSpace));
+    assert_eq!(encode(&H, &s, &[], &mut buf), Err(FdtError::NoSpace));
 }
 
 #[test]
@@ -116,7 +133,7 @@ fn encoder_refuses_unnamed_sessions_and_bad_compatibles() {
         name: Name::NONE,
         files: &[],
     }];
-    assert_eq!(encode(&H, &s, &mut buf), Err(FdtError::BadValue));
+    assert_eq!(encode(&H, &s, &[], &mut buf), Err(FdtError::BadValue));
     let long = [b'c'; COMPATIBLE_MAX + 1];
     let files = [FileRecord {
         compatible: &long,
@@ -127,7 +144,7 @@ fn encoder_refuses_unnamed_sessions_and_bad_compatibles() {
         name: name("s"),
         files: &files,
     }];
-    assert_eq!(encode(&H, &s, &mut buf), Err(FdtError::BadValue));
+    assert_eq!(encode(&H, &s, &[], &mut buf), Err(FdtError::BadValue));
 }
 
 #[test]
@@ -143,7 +160,7 @@ fn duplicates_are_refused_by_the_sink() {
             files: &[],
         },
     ];
-    let n = encode(&H, &s, &mut buf).unwrap();
+    let n = encode(&H, &s, &[], &mut buf).unwrap();
     assert_eq!(
         decode(&buf[..n], &mut Collect::default()),
         Err(FdtError::BadValue)
@@ -158,7 +175,7 @@ fn duplicates_are_refused_by_the_sink() {
         name: name("s"),
         files: &files,
     }];
-    let n = encode(&H, &s, &mut buf).unwrap();
+    let n = encode(&H, &s, &[], &mut buf).unwrap();
     assert_eq!(
         decode(&buf[..n], &mut Collect::default()),
         Err(FdtError::BadValue)
@@ -247,6 +264,48 @@ fn schema_violations_are_refused() {
             }),
         ),
         (
+            "subsystem without data",
+            handmade(|w| {
+                w.begin_node("subsystem@0").unwrap();
+                w.prop_str("compatible", "x").unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "subsystem with an empty compatible",
+            handmade(|w| {
+                w.begin_node("subsystem@0").unwrap();
+                w.prop_str("compatible", "").unwrap();
+                w.prop_u64("data", 1).unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "file below a subsystem",
+            handmade(|w| {
+                w.begin_node("subsystem@0").unwrap();
+                w.prop_str("compatible", "x").unwrap();
+                w.prop_u64("data", 1).unwrap();
+                w.begin_node("file@0").unwrap();
+                w.prop_str("compatible", "x").unwrap();
+                w.prop_u64("token", 1).unwrap();
+                w.prop_u64("data", 1).unwrap();
+                w.end_node().unwrap();
+                w.end_node().unwrap();
+            }),
+        ),
+        (
+            "the same subsystem twice",
+            handmade(|w| {
+                for i in 0..2 {
+                    w.begin_node_at("subsystem", i).unwrap();
+                    w.prop_str("compatible", "x").unwrap();
+                    w.prop_u64("data", i).unwrap();
+                    w.end_node().unwrap();
+                }
+            }),
+        ),
+        (
             "node below a file",
             handmade(|w| {
                 w.begin_node("session@0").unwrap();
@@ -265,6 +324,27 @@ fn schema_violations_are_refused() {
 }
 
 #[test]
+fn subsystems_and_sessions_interleave() {
+    let blob = handmade(|w| {
+        w.begin_node("subsystem@0").unwrap();
+        w.prop_str("compatible", "a").unwrap();
+        w.prop_u64("data", 1).unwrap();
+        w.end_node().unwrap();
+        w.begin_node("session@0").unwrap();
+        w.prop_str("session-name", "s").unwrap();
+        w.end_node().unwrap();
+        w.begin_node("subsystem@1").unwrap();
+        w.prop_str("compatible", "b").unwrap();
+        w.prop_u64("data", 2).unwrap();
+        w.end_node().unwrap();
+    });
+    let mut c = Collect::default();
+    assert!(decode(&blob, &mut c).is_ok());
+    assert_eq!(c.sessions.len(), 1);
+    assert_eq!(c.subsystems, vec![(b"a".to_vec(), 1), (b"b".to_vec(), 2)]);
+}
+
+#[test]
 fn unknown_properties_are_ignored() {
     let blob = handmade(|w| {
         w.begin_node("session@0").unwrap();
@@ -280,7 +360,7 @@ fn unknown_properties_are_ignored() {
 #[test]
 fn other_compatible_is_refused() {
     let mut buf = [0u8; 512];
-    let n = encode(&H, &[], &mut buf).unwrap();
+    let n = encode(&H, &[], &[], &mut buf).unwrap();
     let pos = buf[..n]
         .windows(COMPATIBLE.len())
         .position(|w| w == COMPATIBLE.as_bytes())

@@ -100,3 +100,20 @@ fn zero_check() {
     v[99] = 1;
     assert!(!all_zero(&v));
 }
+
+#[test]
+fn names_from_bytes() {
+    assert_eq!(Name::from_bytes(b"memfd").unwrap().as_bytes(), b"memfd");
+    assert_eq!(Name::from_bytes(b""), Err(NameError::Empty));
+    assert_eq!(
+        Name::from_bytes(&[b'x'; NAME_LEN - 1])
+            .unwrap()
+            .as_bytes()
+            .len(),
+        NAME_LEN - 1
+    );
+    assert_eq!(
+        Name::from_bytes(&[b'x'; NAME_LEN]),
+        Err(NameError::Unterminated)
+    );
+}

@@ -60,7 +60,8 @@
  * @LIVEUPDATE_STATE_FROZEN: FREEZE ran: the final, short step before the
  *	kexec; the update is committed.
  * @LIVEUPDATE_STATE_UPDATED: this kernel was booted by a live update and
- *	holds incoming sessions that can be retrieved until FINISH.
+ *	holds incoming sessions that can be retrieved, or kernel subsystems'
+ *	handover data, until FINISH.
  */
 enum liveupdate_state {
 	LIVEUPDATE_STATE_UNDEFINED = 0,
@@ -103,7 +104,8 @@ enum {
  * @LIVEUPDATE_EVENT_CANCEL: PREPARED or FROZEN -> NORMAL. Undo PREPARE and
  *	FREEZE completely: nothing stays preserved, the blob is withdrawn.
  * @LIVEUPDATE_EVENT_FINISH: UPDATED -> NORMAL. Release every incoming
- *	session nobody retrieved.
+ *	session nobody retrieved and end the update for kernel subsystems.
+ *	The only way out of UPDATED when no session was handed over.
  *
  * An event that is not valid in the current state fails with EBUSY and
  * changes nothing. A PREPARE or FREEZE that fails part way is rolled back

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The test subsystem (`CONFIG_LIVEUPDATE_RS_TEST`): one `u64` crosses a
+//! live update through the subsystem callbacks, so the tests can prove
+//! the subsystem API without a real driver.
+//!
+//! It is driven through debugfs, `liveupdate/test-control`. Writing
+//! `register-subsystem` or `unregister-subsystem` (un)registers it and
+//! fails with the errno luo-rs gives; `value N` sets what PREPARE returns
+//! (FREEZE returns it plus one, so the tests see which step's data was
+//! handed over); `fail prepare`, `fail freeze` and `fail none` inject
+//! `EIO`. `register-handler` and `unregister-handler` do the same for the
+//! test file handler, so the tests can check when luo-rs refuses. Reading
+//! gives `key: value` lines: what is registered, the value, how often
+//! each callback ran, the data handed over to this kernel and the data
+//! `finish` was called with.
+//!
+//! The subsystem is not registered at boot, so live updates that do not
+//! ask for it carry no subsystem data; the test handler is.
+
+use crate::luo_subsystem::{self, Subsystem};
+use core::fmt;
+use kernel::{
+    prelude::*,
+    str::CStr,
+    sync::atomic::{Atomic, Relaxed},
+    uaccess::UserSliceReader,
+};
+
+const COMPATIBLE: &CStr = c"luo-rs,test-subsystem-v1";
+
+/// No fault injected; PREPARE fails; FREEZE fails.
+const FAIL_NONE: u32 = 0;
+const FAIL_PREPARE: u32 = 1;
+const FAIL_FREEZE: u32 = 2;
+
+/// The test subsystem's knobs and counters.
+pub(crate) struct TestSubsystem {
+    registered: Atomic<u32>,
+    handler_registered: Atomic<u32>,
+    value: Atomic<u64>,
+    fail: Atomic<u32>,
+    prepares: Atomic<u64>,
+    freezes: Atomic<u64>,
+    cancels: Atomic<u64>,
+    finishes: Atomic<u64>,
+    finished_data: Atomic<u64>,
+}
+
+/// The one instance.
+pub(crate) static TEST_SUBSYSTEM: TestSubsystem = TestSubsystem {
+    registered: Atomic::new(0),
+    handler_registered: Atomic::new(0),
+    value: Atomic::new(0),
+    fail: Atomic::new(FAIL_NONE),
+    prepares: Atomic::new(0),
+    freezes: Atomic::new(0),
+    cancels: Atomic::new(0),
+    finishes: Atomic::new(0),
+    finished_data: Atomic::new(0),
+};
+
+impl Subsystem for TestSubsystem {
+    fn compatible(&self) -> &'static CStr {
+        COMPATIBLE
+    }
+
+    fn prepare(&self) -> Result<u64> {
+        self.prepares.fetch_add(1, Relaxed);
+        if self.fail.load(Relaxed) == FAIL_PREPARE {
+            return Err(EIO);
+        }
+        Ok(self.value.load(Relaxed))
+    }
+
+    fn freeze(&self, data: u64) -> Result<u64> {
+        self.freezes.fetch_add(1, Relaxed);
+        if self.fail.load(Relaxed) == FAIL_FREEZE {
+            return Err(EIO);
+        }
+        Ok(data.wrapping_add(1))
+    }
+
+    fn cancel(&self, _data: u64) {
+        self.cancels.fetch_add(1, Relaxed);
+    }
+
+    fn finish(&self, data: u64) {
+        self.finishes.fetch_add(1, Relaxed);
+        self.finished_data.store(data, Relaxed);
+    }
+}
+
+/// The debugfs file's data (the state is in [`TEST_SUBSYSTEM`]).
+pub(crate) struct Knob;
+
+/// Registers the test file handler (at boot and on `register-handler`).
+pub(crate) fn register_handler() -> Result {
+    crate::luo_file::register(&crate::handlers::test::HANDLER)?;
+    TEST_SUBSYSTEM.handler_registered.store(1, Relaxed);
+    Ok(())
+}
+
+/// Reading `test-control`.
+pub(crate) fn show(_: &Knob, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let t = &TEST_SUBSYSTEM;
+    writeln!(f, "subsystem: {}", t.registered.load(Relaxed))?;
+    writeln!(f, "handler: {}", t.handler_registered.load(Relaxed))?;
+    writeln!(f, "value: {:#x}", t.value.load(Relaxed))?;
+    writeln!(f, "prepares: {}", t.prepares.load(Relaxed))?;
+    writeln!(f, "freezes: {}", t.freezes.load(Relaxed))?;
+    writeln!(f, "cancels: {}", t.cancels.load(Relaxed))?;
+    match luo_subsystem::incoming_data(COMPATIBLE) {
+        Some(data) => writeln!(f, "incoming: {data:#x}")?,
+        None => writeln!(f, "incoming: none")?,
+    }
+    writeln!(f, "finishes: {}", t.finishes.load(Relaxed))?;
+    writeln!(f, "finished: {:#x}", t.finished_data.load(Relaxed))
+}
+
+/// Writing `test-control`: one command.
+pub(crate) fn command(_: &Knob, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 64];
+    let n = reader.len();
+    if n > buf.len() {
+        return Err(EINVAL);
+    }
+    reader.read_slice(&mut buf[..n])?;
+    let cmd = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?.trim();
+    let t = &TEST_SUBSYSTEM;
+    match cmd {
+        "register-subsystem" => {
+            luo_subsystem::register(t)?;
+            t.registered.store(1, Relaxed);
+        }
+        "unregister-subsystem" => {
+            luo_subsystem::unregister(t)?;
+            t.registered.store(0, Relaxed);
+        }
+        "register-handler" => register_handler()?,
+        "unregister-handler" => {
+            crate::luo_file::unregister(&crate::handlers::test::HANDLER)?;
+            t.handler_registered.store(0, Relaxed);
+        }
+        "fail prepare" => t.fail.store(FAIL_PREPARE, Relaxed),
+        "fail freeze" => t.fail.store(FAIL_FREEZE, Relaxed),
+        "fail none" => t.fail.store(FAIL_NONE, Relaxed),
+        _ => {
+            let value = cmd.strip_prefix("value ").ok_or(EINVAL)?.trim();
+            let value = match value.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => value.parse(),
+            };
+            t.value.store(value.map_err(|_| EINVAL)?, Relaxed);
+        }
+    }
+    Ok(())
+}
