@@ -2,4 +2,6 @@
 
 //! The file handlers built into luo-rs (see `luo_file` for the API).
 
+pub(crate) mod memfd;
+pub(crate) mod memfd_format;
 pub(crate) mod test;

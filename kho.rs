@@ -4,11 +4,14 @@
 //!
 //! [`OutgoingBlob`] is memory preserved for the next kernel and registered
 //! as a named KHO subtree; [`IncomingBlob`] is such a subtree found at boot,
-//! restored from KHO and owned by this kernel until dropped. This is the
-//! only module that calls the KHO C API.
+//! restored from KHO and owned by this kernel until dropped. For handlers:
+//! [`PreservedFolio`] / [`RestoredFolio`] carry one folio across, whole;
+//! [`PreservedWords`] / [`RestoredWords`] an array of any length. This is
+//! the only module that calls the KHO C API.
 
+use crate::shmem::PinnedFolio;
 use core::ptr::NonNull;
-use kernel::{bindings, error::from_err_ptr, prelude::*, str::CStr};
+use kernel::{alloc::VVec, bindings, error::from_err_ptr, prelude::*, str::CStr};
 
 /// Whether KHO is on for this boot (`kho=` on the command line, or
 /// `CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT`). Without it nothing can be
@@ -176,5 +179,165 @@ impl Drop for IncomingBlob {
     fn drop(&mut self) {
         // SAFETY: by the type invariant we hold one reference to the folio.
         unsafe { bindings::luo_folio_put(self.folio.as_ptr()) };
+    }
+}
+
+/// A folio preserved for the next kernel, whole (large folios stay
+/// large). Dropping it unpreserves it, then drops the pin.
+pub(crate) struct PreservedFolio {
+    pin: PinnedFolio,
+}
+
+impl PreservedFolio {
+    /// Preserves the pinned `pin` with KHO.
+    pub(crate) fn new(pin: PinnedFolio) -> Result<Self> {
+        // SAFETY: the folio is pinned, so it stays allocated and in place
+        // while preserved; the pin is released only after unpreserving.
+        kernel::error::to_result(unsafe { bindings::kho_preserve_folio(pin.as_ptr()) })?;
+        Ok(Self { pin })
+    }
+
+    /// The pinned folio.
+    pub(crate) fn folio(&self) -> &PinnedFolio {
+        &self.pin
+    }
+}
+
+impl Drop for PreservedFolio {
+    fn drop(&mut self) {
+        // SAFETY: the folio was preserved by `new` and is still pinned.
+        unsafe { bindings::kho_unpreserve_folio(self.pin.as_ptr()) };
+    }
+}
+
+/// A folio the previous kernel preserved, restored by this one.
+///
+/// Invariant: `self.0` is a folio returned by `kho_restore_folio`, whose
+/// reference this object holds.
+pub(crate) struct RestoredFolio(NonNull<bindings::folio>);
+
+// SAFETY: the restored folio is owned by this object alone.
+unsafe impl Send for RestoredFolio {}
+
+impl RestoredFolio {
+    /// Restores the folio preserved at `phys`: `EINVAL` if KHO did not
+    /// preserve one there.
+    pub(crate) fn restore(phys: u64) -> Result<Self> {
+        // SAFETY: `kho_restore_folio` checks `phys` against the memory the
+        // previous kernel preserved and returns NULL if it was not.
+        let folio = unsafe { bindings::kho_restore_folio(phys as bindings::phys_addr_t) };
+        NonNull::new(folio).map(Self).ok_or(EINVAL)
+    }
+
+    /// Pages it spans.
+    pub(crate) fn nr_pages(&self) -> u64 {
+        // SAFETY: we hold a reference to the folio.
+        unsafe { bindings::luo_folio_nr_pages(self.0.as_ptr()) as u64 }
+    }
+
+    /// Gives up the reference, for a callee that consumes it.
+    pub(crate) fn into_raw(self) -> *mut bindings::folio {
+        let folio = self.0.as_ptr();
+        core::mem::forget(self);
+        folio
+    }
+}
+
+impl Drop for RestoredFolio {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold one reference.
+        unsafe { bindings::luo_folio_put(self.0.as_ptr()) };
+    }
+}
+
+/// Bytes of a KHO vmalloc descriptor, as stored in a handler's header.
+pub(crate) const VMALLOC_DESC_LEN: usize = core::mem::size_of::<bindings::kho_vmalloc>();
+
+/// An array of `u64` in vmalloc memory preserved for the next kernel,
+/// which finds it through [`PreservedWords::descriptor`].
+pub(crate) struct PreservedWords {
+    desc: bindings::kho_vmalloc,
+    _words: VVec<u64>,
+}
+
+// SAFETY: the array and descriptor are owned by this object alone.
+unsafe impl Send for PreservedWords {}
+// SAFETY: shared access only reads the descriptor.
+unsafe impl Sync for PreservedWords {}
+
+impl PreservedWords {
+    /// Preserves `words` (non-empty) with KHO.
+    pub(crate) fn new(mut words: VVec<u64>) -> Result<Self> {
+        if words.is_empty() {
+            return Err(EINVAL);
+        }
+        // SAFETY: all-zero is a valid `kho_vmalloc` (plain integers and a
+        // serialized pointer).
+        let mut desc: bindings::kho_vmalloc = unsafe { core::mem::zeroed() };
+        // SAFETY: `words` is a live vmalloc allocation (`VVec`), kept
+        // unchanged and alive until the preservation is dropped.
+        kernel::error::to_result(unsafe {
+            bindings::kho_preserve_vmalloc(words.as_mut_ptr().cast(), &mut desc)
+        })?;
+        Ok(Self {
+            desc,
+            _words: words,
+        })
+    }
+
+    /// The descriptor the next kernel restores the array with.
+    pub(crate) fn descriptor(&self) -> [u8; VMALLOC_DESC_LEN] {
+        // SAFETY: `kho_vmalloc` is plain old data of that size.
+        unsafe { core::mem::transmute_copy(&self.desc) }
+    }
+}
+
+impl Drop for PreservedWords {
+    fn drop(&mut self) {
+        // SAFETY: `desc` describes the preservation made by `new`.
+        unsafe { bindings::kho_unpreserve_vmalloc(&mut self.desc) };
+    }
+}
+
+/// An array of `u64` the previous kernel preserved with
+/// [`PreservedWords`], mapped in this kernel until dropped.
+///
+/// Invariant: `ptr` is a vmalloc mapping from `kho_restore_vmalloc` with at
+/// least `len` words.
+pub(crate) struct RestoredWords {
+    ptr: NonNull<u64>,
+    len: usize,
+}
+
+impl RestoredWords {
+    /// Restores the array of `desc`; `EINVAL` if it is not a valid
+    /// preservation or holds fewer than `len` words.
+    pub(crate) fn restore(desc: &[u8; VMALLOC_DESC_LEN], len: usize) -> Result<Self> {
+        // SAFETY: any bytes are a valid `kho_vmalloc` value.
+        let desc: bindings::kho_vmalloc = unsafe { core::mem::transmute_copy(desc) };
+        let bytes = len.checked_mul(8).ok_or(EINVAL)?;
+        if (desc.total_pages as usize).saturating_mul(4096) < bytes {
+            return Err(EINVAL);
+        }
+        // SAFETY: `kho_restore_vmalloc` checks every page against the
+        // memory the previous kernel preserved and returns NULL otherwise.
+        let ptr = unsafe { bindings::kho_restore_vmalloc(&desc) };
+        let ptr = NonNull::new(ptr.cast::<u64>()).ok_or(EINVAL)?;
+        Ok(Self { ptr, len })
+    }
+
+    /// The words.
+    pub(crate) fn as_slice(&self) -> &[u64] {
+        // SAFETY: by the type invariant `ptr` maps at least `len` words,
+        // page-aligned, for as long as `self` lives.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for RestoredWords {
+    fn drop(&mut self) {
+        // SAFETY: the mapping came from `kho_restore_vmalloc`; `vfree`
+        // releases it and the restored pages.
+        unsafe { bindings::vfree(self.ptr.as_ptr().cast()) };
     }
 }

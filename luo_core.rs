@@ -28,6 +28,7 @@ mod luo_state;
 mod luo_subsystem;
 mod luo_uapi;
 mod session_file;
+mod shmem;
 mod test_control;
 mod user_struct;
 
@@ -527,6 +528,9 @@ impl kernel::InPlaceModule for LiveUpdate {
         }
         BOOT.populate(Boot { boot_id, incoming });
 
+        if let Err(e) = luo_file::register(&handlers::memfd::HANDLER) {
+            pr_err!("cannot register the memfd handler: {:?}\n", e);
+        }
         if cfg!(CONFIG_LIVEUPDATE_RS_TEST) {
             if let Err(e) = test_control::register_handler() {
                 pr_err!("cannot register the test file handler: {:?}\n", e);

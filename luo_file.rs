@@ -50,12 +50,15 @@ pub(crate) trait FileHandler: Sync {
     /// In the new kernel: rebuilds the file from its handover `data`.
     fn retrieve(&self, data: u64) -> Result<ARef<File>>;
     /// Whether the file may be finished now (`EBUSY` for SESSION_FINISH
-    /// otherwise).
-    fn can_finish(&self, _data: u64, _retrieved: bool) -> bool {
+    /// otherwise); `retrieve_ran` as for `finish`.
+    fn can_finish(&self, _data: u64, _retrieve_ran: bool) -> bool {
         true
     }
     /// The update is over for this file: free what the handover kept.
-    fn finish(&self, data: u64, retrieved: bool);
+    /// `retrieve_ran` says whether `retrieve` ran (successfully or not),
+    /// in which case it took the handover data and must have freed what it
+    /// did not keep; `finish` must not touch the data again.
+    fn finish(&self, data: u64, retrieve_ran: bool);
 }
 
 kernel::sync::global_lock! {

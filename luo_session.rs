@@ -103,8 +103,10 @@ impl IncomingFile {
         self.token
     }
 
-    fn was_retrieved(&self) -> bool {
-        matches!(self.retrieved, Some(Ok(_)))
+    /// Whether retrieve() ran, successfully or not: then it owns the
+    /// file's handover data, and finish() must not touch it.
+    fn retrieve_ran(&self) -> bool {
+        self.retrieved.is_some()
     }
 }
 
@@ -308,7 +310,7 @@ impl Session {
         if !force {
             let busy = inner.incoming.iter().any(|f| {
                 f.handler()
-                    .is_some_and(|h| !h.can_finish(f.data, f.was_retrieved()))
+                    .is_some_and(|h| !h.can_finish(f.data, f.retrieve_ran()))
             });
             if busy {
                 return Err(EBUSY);
@@ -316,7 +318,7 @@ impl Session {
         }
         for f in inner.incoming.iter() {
             match f.handler() {
-                Some(h) => h.finish(f.data, f.was_retrieved()),
+                Some(h) => h.finish(f.data, f.retrieve_ran()),
                 None => pr_warn!("no handler finishes an incoming file: its memory stays\n"),
             }
         }

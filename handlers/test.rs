@@ -240,9 +240,10 @@ impl FileHandler for TestHandler {
         anon_file::new(c"[liveupdate-test]", FOPS, KBox::new(payload, GFP_KERNEL)?)
     }
 
-    fn finish(&self, data: u64, retrieved: bool) {
-        if retrieved {
-            // retrieve() already freed the page.
+    fn finish(&self, data: u64, retrieve_ran: bool) {
+        if retrieve_ran {
+            // retrieve() restored the page and freed it, whatever its
+            // outcome.
             return;
         }
         if let Err(e) = IncomingBlob::restore(data, PAGE) {

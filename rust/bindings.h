@@ -5,7 +5,11 @@
  */
 #include <linux/anon_inodes.h>
 #include <linux/kexec_handover.h>
+#include <linux/kho/abi/kexec_handover.h>
 #include <linux/liveupdate.h>
 #include <linux/mm.h>
+#include <linux/memfd.h>
 #include <linux/random.h>
+#include <linux/vmalloc.h>
 #include "luo_sysfs.h"
+#include "memfd_shmem.h"

@@ -14,6 +14,8 @@ mod luo_handover;
 mod luo_state;
 #[path = "../luo_uapi.rs"]
 mod luo_uapi;
+#[path = "../handlers/memfd_format.rs"]
+mod memfd_format;
 
 #[cfg(test)]
 mod against_dtc {

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The memfd handler: VM memory and caches cross a live update in place.
+//!
+//! Zero-copy: the new kernel puts the very folios the old one used back
+//! into a new memfd; nothing is copied in either kernel, and large folios
+//! stay large. Only folios present in the file are handed over: a sparse
+//! memfd stays sparse.
+//!
+//! - PRESERVE_FD takes any memfd (a shmem file with no link; hugetlb
+//!   memfds are not shmem and are refused with `ENOENT`, like every file
+//!   no handler takes).
+//! - PREPARE, while the workload runs, freezes the mapping (from then on
+//!   shmem refuses truncate, growth and fallocate, hole punching included,
+//!   with `EPERM`), pins and KHO-preserves every present folio (a folio
+//!   never written is zeroed first), and writes the header and the folio
+//!   list ([`memfd_format`]). Writes into existing pages, by write() or a
+//!   shared mapping, need nothing more: they land in the preserved folios.
+//! - FREEZE preserves the folios that appeared in holes since PREPARE
+//!   (found by comparing the page count, so an unchanged memfd costs
+//!   nothing) and records the file position.
+//! - CANCEL unpreserves and unpins everything and thaws the mapping: a
+//!   normal memfd again.
+//! - In the new kernel, retrieve() makes a new memfd with the old name,
+//!   size, permission bits, position and seals, and inserts the restored
+//!   folios as shmem's own. It is an ordinary memfd from then on.
+//!   finish() frees the folios of a memfd nobody retrieved.
+
+use crate::handlers::memfd_format::{
+    self, FolioCheck, FormatError, Header, HEADER_LEN, LIST_DESC_LEN, NAME_MAX,
+};
+use crate::kho::{
+    IncomingBlob, OutgoingBlob, PreservedFolio, PreservedWords, RestoredFolio, RestoredWords,
+    VMALLOC_DESC_LEN,
+};
+use crate::luo_file::{FileHandler, Preserved};
+use crate::shmem::{Memfd, NewMemfd};
+use kernel::{alloc::VVec, bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
+
+/// The header page.
+const HEADER_PAGE: usize = 4096;
+
+const _: () = assert!(VMALLOC_DESC_LEN == LIST_DESC_LEN && HEADER_LEN <= HEADER_PAGE);
+
+impl From<FormatError> for Error {
+    fn from(_: FormatError) -> Error {
+        EINVAL
+    }
+}
+
+/// The memfd handler.
+pub(crate) struct MemfdHandler;
+
+/// The one instance, registered at luo-rs's init.
+pub(crate) static HANDLER: MemfdHandler = MemfdHandler;
+
+/// What PREPARE built for one memfd.
+struct Prepared {
+    /// Size in bytes, fixed by the frozen mapping.
+    size: u64,
+    /// Every present folio, pinned and preserved, in index order.
+    folios: KVVec<PreservedFolio>,
+    /// Pages those folios span.
+    pages: u64,
+    /// The folio list as handed over (`None` when there are no folios).
+    list: Option<PreservedWords>,
+    /// The header page: the handler's handover data is its address.
+    header: OutgoingBlob,
+}
+
+/// A preserved memfd.
+struct PreservedMemfd {
+    memfd: Memfd,
+    prepared: Option<Prepared>,
+}
+
+impl PreservedMemfd {
+    /// Pins and preserves the folios present in the file that are not in
+    /// `prepared` yet, keeping the list in index order.
+    fn add_new_folios(&self, p: &mut Prepared) -> Result {
+        let mut added: KVVec<PreservedFolio> = KVVec::new();
+        let end = memfd_format::pages(p.size);
+        let known = &p.folios;
+        self.memfd.pin_present(p.size, 0, end, |pin| {
+            let index = pin.index();
+            if known
+                .binary_search_by_key(&index, |f| f.folio().index())
+                .is_ok()
+            {
+                // Already preserved; dropping the second pin.
+                return Ok(());
+            }
+            pin.settle();
+            added.push(PreservedFolio::new(pin)?, GFP_KERNEL)?;
+            Ok(())
+        })?;
+        if added.is_empty() {
+            return Ok(());
+        }
+        let mut merged = KVVec::with_capacity(p.folios.len() + added.len(), GFP_KERNEL)?;
+        let mut old = core::mem::take(&mut p.folios).into_iter().peekable();
+        let mut new = added.into_iter().peekable();
+        loop {
+            let take_old = match (old.peek(), new.peek()) {
+                (Some(a), Some(b)) => a.folio().index() < b.folio().index(),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_old { old.next() } else { new.next() };
+            if let Some(f) = next {
+                p.pages += if take_old { 0 } else { f.folio().nr_pages() };
+                merged.push_within_capacity(f).map_err(|_| ENOMEM)?;
+            }
+        }
+        p.folios = merged;
+        // The list changed: hand over a new one.
+        p.list = None;
+        Ok(())
+    }
+
+    /// Writes the folio list (if it changed) and the header; returns the
+    /// handover data.
+    fn publish(&self, p: &mut Prepared) -> Result<u64> {
+        if p.list.is_none() && !p.folios.is_empty() {
+            let mut words = VVec::with_capacity(p.folios.len() * 2, GFP_KERNEL)?;
+            for f in p.folios.iter() {
+                words.push(f.folio().phys(), GFP_KERNEL)?;
+                words.push(f.folio().index(), GFP_KERNEL)?;
+            }
+            p.list = Some(PreservedWords::new(words)?);
+        }
+        let mut name = [0u8; NAME_MAX];
+        let name_len = self.memfd.name(&mut name);
+        let header = Header {
+            seals: self.memfd.seals()?,
+            size: p.size,
+            pos: self.memfd.pos(),
+            nr_folios: p.folios.len() as u64,
+            mode: self.memfd.mode(),
+            list: p
+                .list
+                .as_ref()
+                .map_or([0; LIST_DESC_LEN], |l| l.descriptor()),
+            name,
+            name_len,
+        };
+        header.encode(p.header.as_mut_slice())?;
+        Ok(p.header.phys())
+    }
+}
+
+impl Preserved for PreservedMemfd {
+    fn prepare(&mut self) -> Result<u64> {
+        if bindings::PAGE_SIZE as u64 != memfd_format::PAGE_SIZE {
+            return Err(EOPNOTSUPP);
+        }
+        let size = self.memfd.freeze();
+        let mut p = Prepared {
+            size,
+            folios: KVVec::new(),
+            pages: 0,
+            list: None,
+            header: match OutgoingBlob::new(HEADER_PAGE) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.memfd.thaw();
+                    return Err(e);
+                }
+            },
+        };
+        let result = self
+            .add_new_folios(&mut p)
+            .and_then(|()| self.publish(&mut p));
+        match result {
+            Ok(data) => {
+                self.prepared = Some(p);
+                Ok(data)
+            }
+            Err(e) => {
+                // Dropping `p` unpreserves and unpins what was done.
+                drop(p);
+                self.memfd.thaw();
+                Err(e)
+            }
+        }
+    }
+
+    fn freeze(&mut self) -> Result<u64> {
+        let mut p = self.prepared.take().ok_or(EINVAL)?;
+        // Folios only appear in holes (the mapping is frozen): if the page
+        // count did not change, nothing did.
+        let result = if self.memfd.nr_pages() != p.pages {
+            self.add_new_folios(&mut p)
+        } else {
+            Ok(())
+        };
+        let result = result.and_then(|()| self.publish(&mut p));
+        // Kept even on failure: the core cancels everything next.
+        self.prepared = Some(p);
+        result
+    }
+
+    fn cancel(&mut self) {
+        if self.prepared.take().is_some() {
+            self.memfd.thaw();
+        }
+    }
+}
+
+impl Drop for PreservedMemfd {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// Restores and frees every folio of `list` from entry `from` on.
+fn discard(list: &[u64], from: usize) {
+    for entry in list.chunks_exact(2).skip(from) {
+        if RestoredFolio::restore(entry[0]).is_err() {
+            pr_warn!("memfd: a handed-over folio could not be restored\n");
+        }
+    }
+}
+
+/// Reads the header page at `data`.
+fn read_header(data: u64) -> Result<(IncomingBlob, Header)> {
+    let page = IncomingBlob::restore(data, HEADER_PAGE)?;
+    let header = Header::decode(page.as_slice()).inspect_err(|e| {
+        pr_err!("memfd: refusing a handed-over memfd: {:?}\n", e);
+    })?;
+    Ok((page, header))
+}
+
+/// Restores the folio list of `h`, if it has folios.
+fn read_list(h: &Header) -> Result<Option<RestoredWords>> {
+    if h.nr_folios == 0 {
+        return Ok(None);
+    }
+    let len = usize::try_from(h.nr_folios)
+        .ok()
+        .and_then(|n| n.checked_mul(2))
+        .ok_or(EINVAL)?;
+    RestoredWords::restore(&h.list, len).map(Some)
+}
+
+impl FileHandler for MemfdHandler {
+    fn compatible(&self) -> &'static CStr {
+        c"luo-rs,memfd-v1"
+    }
+
+    fn can_preserve(&self, file: &File) -> bool {
+        Memfd::is_memfd(file)
+    }
+
+    fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>> {
+        let memfd = Memfd::new(file).ok_or(ENOENT)?;
+        Ok(KBox::new(
+            PreservedMemfd {
+                memfd,
+                prepared: None,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn retrieve(&self, data: u64) -> Result<ARef<File>> {
+        let (_page, h) = read_header(data)?;
+        let list = match read_list(&h) {
+            Ok(list) => list,
+            Err(e) => {
+                pr_err!("memfd: cannot restore the folio list: {:?}\n", e);
+                return Err(e);
+            }
+        };
+        let entries = list.as_ref().map_or(&[][..], |l| l.as_slice());
+        let memfd = match NewMemfd::create(h.name(), h.size) {
+            Ok(m) => m,
+            Err(e) => {
+                discard(entries, 0);
+                return Err(e);
+            }
+        };
+        let mut check = FolioCheck::new(h.size);
+        for (i, entry) in entries.chunks_exact(2).enumerate() {
+            let inserted = RestoredFolio::restore(entry[0]).and_then(|folio| {
+                check.accept(entry[1], folio.nr_pages())?;
+                memfd.insert(folio, entry[1])
+            });
+            if let Err(e) = inserted {
+                // Folios already inserted go with the file.
+                pr_err!("memfd: cannot put back folio {}: {:?}\n", i, e);
+                discard(entries, i + 1);
+                return Err(e);
+            }
+        }
+        memfd.finish(h.seals, h.mode, h.pos)
+    }
+
+    fn finish(&self, data: u64, retrieve_ran: bool) {
+        if retrieve_ran {
+            // retrieve() took everything, whatever its outcome.
+            return;
+        }
+        if let Ok((_page, h)) = read_header(data) {
+            match read_list(&h) {
+                Ok(Some(list)) => discard(list.as_slice(), 0),
+                Ok(None) => {}
+                Err(e) => pr_warn!("memfd: cannot free an unretrieved memfd: {:?}\n", e),
+            }
+        }
+    }
+}

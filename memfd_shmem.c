@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The shmem and page-cache steps of luo-rs's memfd handler
+ * (handlers/memfd.rs), kept in C because they use mm-internal calls
+ * (mm/internal.h) and inline page-cache helpers. Each function is one step
+ * the Rust side wraps once in a safe type (shmem.rs); the policy (what is
+ * preserved when, what is refused) is in Rust.
+ */
+#include <linux/fs.h>
+#include <linux/memcontrol.h>
+#include <linux/memfd.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
+#include <linux/swap.h>
+#include <uapi/linux/memfd.h>
+
+/* mm/internal.h, through -I$(srctree)/mm in the Makefile. */
+#include "internal.h"
+
+#include "rust/memfd_shmem.h"
+
+bool luo_memfd_is_memfd(struct file *file)
+{
+	/* memfds (and O_TMPFILE tmpfs files) are shmem files with no link. */
+	return shmem_file(file) && !file_inode(file)->i_nlink;
+}
+
+loff_t luo_memfd_freeze(struct file *file)
+{
+	struct inode *inode = file_inode(file);
+	loff_t size;
+
+	inode_lock(inode);
+	shmem_freeze(inode, true);
+	size = i_size_read(inode);
+	inode_unlock(inode);
+	return size;
+}
+
+void luo_memfd_thaw(struct file *file)
+{
+	struct inode *inode = file_inode(file);
+
+	inode_lock(inode);
+	shmem_freeze(inode, false);
+	inode_unlock(inode);
+}
+
+unsigned long luo_memfd_nrpages(struct file *file)
+{
+	return READ_ONCE(file->f_mapping->nrpages);
+}
+
+bool luo_memfd_next_run(struct file *file, pgoff_t *start, pgoff_t end, pgoff_t *run_end)
+{
+	struct address_space *mapping = file->f_mapping;
+	unsigned long index = *start;
+	pgoff_t miss;
+
+	if (index >= end || !xa_find(&mapping->i_pages, &index, end - 1, XA_PRESENT))
+		return false;
+	index = max(index, *start);
+	rcu_read_lock();
+	miss = page_cache_next_miss(mapping, index, end - index);
+	rcu_read_unlock();
+	/* A swap entry at index is a miss to the page cache: a run of one. */
+	if (miss <= index)
+		miss = index + 1;
+	*start = index;
+	*run_end = min(miss, end);
+	return true;
+}
+
+long luo_memfd_pin(struct file *file, pgoff_t start, pgoff_t end, loff_t size,
+		   struct folio **folios, unsigned int max)
+{
+	loff_t last = min_t(loff_t, (loff_t)end << PAGE_SHIFT, size) - 1;
+	pgoff_t offset;
+
+	return memfd_pin_folios(file, (loff_t)start << PAGE_SHIFT, last, folios, max, &offset);
+}
+
+void luo_memfd_settle(struct folio *folio)
+{
+	folio_lock(folio);
+	/* Fallocated, never written: zero it so it can be handed over as data. */
+	if (!folio_test_uptodate(folio)) {
+		folio_zero_range(folio, 0, folio_size(folio));
+		flush_dcache_folio(folio);
+		folio_mark_uptodate(folio);
+	}
+	folio_unlock(folio);
+}
+
+pgoff_t luo_folio_index(struct folio *folio)
+{
+	return folio->index;
+}
+
+unsigned long luo_folio_nr_pages(struct folio *folio)
+{
+	return folio_nr_pages(folio);
+}
+
+phys_addr_t luo_folio_phys(struct folio *folio)
+{
+	return PFN_PHYS(folio_pfn(folio));
+}
+
+void luo_folio_unpin(struct folio *folio)
+{
+	unpin_folio(folio);
+}
+
+struct file *luo_memfd_create(const char *name, loff_t size)
+{
+	struct file *file = memfd_alloc_file(name, MFD_ALLOW_SEALING);
+
+	if (!IS_ERR(file))
+		i_size_write(file_inode(file), size);
+	return file;
+}
+
+int luo_memfd_insert(struct file *file, struct folio *folio, pgoff_t index)
+{
+	struct address_space *mapping = file->f_mapping;
+	struct inode *inode = file_inode(file);
+	long nr = folio_nr_pages(folio);
+	gfp_t gfp = mapping_gfp_mask(mapping);
+	int err;
+
+	/* What shmem's own allocation does: a large folio is rmappable. */
+	page_rmappable_folio(&folio->page);
+	__folio_set_locked(folio);
+	__folio_set_swapbacked(folio);
+	err = mem_cgroup_charge(folio, NULL, gfp);
+	if (err)
+		goto out;
+	err = shmem_add_to_page_cache(folio, mapping, index, NULL, gfp);
+	if (err)
+		goto out;
+	err = shmem_inode_acct_blocks(inode, nr);
+	if (err) {
+		filemap_remove_folio(folio);
+		goto out;
+	}
+	folio_mark_uptodate(folio);
+	/* Dirty: the data exists nowhere else, reclaim must not drop it. */
+	folio_mark_dirty(folio);
+	folio_add_lru(folio);
+	shmem_recalc_inode(inode, nr, 0);
+out:
+	folio_unlock(folio);
+	folio_put(folio);
+	return err;
+}
+
+int luo_memfd_finish_setup(struct file *file, unsigned int seals, umode_t mode, loff_t pos)
+{
+	struct inode *inode = file_inode(file);
+
+	inode_lock(inode);
+	inode->i_mode = (inode->i_mode & ~0777) | (mode & 0777);
+	inode_unlock(inode);
+	vfs_setpos(file, pos, MAX_LFS_FILESIZE);
+	/* Last: seals may forbid what the steps above did. */
+	return memfd_add_seals(file, seals);
+}
+
+unsigned int luo_memfd_mode(struct file *file)
+{
+	return file_inode(file)->i_mode & 0777;
+}
+
+size_t luo_memfd_name(struct file *file, char *buf, size_t len)
+{
+	const struct qstr *name = &file->f_path.dentry->d_name;
+	size_t n = min_t(size_t, name->len, len);
+
+	memcpy(buf, name->name, n);
+	return n;
+}
+
+loff_t luo_file_pos(struct file *file)
+{
+	return READ_ONCE(file->f_pos);
+}

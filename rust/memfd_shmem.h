@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Between memfd_shmem.c and the memfd handler (shmem.rs wraps each call).
+ * Folios are passed with a reference or pin the caller owns, as noted.
+ */
+#ifndef LUO_MEMFD_SHMEM_H
+#define LUO_MEMFD_SHMEM_H
+
+#include <linux/types.h>
+
+struct file;
+struct folio;
+
+/* Whether file is a memfd: a shmem file with no link. */
+bool luo_memfd_is_memfd(struct file *file);
+/*
+ * Freezes the mapping (shmem then refuses truncate, growth and fallocate
+ * with EPERM) and returns the size.
+ */
+loff_t luo_memfd_freeze(struct file *file);
+/* Undoes luo_memfd_freeze(). */
+void luo_memfd_thaw(struct file *file);
+/* Pages in the page cache. */
+unsigned long luo_memfd_nrpages(struct file *file);
+/*
+ * The first run of present pages (or swap entries) at or after *start and
+ * before end: false if none, else [*start, *run_end).
+ */
+bool luo_memfd_next_run(struct file *file, pgoff_t *start, pgoff_t end, pgoff_t *run_end);
+/*
+ * Pins (FOLL_PIN, migrating them out of movable/CMA memory) up to max
+ * folios of [start, end) of a file of size bytes; returns the count or
+ * -errno. Holes in the range would be filled: pass present runs only.
+ */
+long luo_memfd_pin(struct file *file, pgoff_t start, pgoff_t end, loff_t size,
+		   struct folio **folios, unsigned int max);
+/* Makes a pinned folio handover-ready: zeroed and uptodate if it was not. */
+void luo_memfd_settle(struct folio *folio);
+pgoff_t luo_folio_index(struct folio *folio);
+unsigned long luo_folio_nr_pages(struct folio *folio);
+phys_addr_t luo_folio_phys(struct folio *folio);
+/* Drops a pin taken by luo_memfd_pin(). */
+void luo_folio_unpin(struct folio *folio);
+/* A new, empty memfd named name (the dentry name) of size bytes. */
+struct file *luo_memfd_create(const char *name, loff_t size);
+/*
+ * Puts folio (restored from KHO; its reference is consumed) into the
+ * memfd at index, as shmem's own: 0, or -errno and the folio is freed.
+ */
+int luo_memfd_insert(struct file *file, struct folio *folio, pgoff_t index);
+/* Last step of a retrieve: permission bits, position, then seals. */
+int luo_memfd_finish_setup(struct file *file, unsigned int seals, umode_t mode, loff_t pos);
+unsigned int luo_memfd_mode(struct file *file);
+/* Copies up to len bytes of the dentry name; returns the count. */
+size_t luo_memfd_name(struct file *file, char *buf, size_t len);
+loff_t luo_file_pos(struct file *file);
+
+#endif

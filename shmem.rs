@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers of the shmem steps the memfd handler needs
+//! (`memfd_shmem.c`). This is the only module that calls them.
+//!
+//! [`Memfd`] is a memfd being preserved: its mapping can be frozen (size
+//! and holes fixed) and its present folios pinned ([`PinnedFolio`]) without
+//! filling holes. [`NewMemfd`] is one being rebuilt in the new kernel from
+//! folios KHO restored.
+
+use crate::kho::RestoredFolio;
+use core::ptr::NonNull;
+use kernel::{bindings, error::from_err_ptr, fs::File, prelude::*, sync::aref::ARef};
+
+/// A memfd (a shmem file with no link).
+///
+/// Invariant: `luo_memfd_is_memfd` holds for the file.
+pub(crate) struct Memfd(ARef<File>);
+
+impl Memfd {
+    /// Whether `file` is a memfd.
+    pub(crate) fn is_memfd(file: &File) -> bool {
+        // SAFETY: `file` is a valid file for the duration of the call.
+        unsafe { bindings::luo_memfd_is_memfd(file.as_ptr()) }
+    }
+
+    /// Takes `file` if it is a memfd.
+    pub(crate) fn new(file: ARef<File>) -> Option<Self> {
+        Self::is_memfd(&file).then_some(Memfd(file))
+    }
+
+    /// Freezes the mapping: shmem refuses truncate, growth and fallocate
+    /// (`EPERM`) until [`Memfd::thaw`]. Returns the size, now fixed.
+    pub(crate) fn freeze(&self) -> u64 {
+        // SAFETY: the file is a valid memfd (type invariant).
+        let size = unsafe { bindings::luo_memfd_freeze(self.0.as_ptr()) };
+        size.max(0) as u64
+    }
+
+    /// Undoes [`Memfd::freeze`].
+    pub(crate) fn thaw(&self) {
+        // SAFETY: the file is a valid memfd.
+        unsafe { bindings::luo_memfd_thaw(self.0.as_ptr()) }
+    }
+
+    /// Pages in the page cache.
+    pub(crate) fn nr_pages(&self) -> u64 {
+        // SAFETY: the file is a valid memfd.
+        unsafe { bindings::luo_memfd_nrpages(self.0.as_ptr()) as u64 }
+    }
+
+    /// The file position.
+    pub(crate) fn pos(&self) -> u64 {
+        // SAFETY: the file is valid.
+        unsafe { bindings::luo_file_pos(self.0.as_ptr()) }.max(0) as u64
+    }
+
+    /// The seals (`F_SEAL_*`).
+    pub(crate) fn seals(&self) -> Result<u32> {
+        // SAFETY: the file is a valid memfd.
+        let seals = unsafe { bindings::memfd_get_seals(self.0.as_ptr()) };
+        kernel::error::to_result(seals.min(0))?;
+        u32::try_from(seals).map_err(|_| EINVAL)
+    }
+
+    /// The permission bits.
+    pub(crate) fn mode(&self) -> u32 {
+        // SAFETY: the file is valid.
+        unsafe { bindings::luo_memfd_mode(self.0.as_ptr()) }
+    }
+
+    /// Copies the dentry name into `buf`; returns its length (capped).
+    pub(crate) fn name(&self, buf: &mut [u8]) -> usize {
+        // SAFETY: the file is valid and `buf` is writable for its length.
+        unsafe { bindings::luo_memfd_name(self.0.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
+    }
+
+    /// Pins every folio present in pages `[from, end)` of the file (`size`
+    /// bytes, frozen), in index order, and gives each to `f`. Holes are
+    /// skipped, not filled. Stops at the first error.
+    pub(crate) fn pin_present(
+        &self,
+        size: u64,
+        from: u64,
+        end: u64,
+        mut f: impl FnMut(PinnedFolio) -> Result,
+    ) -> Result {
+        const BATCH: usize = 64;
+        let mut folios = [core::ptr::null_mut::<bindings::folio>(); BATCH];
+        let mut start = from as kernel::ffi::c_ulong;
+        let end = end as kernel::ffi::c_ulong;
+        let mut run_end: kernel::ffi::c_ulong = 0;
+        // SAFETY: the file is a valid memfd; the out-pointers are valid.
+        while unsafe {
+            bindings::luo_memfd_next_run(self.0.as_ptr(), &mut start, end, &mut run_end)
+        } {
+            while start < run_end {
+                let max = (run_end - start).min(BATCH as kernel::ffi::c_ulong) as u32;
+                // SAFETY: the file is a valid memfd whose size is `size`
+                // (frozen), `[start, run_end)` lies inside it, and
+                // `folios` has room for `max` pointers.
+                let n = unsafe {
+                    bindings::luo_memfd_pin(
+                        self.0.as_ptr(),
+                        start,
+                        run_end,
+                        size as bindings::loff_t,
+                        folios.as_mut_ptr(),
+                        max,
+                    )
+                };
+                if n < 0 {
+                    return Err(Error::from_errno(
+                        i32::try_from(n).unwrap_or(EIO.to_errno()),
+                    ));
+                }
+                let n = usize::try_from(n).map_err(|_| EIO)?.min(BATCH);
+                if n == 0 {
+                    return Err(EIO);
+                }
+                let mut pinned = folios[..n].iter().map(|&p| {
+                    // INVARIANT: `luo_memfd_pin` pinned each folio it returned.
+                    NonNull::new(p).map(PinnedFolio)
+                });
+                let mut result = Ok(());
+                for p in pinned.by_ref() {
+                    match p {
+                        Some(p) => {
+                            start = start.max((p.index() + p.nr_pages()) as kernel::ffi::c_ulong);
+                            if result.is_ok() {
+                                result = f(p);
+                            }
+                        }
+                        None => result = Err(EIO),
+                    }
+                }
+                result?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A folio of a memfd, pinned (it can neither move nor leave the file).
+///
+/// Invariant: `self.0` is a folio pinned by `luo_memfd_pin`; the pin is
+/// this object's.
+pub(crate) struct PinnedFolio(NonNull<bindings::folio>);
+
+// SAFETY: a pin may be dropped from any thread.
+unsafe impl Send for PinnedFolio {}
+// SAFETY: shared access only reads the folio's index, size and address.
+unsafe impl Sync for PinnedFolio {}
+
+impl PinnedFolio {
+    /// The raw folio, for KHO.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::folio {
+        self.0.as_ptr()
+    }
+
+    /// Page index of its first page in the file.
+    pub(crate) fn index(&self) -> u64 {
+        // SAFETY: the folio is pinned in the file: its index is stable.
+        unsafe { bindings::luo_folio_index(self.0.as_ptr()) as u64 }
+    }
+
+    /// Pages it spans.
+    pub(crate) fn nr_pages(&self) -> u64 {
+        // SAFETY: the folio is pinned: its size is stable.
+        unsafe { bindings::luo_folio_nr_pages(self.0.as_ptr()) as u64 }
+    }
+
+    /// Physical address of its first page.
+    pub(crate) fn phys(&self) -> u64 {
+        // SAFETY: the folio is pinned: it does not move.
+        unsafe { bindings::luo_folio_phys(self.0.as_ptr()) }
+    }
+
+    /// Makes it handover-ready: a folio never written (fallocated) is
+    /// zeroed and marked uptodate.
+    pub(crate) fn settle(&self) {
+        // SAFETY: the folio is pinned; the helper takes the folio lock.
+        unsafe { bindings::luo_memfd_settle(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for PinnedFolio {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own one pin.
+        unsafe { bindings::luo_folio_unpin(self.0.as_ptr()) }
+    }
+}
+
+/// A memfd being rebuilt in the new kernel.
+pub(crate) struct NewMemfd(ARef<File>);
+
+impl NewMemfd {
+    /// An empty memfd named `name` (the old dentry name) of `size` bytes.
+    pub(crate) fn create(name: &[u8], size: u64) -> Result<Self> {
+        let mut cname = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
+        cname.extend_from_slice(name, GFP_KERNEL)?;
+        cname.push(0, GFP_KERNEL)?;
+        let size = bindings::loff_t::try_from(size).map_err(|_| EINVAL)?;
+        // SAFETY: `cname` is NUL-terminated and lives across the call.
+        let raw = from_err_ptr(unsafe { bindings::luo_memfd_create(cname.as_ptr().cast(), size) })?;
+        let ptr = NonNull::new(raw.cast::<File>()).ok_or(ENOMEM)?;
+        // SAFETY: `luo_memfd_create` returned a new file with one
+        // reference, which the `ARef` takes over; `File` wraps `struct
+        // file` transparently.
+        Ok(NewMemfd(unsafe { ARef::from_raw(ptr) }))
+    }
+
+    /// Puts `folio` into the file at page `index`, as shmem's own page.
+    pub(crate) fn insert(&self, folio: RestoredFolio, index: u64) -> Result {
+        let index = kernel::ffi::c_ulong::try_from(index).map_err(|_| EINVAL)?;
+        // SAFETY: the file is a new memfd; `into_raw` gives up our
+        // reference, which `luo_memfd_insert` consumes in every case.
+        kernel::error::to_result(unsafe {
+            bindings::luo_memfd_insert(self.0.as_ptr(), folio.into_raw(), index)
+        })
+    }
+
+    /// Sets permission bits, position and seals, and hands the file out.
+    pub(crate) fn finish(self, seals: u32, mode: u32, pos: u64) -> Result<ARef<File>> {
+        let pos = bindings::loff_t::try_from(pos).map_err(|_| EINVAL)?;
+        // SAFETY: the file is a memfd made with `MFD_ALLOW_SEALING`.
+        kernel::error::to_result(unsafe {
+            bindings::luo_memfd_finish_setup(self.0.as_ptr(), seals, mode as bindings::umode_t, pos)
+        })?;
+        Ok(self.0)
+    }
+}
