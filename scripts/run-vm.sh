@@ -16,7 +16,11 @@ STAGE=/luo/work/initramfs
 timeout_s=${LUO_VM_TIMEOUT:-300}
 
 cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 tsc_early_khz=2100000 tsc=reliable"
-cmdline+=" kho=on luotest.stage=1 luotest.run=$tests $extra"
+# KHO's scratch areas (memory only movable allocations may use until the
+# next kernel is up) default to twice what memblock allocated at boot,
+# which the big initramfs inflates to most of the VM's 1 GiB: a fixed
+# 256 MiB leaves room to preserve a 256 MiB memfd.
+cmdline+=" kho=on kho_scratch=32M,192M,32M luotest.stage=1 luotest.run=$tests $extra"
 
 rm -f "$log_file"
 t0=$(date +%s)
