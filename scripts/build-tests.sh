@@ -15,16 +15,27 @@ TREE=$WORK/linux
 OUT=$WORK/build
 STAGE=$WORK/initramfs
 
+UPSTREAM=$TREE/tools/testing/selftests/liveupdate
+
 build_programs() {
 	rm -rf "$STAGE"
-	mkdir -p "$STAGE/root/tests" "$STAGE/root/bin" "$STAGE/root/boot"
+	mkdir -p "$STAGE/root/tests" "$STAGE/root/bin" "$STAGE/root/boot" "$STAGE/root/upstream"
 	local c
-	for c in "$SRC"/selftests/*.c; do
+	for c in "$SRC"/selftests/*.c "$SRC"/selftests/vm/*.c; do
 		gcc -static -O2 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -Wno-sign-compare \
 			-isystem "$OUT/usr-headers/include" \
 			-I "$TREE/tools/testing/selftests" -I "$SRC/selftests" \
 			-o "$STAGE/root/tests/$(basename "$c" .c)" "$c"
 	done
+	# Upstream's own selftests, unmodified, as their Makefile builds them
+	# (its lib/, -D_GNU_SOURCE), against luo-rs's uAPI header.
+	for c in liveupdate luo_kexec_simple luo_multi_session; do
+		gcc -static -O2 -Wall -D_GNU_SOURCE -Wno-unused-function \
+			-isystem "$OUT/usr-headers/include" \
+			-I "$TREE/tools/testing/selftests" -I "$UPSTREAM/lib/include" \
+			-o "$STAGE/root/upstream/$c" "$UPSTREAM/$c.c" "$UPSTREAM/lib/lu_utils.c"
+	done
+	install -m 755 "$SRC"/selftests/upstream/*_test "$STAGE/root/tests/"
 }
 step "build VM test programs" build_programs
 

@@ -3,7 +3,8 @@
 #
 # Inside the toolchain chroot: run every VM test and print one KTAP report.
 # Programs named kexec_*_test are two-stage and get a VM (and a kexec) each;
-# all other *_test programs share one VM.
+# all other *_test programs share one VM. selftests/upstream/ holds the
+# scripts that run upstream 7.3's own liveupdate selftests.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -13,7 +14,8 @@ rm -rf "$LOGS"
 mkdir -p "$LOGS"
 
 plain=() kexec=()
-for c in "$SRC"/selftests/*_test.c; do
+# C tests, and scripts that run upstream's selftests.
+for c in "$SRC"/selftests/*_test.c "$SRC"/selftests/upstream/*_test; do
 	t=$(basename "$c" .c)
 	case "$t" in
 	kexec_*) kexec+=("$t") ;;
