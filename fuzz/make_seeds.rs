@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Writes a seed corpus for the fuzz targets: valid handover records made
-//! by the real encoder (a fuzzer cannot guess its way past the FDT header
-//! checks quickly on its own). Usage: make_seeds DIR
+//! Writes a seed corpus for the fuzz targets: valid handover records and
+//! memfd headers made by the real encoders (a fuzzer cannot guess its way
+//! past the header checks quickly on its own), into DIR/fdt_decode and
+//! DIR/memfd_header. Usage: make_seeds DIR
 
 #[path = "../kho_ser.rs"]
 mod kho_ser;
@@ -10,6 +11,8 @@ mod kho_ser;
 mod luo_handover;
 #[path = "../luo_uapi.rs"]
 mod luo_uapi;
+#[path = "../handlers/memfd_format.rs"]
+mod memfd_format;
 
 use luo_handover::{encode, FileRecord, Handover, SessionRecord, SubsystemRecord};
 use luo_uapi::{Name, NAME_LEN};
@@ -22,7 +25,9 @@ fn name(s: &str) -> Name {
 
 fn main() {
     let dir = std::env::args().nth(1).expect("usage: make_seeds DIR");
-    std::fs::create_dir_all(&dir).expect("seed directory");
+    for sub in ["fdt_decode", "memfd_header"] {
+        std::fs::create_dir_all(format!("{dir}/{sub}")).expect("seed directory");
+    }
     let h = Handover {
         generation: 1,
         boot_id: 0x1234,
@@ -63,6 +68,28 @@ fn main() {
             data: i as u64,
         }];
         let n = encode(&h, sessions, &subsystems[..i % 2], &mut buf).expect("seed encodes");
-        std::fs::write(format!("{dir}/seed-{i}"), &buf[..n]).expect("seed written");
+        std::fs::write(format!("{dir}/fdt_decode/seed-{i}"), &buf[..n]).expect("seed written");
+    }
+    for (i, size) in [0u64, 1, 4096, 12345, 1 << 30].into_iter().enumerate() {
+        let mut name = [0u8; memfd_format::NAME_MAX];
+        name[..8].copy_from_slice(b"memfd:kv");
+        let h = memfd_format::Header {
+            seals: 0xf,
+            size,
+            pos: size / 2,
+            nr_folios: memfd_format::pages(size).min(3),
+            mode: 0o600,
+            list: [0; memfd_format::LIST_DESC_LEN],
+            name,
+            name_len: 8,
+        };
+        let mut buf = vec![0u8; memfd_format::HEADER_LEN];
+        h.encode(&mut buf).expect("seed encodes");
+        // Folio list: (index, log2 pages) pairs.
+        for f in 0..h.nr_folios {
+            buf.extend_from_slice(&f.to_le_bytes());
+            buf.push(0);
+        }
+        std::fs::write(format!("{dir}/memfd_header/seed-{i}"), &buf).expect("seed written");
     }
 }

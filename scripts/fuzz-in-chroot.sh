@@ -1,43 +1,63 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Inside the toolchain chroot: build the libFuzzer target fuzz/fdt_decode.rs
-# with Debian's rustc (SanitizerCoverage) and clang's libFuzzer runtime,
-# seed it with records from the real encoder, run it for LUO_FUZZ_SECONDS
-# (default 60) and report executions and crashes. Exit 1 on a crash.
+# Inside the toolchain chroot: run the cargo-fuzz (libFuzzer) targets of
+# fuzz/ (the handover decoder, the memfd header decoder) for
+# LUO_FUZZ_SECONDS each (default 60), seeded with records from the real
+# encoders, and report executions and crashes. Exit 1 on a crash.
+#
+# cargo-fuzz itself comes from crates.io, pinned, installed once into the
+# build cache. It drives Debian's rustc; RUSTC_BOOTSTRAP lets it pass the
+# -Z flags it needs.
 
 source "$(dirname "$0")/lib.sh"
 
 SRC=/luo/src
 OUT=/luo/work/fuzz
 SECONDS_TO_RUN=${LUO_FUZZ_SECONDS:-60}
-mkdir -p "$OUT/corpus" "$OUT/crashes"
+CARGO_FUZZ_VERSION=0.13.2
+export CARGO_HOME=/luo/work/cargo
+export PATH=$CARGO_HOME/bin:$PATH RUSTC_BOOTSTRAP=1
+mkdir -p "$OUT/crashes"
 
-build_fuzzer() {
-	# -A dead_code: the targets use only part of the shared modules.
-	rustc --edition 2021 --crate-type staticlib -A dead_code -C panic=abort -C opt-level=2 \
-		-C debug-assertions -C overflow-checks \
-		-C passes=sancov-module \
-		-C llvm-args=-sanitizer-coverage-level=4 \
-		-C llvm-args=-sanitizer-coverage-inline-8bit-counters \
-		-C llvm-args=-sanitizer-coverage-pc-table \
-		-C llvm-args=-sanitizer-coverage-trace-compares \
-		-o "$OUT/libfdt_decode.a" "$SRC/fuzz/fdt_decode.rs"
-	clang++ -fsanitize=fuzzer -o "$OUT/fdt_decode" "$OUT/libfdt_decode.a" -lpthread -ldl -lm
+install_cargo_fuzz() {
+	cargo install --quiet --locked --root "$CARGO_HOME" --version "$CARGO_FUZZ_VERSION" cargo-fuzz
+}
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+	step "install cargo-fuzz $CARGO_FUZZ_VERSION (crates.io)" install_cargo_fuzz
+fi
+
+cd "$SRC"
+fuzz() { # COMMAND TARGET [ARGS]
+	local cmd=$1
+	shift
+	cargo fuzz "$cmd" --fuzz-dir "$SRC/fuzz" --sanitizer none --debug-assertions \
+		--target-dir "$OUT/target" "$@"
+}
+build_targets() {
+	fuzz build fdt_decode
+	fuzz build memfd_header
 	rustc --edition 2021 -A dead_code -O -o "$OUT/make_seeds" "$SRC/fuzz/make_seeds.rs"
+	rm -rf "$OUT/corpus"
+	mkdir -p "$OUT/corpus/fdt_decode" "$OUT/corpus/memfd_header"
 	"$OUT/make_seeds" "$OUT/corpus"
 }
-step "build fuzz target (rustc + libFuzzer)" build_fuzzer
+step "build fuzz targets (cargo fuzz build)" build_targets
 
-log "fuzzing the handover decoder for $SECONDS_TO_RUN s"
-rc=0
-"$OUT/fdt_decode" -max_total_time="$SECONDS_TO_RUN" -use_value_profile=1 -print_final_stats=1 \
-	-artifact_prefix="$OUT/crashes/" "$OUT/corpus" > "$OUT/fuzz.log" 2>&1 || rc=$?
-grep -E '^#[0-9]+.*(DONE|INITED)|^stat::|SUMMARY|ERROR' "$OUT/fuzz.log" | tail -12
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$OUT/fuzz.log")
-crashes=$(find "$OUT/crashes" -type f | wc -l)
-echo "fuzz: ${runs:-0} executions in ${SECONDS_TO_RUN} s, corpus $(find "$OUT/corpus" -type f | wc -l) inputs, $crashes crash files, libFuzzer exit $rc"
-if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
-	tail -40 "$OUT/fuzz.log"
-	die "the fuzzer found a crash: inputs in $OUT/crashes"
-fi
+failed=0
+for target in fdt_decode memfd_header; do
+	log "fuzzing $target for $SECONDS_TO_RUN s"
+	rc=0
+	fuzz run "$target" "$OUT/corpus/$target" -- \
+		-max_total_time="$SECONDS_TO_RUN" -use_value_profile=1 -print_final_stats=1 \
+		-artifact_prefix="$OUT/crashes/$target-" > "$OUT/$target.log" 2>&1 || rc=$?
+	grep -E '^#[0-9]+.*(DONE|INITED)|SUMMARY|ERROR' "$OUT/$target.log" | tail -4
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$OUT/$target.log")
+	crashes=$(find "$OUT/crashes" -name "$target-*" -type f | wc -l)
+	echo "fuzz: $target: ${runs:-0} executions in ${SECONDS_TO_RUN} s, corpus $(find "$OUT/corpus/$target" -type f | wc -l) inputs, $crashes crash files, libFuzzer exit $rc"
+	if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
+		tail -40 "$OUT/$target.log"
+		failed=1
+	fi
+done
+[ "$failed" -eq 0 ] || die "a fuzzer found a crash: inputs in $OUT/crashes"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Create (once) and cache the Debian trixie chroot that holds the whole
-# toolchain: clang/lld/llvm 19, bindgen, rustc + rust-src of one version,
+# toolchain: clang/lld/llvm 19, bindgen, rustc + rust-src + cargo of one version,
 # QEMU and the linux-source-7.3 package. The host needs only apt and root.
 #
 # The cache directory is named after a hash of this file, so changing the
@@ -25,6 +25,7 @@ PINNED=(
 	rustfmt=1.96.1+dfsg1-2~bpo13+1
 	rust-clippy=1.96.1+dfsg1-2~bpo13+1
 	libstd-rust-dev=1.96.1+dfsg1-2~bpo13+1
+	cargo=1.96.1+dfsg1-2~bpo13+1
 	linux-source-7.3=7.3.4-1~bpo13+1
 )
 # From trixie proper (a stable release: these only get security fixes).
@@ -32,7 +33,7 @@ PACKAGES=(
 	build-essential bc bison flex libelf-dev libssl-dev cpio kmod python3
 	rsync xz-utils clang-19 lld-19 llvm-19 clang lld llvm libclang-dev
 	bindgen qemu-system-x86 busybox-static device-tree-compiler libfdt-dev
-	libclang-rt-19-dev patch file
+	libclang-rt-19-dev patch file ca-certificates
 )
 
 key=$( (cat "$0"; uname -m) | sha256sum | cut -c1-12)
@@ -60,7 +61,7 @@ fi
 tmp=$root.new
 safe_rmdir "$tmp"
 
-prefs='Package: rustc rust-src rustfmt rust-clippy libstd-rust-dev libstd-rust-*
+prefs='Package: rustc rust-src rustfmt rust-clippy libstd-rust-dev libstd-rust-* cargo
 Pin: version 1.96.1+dfsg1-2~bpo13+1
 Pin-Priority: 990
 '

@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! libFuzzer target: the handover decoder (and the FDT parser under it)
-//! on arbitrary bytes. Compiled from the very same files as the kernel;
-//! any panic (bounds, overflow: built with overflow checks) aborts and
-//! libFuzzer reports the input. `make fuzz` builds and runs it.
+//! cargo-fuzz (libFuzzer) target: the handover decoder (and the FDT
+//! parser under it) on arbitrary bytes. Compiled from the very same files
+//! as the kernel; any panic (bounds, overflow: built with overflow checks)
+//! aborts and libFuzzer reports the input. `make fuzz` runs it.
 
+#![no_main]
 #![allow(dead_code)]
 
-#[path = "../kho_ser.rs"]
+#[path = "../../kho_ser.rs"]
 mod kho_ser;
-#[path = "../luo_handover.rs"]
+#[path = "../../luo_handover.rs"]
 mod luo_handover;
-#[path = "../luo_uapi.rs"]
+#[path = "../../luo_uapi.rs"]
 mod luo_uapi;
 
 use kho_ser::{Fdt, FdtError};
@@ -44,17 +45,7 @@ impl Sink for Check {
     }
 }
 
-/// # Safety
-///
-/// libFuzzer passes `size` readable bytes at `data`.
-#[no_mangle]
-pub unsafe extern "C" fn LLVMFuzzerTestOneInput(data: *const u8, size: usize) -> i32 {
-    let input = if size == 0 {
-        &[][..]
-    } else {
-        // SAFETY: see the function's safety section.
-        unsafe { std::slice::from_raw_parts(data, size) }
-    };
+libfuzzer_sys::fuzz_target!(|input: &[u8]| {
     if let Ok(fdt) = Fdt::parse(input) {
         // A parsed blob's tokens are all valid.
         for t in fdt.tokens() {
@@ -66,5 +57,4 @@ pub unsafe extern "C" fn LLVMFuzzerTestOneInput(data: *const u8, size: usize) ->
         files: 0,
     };
     let _ = luo_handover::decode(input, &mut check);
-    0
-}
+});
