@@ -16,6 +16,7 @@ OUT=$WORK/build
 STAGE=$WORK/initramfs
 
 UPSTREAM=$TREE/tools/testing/selftests/liveupdate
+shopt -s nullglob
 
 build_programs() {
 	rm -rf "$STAGE"
@@ -28,12 +29,12 @@ build_programs() {
 			-o "$STAGE/root/tests/$(basename "$c" .c)" "$c"
 	done
 	# Upstream's own selftests, unmodified, as their Makefile builds them
-	# (its lib/, -D_GNU_SOURCE), against luo-rs's uAPI header.
+	# (with its lib/), against luo-rs's uAPI header.
+	local up=(-static -O2 -Wall -Wno-unused-function -isystem "$OUT/usr-headers/include"
+		-I "$TREE/tools/testing/selftests" -I "$UPSTREAM/lib/include")
+	gcc "${up[@]}" -c -o "$STAGE/lu_utils.o" "$UPSTREAM/lib/lu_utils.c"
 	for c in liveupdate luo_kexec_simple luo_multi_session; do
-		gcc -static -O2 -Wall -D_GNU_SOURCE -Wno-unused-function \
-			-isystem "$OUT/usr-headers/include" \
-			-I "$TREE/tools/testing/selftests" -I "$UPSTREAM/lib/include" \
-			-o "$STAGE/root/upstream/$c" "$UPSTREAM/$c.c" "$UPSTREAM/lib/lu_utils.c"
+		gcc "${up[@]}" -D_GNU_SOURCE -o "$STAGE/root/upstream/$c" "$UPSTREAM/$c.c" "$STAGE/lu_utils.o"
 	done
 	install -m 755 "$SRC"/selftests/upstream/*_test "$STAGE/root/tests/"
 }

@@ -245,7 +245,10 @@ struct liveupdate_ioctl_set_event {
  *
  * Adds a file to a named outgoing session. The session keeps a reference
  * to the file; the heavy work (preserving its memory) happens at PREPARE.
- * A file can be in one session only.
+ * A file can be in one session only. Built in: memfds (not hugetlb ones),
+ * preserved zero-copy with size, holes, seals, position and name; from
+ * PREPARE until CANCEL, truncating, growing or punching holes in a
+ * preserved memfd fails with EPERM.
  *
  * Return: 0; EBADF for a bad @fd; ENOENT if no file handler supports the
  * file (a /dev/liveupdate or session fd, for one); EEXIST if @token is
