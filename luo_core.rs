@@ -528,6 +528,7 @@ impl kernel::InPlaceModule for LiveUpdate {
         }
         BOOT.populate(Boot { boot_id, incoming });
 
+        handlers::memfd::init();
         if let Err(e) = luo_file::register(&handlers::memfd::HANDLER) {
             pr_err!("cannot register the memfd handler: {:?}\n", e);
         }

@@ -29,6 +29,12 @@ impl Memfd {
         Self::is_memfd(&file).then_some(Memfd(file))
     }
 
+    /// Identifies the memfd itself (its inode), whichever file refers to it.
+    pub(crate) fn inode_id(&self) -> usize {
+        // SAFETY: the file is valid; `f_inode` is set for its lifetime.
+        unsafe { (*self.0.as_ptr()).f_inode as usize }
+    }
+
     /// Freezes the mapping: shmem refuses truncate, growth and fallocate
     /// (`EPERM`) until [`Memfd::thaw`]. Returns the size, now fixed.
     pub(crate) fn freeze(&self) -> u64 {

@@ -9,7 +9,8 @@
 //!
 //! - PRESERVE_FD takes any memfd (a shmem file with no link; hugetlb
 //!   memfds are not shmem and are refused with `ENOENT`, like every file
-//!   no handler takes).
+//!   no handler takes), once: another file of the same memfd (opened
+//!   through /proc/PID/fd) gets `EBUSY` while the first is preserved.
 //! - PREPARE, while the workload runs, freezes the mapping (from then on
 //!   shmem refuses truncate, growth and fallocate, hole punching included,
 //!   with `EPERM`), pins and KHO-preserves every present folio (a folio
@@ -48,6 +49,20 @@ impl From<FormatError> for Error {
     }
 }
 
+kernel::sync::global_lock! {
+    // SAFETY: initialised by `init`, before the handler is registered.
+    //
+    // Locking: a leaf, taken in `preserve` and when a preserved memfd is
+    // dropped. Holds the inode of every preserved memfd.
+    unsafe(uninit) static INODES: Mutex<KVec<usize>> = KVec::new();
+}
+
+/// Initialises the handler; called once from luo-rs's init.
+pub(crate) fn init() {
+    // SAFETY: called once, before the handler is registered.
+    unsafe { INODES.init() };
+}
+
 /// The memfd handler.
 pub(crate) struct MemfdHandler;
 
@@ -72,6 +87,8 @@ struct Prepared {
 struct PreservedMemfd {
     memfd: Memfd,
     prepared: Option<Prepared>,
+    /// Its inode, in [`INODES`] while this lives.
+    inode: usize,
 }
 
 impl PreservedMemfd {
@@ -211,6 +228,7 @@ impl Preserved for PreservedMemfd {
 impl Drop for PreservedMemfd {
     fn drop(&mut self) {
         self.cancel();
+        INODES.lock().retain(|i| *i != self.inode);
     }
 }
 
@@ -255,10 +273,21 @@ impl FileHandler for MemfdHandler {
 
     fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>> {
         let memfd = Memfd::new(file).ok_or(ENOENT)?;
+        let inode = memfd.inode_id();
+        {
+            let mut inodes = INODES.lock();
+            if inodes.contains(&inode) {
+                return Err(EBUSY);
+            }
+            inodes.push(inode, GFP_KERNEL)?;
+        }
+        // The entry is the new object's: its drop (even if the allocation
+        // fails) takes it out again.
         Ok(KBox::new(
             PreservedMemfd {
                 memfd,
                 prepared: None,
+                inode,
             },
             GFP_KERNEL,
         )?)

@@ -78,6 +78,18 @@ TEST_F(m, refuses_other_files)
 	close(p[1]);
 }
 
+/* hugetlb memfds are not shmem: no handler takes them. */
+TEST_F(m, refuses_hugetlb_memfds)
+{
+	int h = memfd_create("huge", MFD_HUGETLB);
+
+	ASSERT_LE(0, h) {
+		TH_LOG("memfd_create(MFD_HUGETLB): %s", strerror(errno));
+	}
+	EXPECT_EQ(-ENOENT, luo_preserve(self->session, h, 3));
+	close(h);
+}
+
 TEST_F(m, the_image_is_locked_while_prepared_and_frozen)
 {
 	char c = 'y';
@@ -123,6 +135,24 @@ TEST_F(m, the_same_memfd_twice_is_ebusy)
 	ASSERT_EQ(0, luo_preserve(self->session, self->fd, 1));
 	EXPECT_EQ(-EBUSY, luo_preserve(other, self->fd, 1));
 	close(other);
+}
+
+/* The same memfd through a second file (reopened via /proc) is EBUSY too:
+ * preserving it twice would hand its folios over twice. */
+TEST_F(m, the_same_memfd_reopened_is_ebusy)
+{
+	char path[64];
+	int again;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->fd);
+	again = open(path, O_RDWR);
+	ASSERT_LE(0, again);
+	ASSERT_EQ(0, luo_preserve(self->session, self->fd, 1));
+	EXPECT_EQ(-EBUSY, luo_preserve(self->session, again, 2));
+	/* Free again once the first is unpreserved. */
+	ASSERT_EQ(0, luo_unpreserve(self->session, 1));
+	EXPECT_EQ(0, luo_preserve(self->session, again, 2));
+	close(again);
 }
 
 /* A 1 GiB memfd with two pages of data: PREPARE spends no memory on the
