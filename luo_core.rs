@@ -250,6 +250,26 @@ pub(crate) fn core() -> CoreGuard {
     CoreGuard(CORE.lock())
 }
 
+/// For the tests (test-control `corrupt-handover`): damages the handover
+/// published for the next kernel, which must then refuse it. Only while
+/// FROZEN (nothing rewrites the blob after that).
+pub(crate) fn corrupt_handover() -> Result {
+    let mut core = CORE.lock();
+    if core.state != State::Frozen {
+        return Err(EBUSY);
+    }
+    let bytes = core.outgoing.as_mut().ok_or(ENOENT)?.as_mut_slice();
+    let format = luo_handover::COMPATIBLE.as_bytes();
+    let at = bytes
+        .windows(format.len())
+        .position(|w| w == format)
+        .ok_or(ENOENT)?;
+    // "luo-rs,handover-v1" becomes "Luo-rs,handover-v1": still a valid
+    // FDT, but not a format the next kernel knows.
+    bytes[at] ^= 0x20;
+    Ok(())
+}
+
 /// SET_EVENT: moves the state machine (the caller checked the capability).
 pub(crate) fn set_event(event: Event) -> Result {
     CORE.lock().apply(event)

@@ -10,7 +10,9 @@
 //! (FREEZE returns it plus one, so the tests see which step's data was
 //! handed over); `fail prepare`, `fail freeze` and `fail none` inject
 //! `EIO`. `register-handler` and `unregister-handler` do the same for the
-//! test file handler, so the tests can check when luo-rs refuses. Reading
+//! test file handler, so the tests can check when luo-rs refuses;
+//! `corrupt-handover` (FROZEN only) damages the published handover so the
+//! next kernel must refuse it. Reading
 //! gives `key: value` lines: what is registered, the value, how often
 //! each callback ran, the data handed over to this kernel and the data
 //! `finish` was called with.
@@ -142,6 +144,7 @@ pub(crate) fn command(_: &Knob, reader: &mut UserSliceReader) -> Result {
             crate::luo_file::unregister(&crate::handlers::test::HANDLER)?;
             t.handler_registered.store(0, Relaxed);
         }
+        "corrupt-handover" => crate::corrupt_handover()?,
         "fail prepare" => t.fail.store(FAIL_PREPARE, Relaxed),
         "fail freeze" => t.fail.store(FAIL_FREEZE, Relaxed),
         "fail none" => t.fail.store(FAIL_NONE, Relaxed),
