@@ -14,7 +14,7 @@ else
 
 # Developer targets. Everything runs in a cached Debian chroot made by
 # scripts/toolchain.sh; the host needs only apt and root.
-.PHONY: all check demo kernel host-test vm-test toolchain fmt fuzz
+.PHONY: all check demo kernel host-test vm-test toolchain fmt fuzz bench
 
 all: kernel
 
@@ -42,5 +42,8 @@ fmt:
 # LUO_FUZZ_SECONDS=600 make fuzz
 fuzz:
 	@scripts/fuzz.sh
+
+bench:
+	@scripts/bench.sh
 
 endif

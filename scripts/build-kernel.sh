@@ -5,13 +5,18 @@
 # configure it (tinyconfig + scripts/kernel.config, verified) and build
 # bzImage and the uAPI headers in an out-of-tree build directory that is
 # kept between runs, so editing a .rs file rebuilds only what changed.
+#
+# LUO_FLAVOR picks the kernel: "test" (default: luo-rs with its test
+# handler and lockdep), or for `make bench` "bench-rs" (luo-rs) and
+# "bench-c" (the upstream C LUO), both without debug options; the
+# scripts/bench-*.config fragment overrides scripts/kernel.config.
 
 source "$(dirname "$0")/lib.sh"
 
 SRC=/luo/src
 WORK=/luo/work
 TREE=$WORK/linux
-OUT=$WORK/build
+luo_flavor_dirs
 JOBS=${LUO_JOBS:-$(nproc)}
 TARBALL=/usr/src/linux-source-7.3.tar.xz
 PATCHES=("$SRC"/patches/*.patch)
@@ -46,7 +51,22 @@ kmake() {
 	make -C "$TREE" O="$OUT" LLVM=1 CLIPPY=1 -j"$JOBS" "$@"
 }
 
-config_key=$( (echo "$tree_key"; cat "$SRC/scripts/kernel.config") | sha256sum | cut -c1-16)
+# The config fragment: scripts/kernel.config, with the flavor's own
+# fragment replacing the lines of the options it names.
+fragment() {
+	local over=$SRC/scripts/$FLAVOR.config
+	if [ ! -f "$over" ]; then
+		cat "$SRC/scripts/kernel.config"
+		return
+	fi
+	local opts
+	opts=$(sed -n -E 's/^(# )?(CONFIG_[A-Z0-9_]+)[= ].*/\2/p' "$over" | paste -sd'|')
+	grep -v -E "^(# )?($opts)[= ]" "$SRC/scripts/kernel.config"
+	cat "$over"
+}
+FRAGMENT=$(fragment)
+
+config_key=$( (echo "$tree_key"; echo "$FRAGMENT") | sha256sum | cut -c1-16)
 
 configure() {
 	mkdir -p "$OUT"
@@ -59,7 +79,7 @@ configure() {
 		CONFIG_*=-1 | CONFIG_*=[0-9]*) opt=${line%%=*}; args+=(--set-val "${opt#CONFIG_}" "${line#*=}") ;;
 		"# CONFIG_"*" is not set") opt=${line#\# CONFIG_}; args+=(-d "${opt%% is not set}") ;;
 		esac
-	done < "$SRC/scripts/kernel.config"
+	done <<< "$FRAGMENT"
 	"$TREE/scripts/config" --file "$OUT/.config" "${args[@]}"
 	kmake -s olddefconfig
 	"$TREE/scripts/config" --file "$OUT/.config" "${args[@]}"
@@ -72,13 +92,13 @@ configure() {
 			opt=${line#\# }; opt=${opt%% is not set}
 			if grep -q "^$opt=" "$OUT/.config"; then log "wanted $opt off, but it is on"; missing=1; fi ;;
 		esac
-	done < "$SRC/scripts/kernel.config"
+	done <<< "$FRAGMENT"
 	[ "$missing" -eq 0 ] || die "kernel config lost wanted options (see above): check dependencies in scripts/kernel.config"
 	echo "$config_key" > "$OUT/.luo-config"
 }
 
 if [ "$(cat "$OUT/.luo-config" 2>/dev/null)" != "$config_key" ]; then
-	step "configure kernel (tinyconfig + scripts/kernel.config)" configure
+	step "configure $FLAVOR kernel (tinyconfig + scripts/kernel.config)" configure
 fi
 
 build_kernel() {
@@ -95,6 +115,6 @@ build_kernel() {
 		return 1
 	fi
 }
-step "build kernel (LLVM=1 CLIPPY=1, -j$JOBS)" build_kernel
+step "build $FLAVOR kernel (LLVM=1 CLIPPY=1, -j$JOBS)" build_kernel
 step "install uAPI headers" kmake -s headers_install INSTALL_HDR_PATH="$OUT/usr-headers"
 log "kernel: $OUT/arch/x86/boot/bzImage ($(stat -c %s "$OUT/arch/x86/boot/bzImage") bytes)"

@@ -12,8 +12,7 @@ source "$(dirname "$0")/lib.sh"
 SRC=/luo/src
 WORK=/luo/work
 TREE=$WORK/linux
-OUT=$WORK/build
-STAGE=$WORK/initramfs
+luo_flavor_dirs
 
 UPSTREAM=$TREE/tools/testing/selftests/liveupdate
 shopt -s nullglob

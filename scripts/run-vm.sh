@@ -11,8 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 
 log_file=$1 tests=$2 extra=${3:-}
-OUT=/luo/work/build
-STAGE=/luo/work/initramfs
+luo_flavor_dirs
 timeout_s=${LUO_VM_TIMEOUT:-300}
 
 cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 tsc_early_khz=2100000 tsc=reliable"

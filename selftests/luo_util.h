@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <linux/kexec.h>
 #include <linux/liveupdate.h>
 #include <linux/reboot.h>
@@ -137,6 +138,15 @@ static inline int luo_retrieve_fd(int session, __u64 token)
 	int ret = luo_ioctl(session, LIVEUPDATE_SESSION_RETRIEVE_FD, &r);
 
 	return ret ? ret : r.fd;
+}
+
+/* Milliseconds on `clock`: CLOCK_MONOTONIC, or CLOCK_BOOTTIME (since boot). */
+static inline double luo_ms(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 /* A file of the test handler (/dev/liveupdate-test) holding `len` bytes. */

@@ -34,22 +34,6 @@ struct table {
 	struct slot slots[];
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double boot_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void die(const char *what, int err)
 {
 	printf("kvcache: FAILED: %s: %s\n", what, strerror(err < 0 ? -err : err));
@@ -104,7 +88,7 @@ static void fill(long n)
 	while (capacity < (uint64_t)n * 2)
 		capacity <<= 1;
 	bytes = table_bytes(capacity);
-	t0 = now_ms();
+	t0 = luo_ms(CLOCK_MONOTONIC);
 	fd = luo_memfd("kvcache", bytes);
 	if (fd < 0)
 		die("memfd", fd);
@@ -125,7 +109,7 @@ static void fill(long n)
 		value_for(t, key, s->val);
 		t->count++;
 	}
-	t1 = now_ms();
+	t1 = luo_ms(CLOCK_MONOTONIC);
 	printf("kvcache: filled %ld keys into a %zu KiB memfd in %.0f ms\n", n, bytes >> 10,
 	       t1 - t0);
 
@@ -138,18 +122,18 @@ static void fill(long n)
 	if ((err = luo_preserve(session, fd, TOKEN)))
 		die("PRESERVE_FD", err);
 	printf("kvcache: memfd preserved in session \"kvcache\"; the cache keeps serving\n");
-	t0 = now_ms();
+	t0 = luo_ms(CLOCK_MONOTONIC);
 	if ((err = luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE)))
 		die("PREPARE", err);
-	t1 = now_ms();
+	t1 = luo_ms(CLOCK_MONOTONIC);
 	printf("kvcache: PREPARE took %.1f ms (pin and preserve every folio)\n", t1 - t0);
 	/* The cache still takes writes between PREPARE and FREEZE. */
 	snprintf(key, sizeof(key), "key-%ld", n - 1);
 	value_for(t, key, find(t, key, false)->val);
-	t0 = now_ms();
+	t0 = luo_ms(CLOCK_MONOTONIC);
 	if ((err = luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE)))
 		die("FREEZE", err);
-	t1 = now_ms();
+	t1 = luo_ms(CLOCK_MONOTONIC);
 	printf("kvcache: FREEZE took %.1f ms (the blackout: only what changed)\n", t1 - t0);
 	printf("kvcache: kexec into the new kernel now\n");
 	fflush(stdout);
@@ -165,8 +149,8 @@ static void verify(void)
 	off_t bytes;
 	char key[KEY_LEN], val[VAL_LEN];
 
-	printf("kvcache: new kernel up; %.0f ms since it started booting\n", boot_ms());
-	t0 = now_ms();
+	printf("kvcache: new kernel up; %.0f ms since it started booting\n", luo_ms(CLOCK_BOOTTIME));
+	t0 = luo_ms(CLOCK_MONOTONIC);
 	dev = luo_open();
 	if (dev < 0)
 		die("open /dev/liveupdate", errno);
@@ -180,7 +164,7 @@ static void verify(void)
 	t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (t == MAP_FAILED)
 		die("mmap", errno);
-	t1 = now_ms();
+	t1 = luo_ms(CLOCK_MONOTONIC);
 	printf("kvcache: RETRIEVE_SESSION + RETRIEVE_FD + mmap took %.1f ms (%lld KiB, no copy)\n",
 	       t1 - t0, (long long)bytes >> 10);
 	if (t->magic != MAGIC || bytes < 0 || (size_t)bytes != table_bytes(t->capacity))
@@ -196,7 +180,7 @@ static void verify(void)
 		else
 			bad++;
 	}
-	t2 = now_ms();
+	t2 = luo_ms(CLOCK_MONOTONIC);
 	printf("kvcache: checked every key in %.0f ms: %ld of %llu survived, %ld wrong\n",
 	       t2 - t1, ok, (unsigned long long)t->count, bad);
 	if ((err = luo_finish(session)))
