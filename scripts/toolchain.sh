@@ -20,12 +20,12 @@ MIRROR=${LUO_MIRROR:-http://deb.debian.org/debian}
 # Exact versions: a rebuild next month gets the same toolchain or fails
 # loudly here (update the pins deliberately, then the cache rebuilds).
 PINNED=(
-	rustc=1.96.1+dfsg1-2~bpo13+1
-	rust-src=1.96.1+dfsg1-2~bpo13+1
-	rustfmt=1.96.1+dfsg1-2~bpo13+1
-	rust-clippy=1.96.1+dfsg1-2~bpo13+1
-	libstd-rust-dev=1.96.1+dfsg1-2~bpo13+1
-	cargo=1.96.1+dfsg1-2~bpo13+1
+	rustc=1.97.1+dfsg1-1~bpo13+1
+	rust-src=1.97.1+dfsg1-1~bpo13+1
+	rustfmt=1.97.1+dfsg1-1~bpo13+1
+	rust-clippy=1.97.1+dfsg1-1~bpo13+1
+	libstd-rust-dev=1.97.1+dfsg1-1~bpo13+1
+	cargo=1.97.1+dfsg1-1~bpo13+1
 	linux-source-7.3=7.3.4-1~bpo13+1
 )
 # From trixie proper (a stable release: these only get security fixes).
@@ -62,7 +62,7 @@ tmp=$root.new
 safe_rmdir "$tmp"
 
 prefs='Package: rustc rust-src rustfmt rust-clippy libstd-rust-dev libstd-rust-* cargo
-Pin: version 1.96.1+dfsg1-2~bpo13+1
+Pin: version 1.97.1+dfsg1-1~bpo13+1
 Pin-Priority: 990
 '
 
