@@ -27,6 +27,7 @@ mod luo_session;
 mod luo_state;
 mod luo_subsystem;
 mod luo_uapi;
+mod sched;
 mod session_file;
 mod shmem;
 mod test_control;

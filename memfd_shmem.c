@@ -11,6 +11,7 @@
 #include <linux/memfd.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
 #include <linux/swap.h>
 #include <uapi/linux/memfd.h>
@@ -26,30 +27,76 @@ bool luo_memfd_is_memfd(struct file *file)
 	return shmem_file(file) && !file_inode(file)->i_nlink;
 }
 
+bool luo_memfd_caller_owns(struct file *file)
+{
+	return inode_owner_or_capable(file_mnt_idmap(file), file_inode(file));
+}
+
+/* How long PREPARE waits for a memfd's inode lock. */
+#define LUO_INODE_WAIT_MS 2000
+
 loff_t luo_memfd_freeze(struct file *file)
 {
 	struct inode *inode = file_inode(file);
+	unsigned long deadline = jiffies + msecs_to_jiffies(LUO_INODE_WAIT_MS);
 	loff_t size;
 
-	inode_lock(inode);
+	/*
+	 * A writer holds the inode lock for a whole write(), also while it
+	 * faults in its source buffer, which a user can stall for ever
+	 * (userfaultfd, FUSE). PREPARE holds luo-rs's core lock: wait a
+	 * bounded, killable time, then let the caller retry.
+	 */
+	while (!inode_trylock(inode)) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (time_after(jiffies, deadline))
+			return -EAGAIN;
+		schedule_timeout_killable(msecs_to_jiffies(10));
+	}
 	shmem_freeze(inode, true);
 	size = i_size_read(inode);
 	inode_unlock(inode);
 	return size;
 }
 
-void luo_memfd_thaw(struct file *file)
+/*
+ * On a memfd only luo-rs changes the shmem flags after creation, and it
+ * does so one transition at a time (its core lock). So these two do not
+ * need the inode lock the shmem helpers ask for (which a user can hold):
+ * shmem reads the flags under it, and sees the old value or the new one.
+ * Freezing (above) does take it, so that no truncate or fallocate is half
+ * way through when the size is read.
+ */
+void luo_memfd_seal_holes(struct file *file)
 {
-	struct inode *inode = file_inode(file);
-
-	inode_lock(inode);
-	shmem_freeze(inode, false);
-	inode_unlock(inode);
+	shmem_seal_holes(file_inode(file), true);
 }
 
-unsigned long luo_memfd_nrpages(struct file *file)
+void luo_memfd_thaw(struct file *file)
 {
-	return READ_ONCE(file->f_mapping->nrpages);
+	struct shmem_inode_info *info = SHMEM_I(file_inode(file));
+
+	/* shmem_freeze(inode, false) and shmem_seal_holes(inode, false). */
+	WRITE_ONCE(info->flags,
+		   info->flags & ~(SHMEM_F_MAPPING_FROZEN | SHMEM_F_NO_HOLE_FILL));
+}
+
+unsigned long luo_memfd_nr_entries(struct file *file)
+{
+	struct address_space *mapping = file->f_mapping;
+	unsigned long n;
+
+	/*
+	 * shmem raises swapped before it lowers nrpages (swap-out) and lowers
+	 * swapped after it raises nrpages (swap-in): read under the i_pages
+	 * lock, which orders the nrpages updates, the sum may be too high for
+	 * a moment but never too low.
+	 */
+	xa_lock_irq(&mapping->i_pages);
+	n = mapping->nrpages + READ_ONCE(SHMEM_I(file_inode(file))->swapped);
+	xa_unlock_irq(&mapping->i_pages);
+	return n;
 }
 
 bool luo_memfd_next_run(struct file *file, pgoff_t *start, pgoff_t end, pgoff_t *run_end)

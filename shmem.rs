@@ -29,6 +29,13 @@ impl Memfd {
         Self::is_memfd(&file).then_some(Memfd(file))
     }
 
+    /// Whether the caller owns the memfd (created it, as a uid), or has
+    /// `CAP_FOWNER` over it.
+    pub(crate) fn caller_owns(&self) -> bool {
+        // SAFETY: the file is valid; the check reads the caller's creds.
+        unsafe { bindings::luo_memfd_caller_owns(self.0.as_ptr()) }
+    }
+
     /// Identifies the memfd itself (its inode), whichever file refers to it.
     pub(crate) fn inode_id(&self) -> usize {
         // SAFETY: the file is valid; `f_inode` is set for its lifetime.
@@ -37,22 +44,37 @@ impl Memfd {
 
     /// Freezes the mapping: shmem refuses truncate, growth and fallocate
     /// (`EPERM`) until [`Memfd::thaw`]. Returns the size, now fixed.
-    pub(crate) fn freeze(&self) -> u64 {
+    /// `EAGAIN` if a writer held the memfd for 2 s (try again), `EINTR` if
+    /// the caller was killed meanwhile; then nothing changed.
+    pub(crate) fn freeze(&self) -> Result<u64> {
         // SAFETY: the file is a valid memfd (type invariant).
         let size = unsafe { bindings::luo_memfd_freeze(self.0.as_ptr()) };
-        size.max(0) as u64
+        if size < 0 {
+            let errno = i32::try_from(size).unwrap_or(EINVAL.to_errno());
+            return Err(Error::from_errno(errno));
+        }
+        Ok(size as u64)
     }
 
-    /// Undoes [`Memfd::freeze`].
+    /// On a frozen memfd: from now on shmem refuses new pages in holes
+    /// (`EPERM` for write(), `SIGBUS` for a fault), so the set of its
+    /// pages is final. Undone by [`Memfd::thaw`].
+    pub(crate) fn seal_holes(&self) {
+        // SAFETY: the file is a valid memfd.
+        unsafe { bindings::luo_memfd_seal_holes(self.0.as_ptr()) }
+    }
+
+    /// Undoes [`Memfd::freeze`] and [`Memfd::seal_holes`].
     pub(crate) fn thaw(&self) {
         // SAFETY: the file is a valid memfd.
         unsafe { bindings::luo_memfd_thaw(self.0.as_ptr()) }
     }
 
-    /// Pages in the page cache.
-    pub(crate) fn nr_pages(&self) -> u64 {
+    /// Pages the memfd holds, in the page cache or in swap; may read too
+    /// high while pages move to or from swap, never too low.
+    pub(crate) fn nr_entries(&self) -> u64 {
         // SAFETY: the file is a valid memfd.
-        unsafe { bindings::luo_memfd_nrpages(self.0.as_ptr()) as u64 }
+        unsafe { bindings::luo_memfd_nr_entries(self.0.as_ptr()) as u64 }
     }
 
     /// The file position.
@@ -141,6 +163,12 @@ impl Memfd {
                     }
                 }
                 result?;
+                // A large memfd is many batches: let others run, and let
+                // a killed caller go (PREPARE then rolls everything back).
+                crate::sched::cond_resched();
+                if crate::sched::killed() {
+                    return Err(EINTR);
+                }
             }
         }
         Ok(())

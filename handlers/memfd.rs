@@ -11,15 +11,23 @@
 //!   memfds are not shmem and are refused with `ENOENT`, like every file
 //!   no handler takes), once: another file of the same memfd (opened
 //!   through /proc/PID/fd) gets `EBUSY` while the first is preserved.
+//!   Only a file open for reading and writing is taken (`EBADF`
+//!   otherwise: the memfd comes back read-write), and only from the
+//!   memfd's owner (`EPERM` otherwise; or `CAP_FOWNER`): anyone a memfd was
+//!   shared with can reopen it read-write, but must not be able to freeze
+//!   it under its owner, or take its place and its memory.
 //! - PREPARE, while the workload runs, freezes the mapping (from then on
 //!   shmem refuses truncate, growth and fallocate, hole punching included,
 //!   with `EPERM`), pins and KHO-preserves every present folio (a folio
 //!   never written is zeroed first), and writes the header and the folio
 //!   list ([`memfd_format`]). Writes into existing pages, by write() or a
 //!   shared mapping, need nothing more: they land in the preserved folios.
-//! - FREEZE preserves the folios that appeared in holes since PREPARE
-//!   (found by comparing the page count, so an unchanged memfd costs
-//!   nothing) and records the file position.
+//! - FREEZE first seals the holes (shmem then refuses a new page in a
+//!   hole, `EPERM` for write(), `SIGBUS` for a fault: a page that appeared
+//!   after FREEZE would be lost), then preserves the folios that appeared
+//!   in holes since PREPARE, swapped out or not (found by counting the
+//!   pages the memfd holds in the page cache and in swap, so an unchanged
+//!   memfd costs nothing), and records the file position.
 //! - CANCEL unpreserves and unpins everything and thaws the mapping: a
 //!   normal memfd again.
 //! - In the new kernel, retrieve() makes a new memfd with the old name,
@@ -172,7 +180,7 @@ impl Preserved for PreservedMemfd {
         if bindings::PAGE_SIZE as u64 != memfd_format::PAGE_SIZE {
             return Err(EOPNOTSUPP);
         }
-        let size = self.memfd.freeze();
+        let size = self.memfd.freeze()?;
         let mut p = Prepared {
             size,
             folios: KVVec::new(),
@@ -205,9 +213,15 @@ impl Preserved for PreservedMemfd {
 
     fn freeze(&mut self) -> Result<u64> {
         let mut p = self.prepared.take().ok_or(EINVAL)?;
-        // Folios only appear in holes (the mapping is frozen): if the page
-        // count did not change, nothing did.
-        let result = if self.memfd.nr_pages() != p.pages {
+        // No page may appear after this: its data would be lost.
+        self.memfd.seal_holes();
+        // Every preserved folio is pinned, so it stays in the page cache
+        // (reclaim skips pinned folios and the frozen mapping cannot be
+        // truncated): the memfd holds exactly `p.pages` pages unless some
+        // appeared in holes since PREPARE, in the page cache or, swapped
+        // out, in swap. The count never reads low, so equality means
+        // nothing is new; then an unchanged memfd costs no per-page work.
+        let result = if self.memfd.nr_entries() != p.pages {
             self.add_new_folios(&mut p)
         } else {
             Ok(())
@@ -234,12 +248,18 @@ impl Drop for PreservedMemfd {
 
 /// Restores and frees every folio of `list` from entry `from` on.
 fn discard(list: &[u64], from: usize) {
-    for entry in list.chunks_exact(2).skip(from) {
+    for (i, entry) in list.chunks_exact(2).skip(from).enumerate() {
         if RestoredFolio::restore(entry[0]).is_err() {
             pr_warn!("memfd: a handed-over folio could not be restored\n");
         }
+        if i % RESCHED_EVERY == 0 {
+            crate::sched::cond_resched();
+        }
     }
 }
+
+/// Folios restored between two chances for other tasks to run.
+const RESCHED_EVERY: usize = 64;
 
 /// Reads the header page at `data`.
 fn read_header(data: u64) -> Result<(IncomingBlob, Header)> {
@@ -272,7 +292,17 @@ impl FileHandler for MemfdHandler {
     }
 
     fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>> {
+        if file.flags() & bindings::O_ACCMODE != bindings::O_RDWR {
+            // The memfd comes back read-write, and preserving freezes its
+            // shape for every user of it: a reader may do neither.
+            return Err(EBADF);
+        }
         let memfd = Memfd::new(file).ok_or(ENOENT)?;
+        if !memfd.caller_owns() {
+            // Anyone a memfd was shared with can reopen it read-write
+            // (memfds are mode 0777): only its owner may hand it over.
+            return Err(EPERM);
+        }
         let inode = memfd.inode_id();
         {
             let mut inodes = INODES.lock();
@@ -321,6 +351,9 @@ impl FileHandler for MemfdHandler {
                 pr_err!("memfd: cannot put back folio {}: {:?}\n", i, e);
                 discard(entries, i + 1);
                 return Err(e);
+            }
+            if i % RESCHED_EVERY == 0 {
+                crate::sched::cond_resched();
             }
         }
         memfd.finish(h.seals, h.mode, h.pos)

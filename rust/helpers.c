@@ -6,6 +6,8 @@
  */
 #include <linux/io.h>
 #include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
 
 __rust_helper void *rust_helper_luo_folio_address(struct folio *folio)
 {
@@ -25,4 +27,14 @@ __rust_helper void rust_helper_luo_folio_put(struct folio *folio)
 __rust_helper phys_addr_t rust_helper_luo_virt_to_phys(void *addr)
 {
 	return virt_to_phys(addr);
+}
+
+__rust_helper void rust_helper_luo_cond_resched(void)
+{
+	cond_resched();
+}
+
+__rust_helper bool rust_helper_luo_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
 }

@@ -13,15 +13,26 @@ struct folio;
 
 /* Whether file is a memfd: a shmem file with no link. */
 bool luo_memfd_is_memfd(struct file *file);
+/* Whether the caller owns the memfd's inode, or has CAP_FOWNER over it. */
+bool luo_memfd_caller_owns(struct file *file);
 /*
  * Freezes the mapping (shmem then refuses truncate, growth and fallocate
- * with EPERM) and returns the size.
+ * with EPERM) and returns the size; -EAGAIN if a writer held the inode
+ * lock for 2 s, -EINTR if the caller was killed meanwhile.
  */
 loff_t luo_memfd_freeze(struct file *file);
-/* Undoes luo_memfd_freeze(). */
+/*
+ * Refuses new pages in holes from now on (EPERM; SIGBUS for a fault), on
+ * a frozen memfd: the set of its pages is final once this returns.
+ */
+void luo_memfd_seal_holes(struct file *file);
+/* Undoes luo_memfd_seal_holes() and luo_memfd_freeze(). */
 void luo_memfd_thaw(struct file *file);
-/* Pages in the page cache. */
-unsigned long luo_memfd_nrpages(struct file *file);
+/*
+ * Pages the memfd holds, in the page cache or in swap. Never below the
+ * true count, even while pages move to or from swap.
+ */
+unsigned long luo_memfd_nr_entries(struct file *file);
 /*
  * The first run of present pages (or swap entries) at or after *start and
  * before end: false if none, else [*start, *run_end).

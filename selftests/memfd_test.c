@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include "memfd_util.h"
 #include "luo_test.h"
 
@@ -155,6 +157,63 @@ TEST_F(m, the_same_memfd_reopened_is_ebusy)
 	close(again);
 }
 
+/*
+ * A file comes back no more capable than it went in: a memfd returns
+ * read-write, so only a read-write file of it is taken (EBADF otherwise).
+ * A reader can therefore neither get a writable memfd out of an update
+ * nor freeze the memfd (nor take its place) under its owner.
+ */
+TEST_F(m, only_read_write_files_are_taken)
+{
+	char path[64];
+	int ro, wo;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->fd);
+	ro = open(path, O_RDONLY);
+	wo = open(path, O_WRONLY);
+	ASSERT_LE(0, ro);
+	ASSERT_LE(0, wo);
+	EXPECT_EQ(-EBADF, luo_preserve(self->session, ro, 1));
+	EXPECT_EQ(-EBADF, luo_preserve(self->session, wo, 2));
+	/* The reader's attempt left nothing behind: the owner preserves it. */
+	EXPECT_EQ(0, luo_preserve(self->session, self->fd, 3));
+	EXPECT_EQ(-EBADF, luo_preserve(self->session, ro, 4));
+	close(ro);
+	close(wo);
+}
+
+/*
+ * A memfd is mode 0777: whoever it was shared with can reopen it
+ * read-write. Only its owner may preserve it (EPERM otherwise), so a
+ * process it was shared with can neither freeze it nor take its memory.
+ */
+TEST_F(m, only_the_owner_preserves_a_memfd)
+{
+	int status;
+	pid_t pid = fork();
+
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int s, own;
+
+		/* Keeps the fds: the device, and root's memfd. */
+		if (setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000))
+			_exit(10);
+		s = luo_create_session(self->dev, "shared-with");
+		own = luo_memfd("mine", 4096);
+		if (s < 0 || own < 0)
+			_exit(11);
+		if (luo_preserve(s, self->fd, 1) != -EPERM)
+			_exit(12);
+		_exit(luo_preserve(s, own, 2) ? 13 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* Its owner still can. */
+	EXPECT_EQ(0, luo_preserve(self->session, self->fd, 1));
+}
+
 /* A 1 GiB memfd with two pages of data: PREPARE spends no memory on the
  * holes (upstream's handler would fill them). */
 TEST_F(m, holes_cost_nothing)
@@ -194,6 +253,61 @@ TEST_F(m, pages_after_prepare_are_accepted)
 		map[i * 4096] = i;
 	EXPECT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_FREEZE));
 	munmap(map, 64 * 4096);
+}
+
+/*
+ * After FREEZE a page that appeared in a hole would be lost at the kexec:
+ * shmem refuses it instead, EPERM for write() and SIGBUS for a fault.
+ * Existing pages stay writable. CANCEL lifts it.
+ */
+TEST_F(m, holes_refuse_new_pages_after_freeze)
+{
+	int status;
+	char c = 'x';
+	pid_t pid;
+	char *map;
+
+	ASSERT_EQ(0, ftruncate(self->fd, 16 * 4096));
+	ASSERT_EQ(0, luo_preserve(self->session, self->fd, 1));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
+	/* Before FREEZE a hole still takes a page; FREEZE catches it. */
+	EXPECT_EQ(1, pwrite(self->fd, &c, 1, 5 * 4096));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_FREEZE));
+	EXPECT_EQ(-1, pwrite(self->fd, &c, 1, 9 * 4096));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(1, pwrite(self->fd, &c, 1, 0));
+	EXPECT_EQ(1, pwrite(self->fd, &c, 1, 5 * 4096 + 1));
+	map = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	map[4096] = 'y';
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		map[10 * 4096] = 'z';
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGBUS, WTERMSIG(status));
+	EXPECT_EQ(4 * 4096, luo_fd_bytes(self->fd));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_CANCEL));
+	/* A normal memfd again. */
+	map[10 * 4096] = 'z';
+	EXPECT_EQ(1, pwrite(self->fd, &c, 1, 9 * 4096));
+	EXPECT_EQ(6 * 4096, luo_fd_bytes(self->fd));
+	munmap(map, 16 * 4096);
+}
+
+/* Pinned pages stop a write seal (documented in memfd.rst). */
+TEST_F(m, write_seal_waits_for_cancel)
+{
+	ASSERT_EQ(0, luo_preserve(self->session, self->fd, 1));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
+	EXPECT_EQ(-1, fcntl(self->fd, F_ADD_SEALS, F_SEAL_WRITE));
+	EXPECT_EQ(EBUSY, errno);
+	EXPECT_EQ(0, fcntl(self->fd, F_ADD_SEALS, F_SEAL_GROW));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_CANCEL));
+	EXPECT_EQ(0, fcntl(self->fd, F_ADD_SEALS, F_SEAL_WRITE));
 }
 
 TEST_HARNESS_MAIN
