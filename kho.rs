@@ -128,9 +128,7 @@ impl IncomingBlob {
             return Ok(None);
         }
         kernel::error::to_result(ret)?;
-        // SAFETY: `kho_restore_folio` validates `phys` against the memory
-        // the previous kernel preserved and returns NULL if it was not.
-        let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;
+        let folio = restore_folio(phys as u64)?;
         Self::from_folio(folio, len).map(Some)
     }
 
@@ -139,12 +137,7 @@ impl IncomingBlob {
     /// (in a handler's handover data). `EINVAL` if KHO did not preserve a
     /// folio there or it is smaller than `len`.
     pub(crate) fn restore(phys: u64, len: usize) -> Result<Self> {
-        // KHO exists only on 64-bit architectures: no truncation.
-        let phys = phys as bindings::phys_addr_t;
-        // SAFETY: `kho_restore_folio` checks `phys` against the memory the
-        // previous kernel preserved and returns NULL if it was not.
-        let folio = NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)?;
-        Self::from_folio(folio, len)
+        Self::from_folio(restore_folio(phys)?, len)
     }
 
     /// Takes over a restored `folio`, checking it holds `len` bytes.
@@ -180,6 +173,22 @@ impl Drop for IncomingBlob {
         // SAFETY: by the type invariant we hold one reference to the folio.
         unsafe { bindings::luo_folio_put(self.folio.as_ptr()) };
     }
+}
+
+/// Restores the folio the previous kernel preserved at `phys`, which a
+/// handover names: `EINVAL`, without KHO's warning, if none was preserved
+/// there or it was restored already.
+fn restore_folio(phys: u64) -> Result<NonNull<bindings::folio>> {
+    // KHO exists only on 64-bit architectures: no truncation.
+    let phys = phys as bindings::phys_addr_t;
+    // SAFETY: `kho_restorable_order` only reads the page's KHO metadata.
+    if unsafe { bindings::kho_restorable_order(phys) } < 0 {
+        return Err(EINVAL);
+    }
+    // SAFETY: `phys` heads memory the previous kernel preserved and that
+    // was not restored yet (checked above; restores run under luo-rs's
+    // locks, one at a time per address); KHO checks it again.
+    NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)
 }
 
 /// A folio preserved for the next kernel, whole (large folios stay
@@ -223,10 +232,7 @@ impl RestoredFolio {
     /// Restores the folio preserved at `phys`: `EINVAL` if KHO did not
     /// preserve one there.
     pub(crate) fn restore(phys: u64) -> Result<Self> {
-        // SAFETY: `kho_restore_folio` checks `phys` against the memory the
-        // previous kernel preserved and returns NULL if it was not.
-        let folio = unsafe { bindings::kho_restore_folio(phys as bindings::phys_addr_t) };
-        NonNull::new(folio).map(Self).ok_or(EINVAL)
+        restore_folio(phys).map(Self)
     }
 
     /// Pages it spans.
@@ -319,8 +325,11 @@ impl RestoredWords {
         if (desc.total_pages as usize).saturating_mul(4096) < bytes {
             return Err(EINVAL);
         }
-        // SAFETY: `kho_restore_vmalloc` checks every page against the
-        // memory the previous kernel preserved and returns NULL otherwise.
+        // SAFETY: the helper reads only pages it checked KHO preserved.
+        kernel::error::to_result(unsafe { bindings::luo_kho_vmalloc_restorable(&desc) })?;
+        // SAFETY: every chunk and page of `desc` was preserved and not
+        // restored (checked above), so `kho_restore_vmalloc` reads only
+        // preserved memory; it returns NULL on failure.
         let ptr = unsafe { bindings::kho_restore_vmalloc(&desc) };
         let ptr = NonNull::new(ptr.cast::<u64>()).ok_or(EINVAL)?;
         Ok(Self { ptr, len })

@@ -11,5 +11,6 @@
 #include <linux/memfd.h>
 #include <linux/random.h>
 #include <linux/vmalloc.h>
+#include "kho_glue.h"
 #include "luo_sysfs.h"
 #include "memfd_shmem.h"
