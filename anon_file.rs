@@ -12,13 +12,14 @@ use kernel::{
     sync::aref::ARef, types::ForeignOwnable,
 };
 
-/// Makes a read-write, close-on-exec anonymous file named `name` whose
-/// callbacks are `fops` and whose `private_data` owns `data`.
+/// Makes a read-write, close-on-exec anonymous file named `name` (copied:
+/// /proc shows it as `anon_inode:<name>`) whose callbacks are `fops` and
+/// whose `private_data` owns `data`.
 ///
 /// `fops.release` must take `private_data` back as a `T`, and the other
 /// callbacks may only borrow it.
 pub(crate) fn new<T: ForeignOwnable>(
-    name: &'static CStr,
+    name: &CStr,
     fops: &'static bindings::file_operations,
     data: T,
 ) -> Result<ARef<File>> {

@@ -11,3 +11,22 @@ pub(crate) fn sys_admin() -> bool {
     // (and audits) the current task's credentials.
     unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
 }
+
+/// Whether the caller has `CAP_SYS_ADMIN`, for decisions that depend on it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admin {
+    /// It has: it may act on any user's session.
+    Yes,
+    /// It has not: only on its own.
+    No,
+}
+
+/// [`sys_admin`] as an [`Admin`]. Checked only where it decides something,
+/// since `capable()` audits and marks the task as having used privilege.
+pub(crate) fn admin() -> Admin {
+    if sys_admin() {
+        Admin::Yes
+    } else {
+        Admin::No
+    }
+}

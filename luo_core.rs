@@ -41,13 +41,16 @@ use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
     str::{CStr, CStrExt},
-    sync::SetOnce,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        SetOnce,
+    },
     uapi,
 };
 use kho::{IncomingBlob, OutgoingBlob};
 use kho_ser::FdtError;
 use luo_handover::{FileRecord, Handover, SessionRecord, Sink, SubsystemRecord};
-use luo_session::{IncomingFile, OutgoingFile, Session};
+use luo_session::{IncomingFile, OutgoingFile, Owner, Session};
 use luo_state::{Event, Op, Origin, Refusal, State, Work};
 use luo_uapi::Name;
 
@@ -79,6 +82,20 @@ struct Core {
     /// Files of sessions closed while FROZEN: committed to the handover,
     /// so kept preserved until the kexec (or a CANCEL).
     committed: KVec<KVec<OutgoingFile>>,
+    /// Whether `liveupdate_reboot()` succeeded: the kexec jumps next.
+    jump: Jump,
+}
+
+/// Where the kexec stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Jump {
+    /// No kexec has been committed to.
+    NotYet,
+    /// `liveupdate_reboot()` succeeded: the handover is final and the
+    /// kernel jumps as soon as the other CPUs stop. Userspace still runs
+    /// until then; every event is refused (`EBUSY`), and nothing else can
+    /// change the handover either, as the state is FROZEN.
+    Committed,
 }
 
 kernel::sync::global_lock! {
@@ -92,6 +109,7 @@ kernel::sync::global_lock! {
         state: State::Normal,
         outgoing: None,
         committed: KVec::new(),
+        jump: Jump::NotYet,
     };
 }
 
@@ -107,13 +125,24 @@ impl From<Refusal> for Error {
 /// Largest handover blob: the largest folio KHO can preserve in one piece.
 const MAX_BLOB: usize = 4 << 20;
 
+/// [`Core::state`], readable without the lock; written only with it.
+static STATE: Atomic<u32> = Atomic::new(State::Normal as u32);
+
 impl Core {
+    /// Moves the state (and its lock-free copy).
+    fn set_state(&mut self, state: State) {
+        self.state = state;
+        STATE.store(state as u32, Relaxed);
+    }
+
     /// Writes the whole outgoing state into the handover blob, allocating
     /// (or growing) and publishing the blob as needed.
     fn serialize(&mut self) -> Result {
         let boot = BOOT.as_ref().ok_or(ENODEV)?;
+        let generation = boot.incoming.map_or(0, |h| h.generation);
         let header = Handover {
-            generation: boot.incoming.map_or(0, |h| h.generation) + 1,
+            // The decoder refused u64::MAX: this cannot overflow.
+            generation: generation.checked_add(1).ok_or(EOVERFLOW)?,
             boot_id: boot.boot_id,
         };
         let snapshot = luo_session::snapshot()?;
@@ -122,6 +151,7 @@ impl Core {
             records.push(
                 SessionRecord {
                     name: s.name,
+                    owner: s.owner.to_handover(),
                     files: &s.files,
                 },
                 GFP_KERNEL,
@@ -182,6 +212,11 @@ impl Core {
                 self.serialize()
             }
             Work::Freeze => {
+                // Room to keep the files of every session closed while
+                // FROZEN (none can be created then): keeping them cannot
+                // fail for want of memory.
+                self.committed
+                    .reserve(luo_session::live_sessions(), GFP_KERNEL)?;
                 luo_session::freeze_files()?;
                 luo_subsystem::freeze_all()?;
                 self.serialize()
@@ -201,13 +236,18 @@ impl Core {
     /// Applies `event`: runs its work and moves the state, or, if the
     /// work fails, undoes it and lands where the state machine says.
     fn apply(&mut self, event: Event) -> Result {
+        if self.jump == Jump::Committed {
+            return Err(EBUSY);
+        }
+        // The state decides first: an event the state refuses is EBUSY
+        // whether or not KHO is on.
+        let t = luo_state::on_event(self.state, event)?;
         if !kho::enabled() && event != Event::Cancel {
             return Err(EOPNOTSUPP);
         }
-        let t = luo_state::on_event(self.state, event)?;
         match self.run(t.work) {
             Ok(()) => {
-                self.state = t.to;
+                self.set_state(t.to);
                 Ok(())
             }
             Err(e) => {
@@ -215,16 +255,18 @@ impl Core {
                 if t.on_failure == State::Normal {
                     self.cancel_everything();
                 }
-                self.state = t.on_failure;
+                self.set_state(t.on_failure);
                 Err(e)
             }
         }
     }
 }
 
-/// The global state (`enum liveupdate_state`).
+/// The global state (`enum liveupdate_state`), without waiting for a
+/// transition that is running: GET_STATE and sysfs must answer while a
+/// PREPARE waits for something a user holds (a memfd's inode lock, say).
 pub(crate) fn global_state() -> State {
-    CORE.lock().state
+    State::from_uapi(STATE.load(Relaxed)).unwrap_or(State::Normal)
 }
 
 /// Holds the core steady (no transition can run) while the guard lives.
@@ -246,6 +288,12 @@ impl CoreGuard {
     }
 }
 
+/// Whether a kexec has committed to the handover (for the tests: they
+/// race userspace against the committed kexec).
+pub(crate) fn kexec_committed() -> bool {
+    CORE.lock().jump == Jump::Committed
+}
+
 /// Takes the core lock; see the locking notes on [`CORE`].
 pub(crate) fn core() -> CoreGuard {
     CoreGuard(CORE.lock())
@@ -265,7 +313,7 @@ pub(crate) fn corrupt_handover() -> Result {
         .windows(format.len())
         .position(|w| w == format)
         .ok_or(ENOENT)?;
-    // "luo-rs,handover-v1" becomes "Luo-rs,handover-v1": still a valid
+    // "luo-rs,handover-v2" becomes "Luo-rs,handover-v2": still a valid
     // FDT, but not a format the next kernel knows.
     bytes[at] ^= 0x20;
     Ok(())
@@ -279,17 +327,40 @@ pub(crate) fn set_event(event: Event) -> Result {
 /// Collects the incoming sessions and subsystem data while the handover
 /// is decoded; nothing is registered unless all of it is valid.
 struct Incoming {
-    sessions: KVec<(Name, KVec<IncomingFile>)>,
+    sessions: KVec<(Name, Owner, KVec<IncomingFile>)>,
     subsystems: KVec<(Name, u64)>,
 }
 
-impl Sink for Incoming {
-    fn session(&mut self, name: Name) -> core::result::Result<(), FdtError> {
-        if self.sessions.iter().any(|(n, _)| *n == name) {
+impl Incoming {
+    /// Refuses the record if one owner has two sessions of one name or a
+    /// session has two files of one token: sorted, not compared pairwise,
+    /// so that a large handover costs O(n log n) at boot.
+    fn check_unique(&mut self) -> core::result::Result<(), FdtError> {
+        let mut keys =
+            KVec::with_capacity(self.sessions.len(), GFP_KERNEL).map_err(|_| FdtError::NoSpace)?;
+        for (name, owner, files) in self.sessions.iter_mut() {
+            keys.push((owner.to_handover(), *name), GFP_KERNEL)
+                .map_err(|_| FdtError::NoSpace)?;
+            files.sort_unstable_by_key(|f| f.token());
+            if files.windows(2).any(|w| w[0].token() == w[1].token()) {
+                return Err(FdtError::BadValue);
+            }
+        }
+        keys.sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
+        if keys
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1)
+        {
             return Err(FdtError::BadValue);
         }
+        Ok(())
+    }
+}
+
+impl Sink for Incoming {
+    fn session(&mut self, name: Name, owner: u32) -> core::result::Result<(), FdtError> {
         self.sessions
-            .push((name, KVec::new()), GFP_KERNEL)
+            .push((name, Owner::from_handover(owner), KVec::new()), GFP_KERNEL)
             .map_err(|_| FdtError::NoSpace)
     }
 
@@ -304,10 +375,7 @@ impl Sink for Incoming {
     }
 
     fn file(&mut self, record: FileRecord<'_>) -> core::result::Result<(), FdtError> {
-        let (_, files) = self.sessions.last_mut().ok_or(FdtError::BadToken)?;
-        if files.iter().any(|f| f.token() == record.token) {
-            return Err(FdtError::BadValue);
-        }
+        let (_, _, files) = self.sessions.last_mut().ok_or(FdtError::BadToken)?;
         let file = IncomingFile::new(&record).map_err(|_| FdtError::BadValue)?;
         files.push(file, GFP_KERNEL).map_err(|_| FdtError::NoSpace)
     }
@@ -329,7 +397,8 @@ fn take_incoming() -> Option<Handover> {
         sessions: KVec::new(),
         subsystems: KVec::new(),
     };
-    let h = match luo_handover::decode(blob.as_slice(), &mut incoming) {
+    let decoded = luo_handover::decode(blob.as_slice(), &mut incoming);
+    let h = match decoded.and_then(|h| incoming.check_unique().map(|()| h)) {
         Ok(h) => h,
         Err(e) => {
             pr_err!("refusing the incoming handover ({:?}): starting fresh\n", e);
@@ -337,8 +406,8 @@ fn take_incoming() -> Option<Handover> {
         }
     };
     let (sessions, subsystems) = (incoming.sessions.len(), incoming.subsystems.len());
-    for (name, files) in incoming.sessions.drain_all() {
-        if let Err(e) = Session::create_incoming(name, files) {
+    for (name, owner, files) in incoming.sessions.drain_all() {
+        if let Err(e) = Session::create_incoming(name, owner, files) {
             pr_err!("cannot register an incoming session: {:?}\n", e);
         }
     }
@@ -386,10 +455,14 @@ pub(crate) fn finish_session(session: &Session) -> Result {
     session.finish_files(false)?;
     session.unregister();
     if core.state == State::Updated && luo_session::incoming_left() == 0 {
-        // The update is over for the subsystems too.
-        luo_subsystem::finish_incoming();
-        core.state = State::Normal;
-        pr_info!("every incoming session is finished: back to normal\n");
+        // The update is over for the subsystems too, unless one that has
+        // data did not register yet: its data waits (or a global FINISH).
+        if luo_subsystem::finish_registered() == 0 {
+            core.set_state(State::Normal);
+            pr_info!("every incoming session is finished: back to normal\n");
+        } else {
+            pr_info!("every incoming session is finished; subsystem data waits\n");
+        }
     }
     Ok(())
 }
@@ -402,13 +475,10 @@ pub(crate) fn close_outgoing(session: &Session) {
     match core.state {
         State::Frozen => {
             let kept = session.close(false, true);
-            let stored = match core.committed.reserve(1, GFP_KERNEL) {
-                Ok(()) => core.committed.push_within_capacity(kept).map_err(|e| e.0),
-                Err(_) => Err(kept),
-            };
-            if let Err(kept) = stored {
-                // Never unpreserve what the handover names: leak instead.
-                pr_err!("cannot keep the files of a closed session: leaking them\n");
+            // FREEZE reserved room for every session that existed then.
+            if let Err(kept) = core.committed.push_within_capacity(kept).map_err(|e| e.0) {
+                // Cannot happen; never unpreserve what the handover names.
+                pr_err!("no room to keep the files of a closed session: leaking them\n");
                 core::mem::forget(kept);
             }
         }
@@ -439,7 +509,11 @@ pub extern "C" fn liveupdate_reboot() -> c_int {
             return e.to_errno();
         }
     }
+    // Nothing fails after this in kernel_kexec(): the handover is final.
+    core.jump = Jump::Committed;
+    drop(core);
     pr_info!("handover published for the next kernel\n");
+    test_control::kexec_window();
     0
 }
 
@@ -487,10 +561,11 @@ impl fmt::Debug for Status {
             result = result.and_then(|()| {
                 writeln!(
                     f,
-                    "session {}: {:?} {:?} files={}",
+                    "session {}: {:?} {:?} owner={} files={}",
                     s.id(),
                     s.origin(),
                     name,
+                    s.owner().to_handover(),
                     s.status().1
                 )
             });
@@ -542,7 +617,7 @@ impl kernel::InPlaceModule for LiveUpdate {
         let boot_id = unsafe { bindings::get_random_u64() };
         let incoming = take_incoming();
         if luo_session::incoming_left() > 0 || luo_subsystem::incoming_left() > 0 {
-            CORE.lock().state = State::Updated;
+            CORE.lock().set_state(State::Updated);
         }
         if !kho::enabled() {
             pr_warn!("KHO is off (kho=off): live update is unavailable\n");
@@ -553,7 +628,7 @@ impl kernel::InPlaceModule for LiveUpdate {
         if let Err(e) = luo_file::register(&handlers::memfd::HANDLER) {
             pr_err!("cannot register the memfd handler: {:?}\n", e);
         }
-        if cfg!(CONFIG_LIVEUPDATE_RS_TEST) {
+        if test_control::handler_at_boot() {
             if let Err(e) = test_control::register_handler() {
                 pr_err!("cannot register the test file handler: {:?}\n", e);
             }

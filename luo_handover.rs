@@ -7,13 +7,17 @@
 //!
 //! ```text
 //! / {
-//!     compatible = "luo-rs,handover-v1";   // anything else is refused
-//!     generation = <u64>;     // live updates that led to the reader
+//!     compatible = "luo-rs,handover-v2";   // or -v1 (no owners);
+//!                                          // anything else is refused
+//!     generation = <u64>;     // live updates that led to the reader,
+//!                             // below u64::MAX
 //!     boot-id = <u64>;        // random id of the kernel that wrote it
 //!     session@0 {
 //!         session-name = "vm-1";  // 1..63 bytes, unique in the record
-//!                                 // (not "name": dtc wants that to
-//!                                 // match the node name)
+//!                                 // for its owner (not "name": dtc
+//!                                 // wants that to match the node name)
+//!         owner = <u64>;          // euid (initial user namespace) of
+//!                                 // its creator, < 2^32; absent = root
 //!         file@0 {
 //!             compatible = "luo-rs,test-v1";  // the file handler
 //!             token = <u64>;  // userspace's name for the file, unique
@@ -42,8 +46,16 @@ use crate::luo_uapi::Name;
 
 /// Name of luo-rs's subtree in the KHO root FDT.
 pub(crate) const KHO_NAME: &core::ffi::CStr = c"luo-rs";
-/// Format of the record; bump on any incompatible change.
-pub(crate) const COMPATIBLE: &str = "luo-rs,handover-v1";
+/// Format of the record this kernel writes; bump on any change an older
+/// reader must not accept.
+///
+/// v2 added session owners: a v1 reader would ignore them and let anyone
+/// claim any session (and refuse two users' sessions of one name), so it
+/// must refuse a v2 record instead.
+pub(crate) const COMPATIBLE: &str = "luo-rs,handover-v2";
+/// The first release's format: the same, without owners (its sessions
+/// belong to root). Still read.
+pub(crate) const COMPATIBLE_V1: &str = "luo-rs,handover-v1";
 /// Longest handler or subsystem compatible string.
 pub(crate) const COMPATIBLE_MAX: usize = 63;
 
@@ -72,6 +84,9 @@ pub(crate) struct FileRecord<'a> {
 pub(crate) struct SessionRecord<'a> {
     /// The session's name (never empty).
     pub(crate) name: Name,
+    /// The uid (initial user namespace) of the user who created it: only
+    /// that user, or `CAP_SYS_ADMIN`, may retrieve it.
+    pub(crate) owner: u32,
     /// Its files.
     pub(crate) files: &'a [FileRecord<'a>],
 }
@@ -109,6 +124,7 @@ pub(crate) fn encode(
         }
         w.begin_node_at("session", i as u64)?;
         w.prop_bytes_str("session-name", s.name.as_bytes())?;
+        w.prop_u64("owner", u64::from(s.owner))?;
         for (j, f) in s.files.iter().enumerate() {
             if !valid_compatible(f.compatible) {
                 return Err(FdtError::BadValue);
@@ -137,8 +153,8 @@ pub(crate) fn encode(
 /// Receives what [`decode`] finds, in order: a session, then its files;
 /// subsystems (in any order with sessions).
 pub(crate) trait Sink {
-    /// A session starts; its files follow.
-    fn session(&mut self, name: Name) -> Result<(), FdtError>;
+    /// A session of `owner` starts; its files follow.
+    fn session(&mut self, name: Name, owner: u32) -> Result<(), FdtError>;
     /// A file of the last session.
     fn file(&mut self, file: FileRecord<'_>) -> Result<(), FdtError>;
     /// A subsystem's handover data.
@@ -156,6 +172,7 @@ enum Kind {
 #[derive(Default)]
 struct Props<'a> {
     name: Option<&'a [u8]>,
+    owner: Option<u64>,
     compatible: Option<&'a [u8]>,
     token: Option<u64>,
     data: Option<u64>,
@@ -169,13 +186,20 @@ fn node_is(name: &[u8], prefix: &[u8]) -> bool {
 /// Returns the root fields. On error `sink` may have seen part of it.
 pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtError> {
     let fdt = Fdt::parse(blob)?;
-    if fdt.root_str("compatible")? != COMPATIBLE.as_bytes() {
-        return Err(FdtError::BadValue);
-    }
+    let format = fdt.root_str("compatible")?;
+    let owners = match format {
+        f if f == COMPATIBLE.as_bytes() => Owners::Recorded,
+        f if f == COMPATIBLE_V1.as_bytes() => Owners::Root,
+        _ => return Err(FdtError::BadValue),
+    };
     let h = Handover {
         generation: fdt.root_u64("generation")?,
         boot_id: fdt.root_u64("boot-id")?,
     };
+    // The reader hands over generation + 1: it must exist.
+    if h.generation == u64::MAX {
+        return Err(FdtError::BadValue);
+    }
     let mut props = Props::default();
     let mut depth = 0;
     let mut kind = Kind::Session;
@@ -201,7 +225,7 @@ pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtE
                 }
                 if d == 3 {
                     // The session's own properties come before its files.
-                    session_start(&mut props, sink)?;
+                    session_start(&mut props, owners, sink)?;
                 }
                 props = Props::default();
                 if d == 2 && kind == Kind::Session {
@@ -211,6 +235,7 @@ pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtE
             }
             Token::Prop { name, value } => match (depth, name) {
                 (2, b"session-name") => props.name = Some(value_str(value)?),
+                (2, b"owner") => props.owner = Some(value_u64(value)?),
                 (2, b"compatible") => props.compatible = Some(value_str(value)?),
                 (2, b"data") => props.data = Some(value_u64(value)?),
                 (3, b"compatible") => props.compatible = Some(value_str(value)?),
@@ -221,7 +246,7 @@ pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtE
             Token::End => {
                 match depth {
                     // A session without files.
-                    2 if kind == Kind::Session => session_start(&mut props, sink)?,
+                    2 if kind == Kind::Session => session_start(&mut props, owners, sink)?,
                     2 => {
                         let (Some(compatible), Some(data)) = (props.compatible, props.data) else {
                             return Err(FdtError::BadValue);
@@ -256,8 +281,21 @@ pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtE
     Ok(h)
 }
 
+/// Whether a record's sessions carry their owners.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owners {
+    /// v2: each session's `owner` property (root if absent).
+    Recorded,
+    /// v1: none; every session is root's.
+    Root,
+}
+
 /// Reports the session whose properties are in `props`, once.
-fn session_start(props: &mut Props<'_>, sink: &mut impl Sink) -> Result<(), FdtError> {
+fn session_start(
+    props: &mut Props<'_>,
+    owners: Owners,
+    sink: &mut impl Sink,
+) -> Result<(), FdtError> {
     if props.token.take().is_none() {
         // Already reported (a file came before), nothing to do.
         return Ok(());
@@ -265,7 +303,13 @@ fn session_start(props: &mut Props<'_>, sink: &mut impl Sink) -> Result<(), FdtE
     let raw = props.name.ok_or(FdtError::BadValue)?;
     // `value_str` found no NUL inside, so the name is exactly `raw`.
     let name = Name::from_bytes(raw).map_err(|_| FdtError::BadValue)?;
-    sink.session(name)
+    // Sessions without owners (v1) are root's: nobody else can claim them.
+    let owner = match owners {
+        Owners::Recorded => props.owner.unwrap_or(0),
+        Owners::Root => 0,
+    };
+    let owner = u32::try_from(owner).map_err(|_| FdtError::BadValue)?;
+    sink.session(name, owner)
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@
 
 use crate::capable;
 use crate::luo_session::Session;
-use crate::luo_state::{self, Event, Op, Origin};
-use crate::luo_uapi::Name;
+use crate::luo_state::{self, Event, Op, Origin, Refusal};
+use crate::luo_uapi::{Name, NameError};
 use crate::session_file;
 use crate::user_struct::{
     self, CreateSession, FdAnswer, GetName, GetState, PreserveFd, RetrieveFd, RetrieveSession,
@@ -32,6 +32,7 @@ use kernel::{
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
     sync::{aref::ARef, Arc},
+    task::Kuid,
     uapi,
 };
 
@@ -71,7 +72,7 @@ impl Drop for LuoFile {
     }
 }
 
-fn name_error(_: crate::luo_uapi::NameError) -> Error {
+fn name_error(_: NameError) -> Error {
     EINVAL
 }
 
@@ -132,13 +133,17 @@ impl LuoFile {
     /// A session file for `session`. Called without the core lock: if it
     /// fails, dropping the `LuoFile` releases the session, which takes it.
     fn session_file(session: Arc<Session>) -> Result<ARef<File>> {
-        session_file::new(KBox::new(
-            LuoFile {
-                session,
-                device: false,
-            },
-            GFP_KERNEL,
-        )?)
+        let name = session.name();
+        session_file::new(
+            KBox::new(
+                LuoFile {
+                    session,
+                    device: false,
+                },
+                GFP_KERNEL,
+            )?,
+            name,
+        )
     }
 
     fn create_session(arg: usize) -> Result<isize> {
@@ -156,13 +161,18 @@ impl LuoFile {
 
     fn retrieve_session(arg: usize) -> Result<isize> {
         let req = user_struct::read::<RetrieveSession>(arg)?;
-        let name = Name::parse(&req.value.0.name).map_err(name_error)?;
+        let name = match Name::parse(&req.value.0.name) {
+            Ok(name) => name,
+            // No unnamed session is handed over: as upstream, ENOENT.
+            Err(NameError::Empty) => return Err(ENOENT),
+            Err(e) => return Err(name_error(e)),
+        };
         let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
         let session = {
             let core = crate::core();
             // Outside UPDATED there is no incoming session to find.
             luo_state::check_op(core.state(), Op::RetrieveSession, None).map_err(|_| ENOENT)?;
-            Session::claim(&name)?
+            Session::claim(&name, Kuid::current_euid(), capable::admin)?
         };
         Self::install(arg, &req, reservation, Self::session_file(session)?)
     }
@@ -193,9 +203,17 @@ impl LuoFile {
     fn retrieve_fd(&self, arg: usize) -> Result<isize> {
         let req = user_struct::read::<RetrieveFd>(arg)?;
         let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+        let origin = self.session.origin();
         let file = {
             let core = crate::core();
-            luo_state::check_op(core.state(), Op::RetrieveFd, Some(self.session.origin()))?;
+            luo_state::check_op(core.state(), Op::RetrieveFd, Some(origin)).map_err(|r| {
+                match (origin, r) {
+                    // Outside UPDATED an incoming session was finished (a
+                    // global FINISH ends them all): its files are gone.
+                    (Origin::Incoming, Refusal::Busy) => ENOENT,
+                    (_, r) => Error::from(r),
+                }
+            })?;
             self.session.retrieve(req.value.0.token)?
         };
         Self::install(arg, &req, reservation, file)

@@ -12,20 +12,28 @@
 //! to no file until RETRIEVE_SESSION claims one; closing that fd gives up
 //! the claim (the session can be retrieved again), FINISH ends it.
 //!
-//! Every session is in the registry [`SESSIONS`] until it ends; names are
-//! unique there, across outgoing and incoming sessions (unnamed sessions
-//! do not collide).
+//! Every session is in the registry [`SESSIONS`] until it ends.
+//!
+//! A session belongs to the user who created it (its euid, [`Owner`]),
+//! and the owner goes across the kexec with it: only that user, or
+//! `CAP_SYS_ADMIN`, may claim it in the new kernel. Names are per owner
+//! and per direction: unique among one user's outgoing sessions and among
+//! one user's incoming sessions, so another user cannot take a name first
+//! and a client can prepare its next update under the name it is
+//! retrieving (unnamed sessions never collide).
 //!
 //! An outgoing session holds its preserved files ([`OutgoingFile`], each
 //! with its handler's typed state); an incoming one the files the previous
 //! kernel handed over ([`IncomingFile`]), until each is retrieved and the
 //! session finished.
 
+use crate::capable::Admin;
 use crate::luo_file::{FileHandler, Preserved};
 use crate::luo_handover::FileRecord;
 use crate::luo_state::Origin;
 use crate::luo_uapi::Name;
 use kernel::{
+    bindings,
     fs::File,
     new_mutex,
     prelude::*,
@@ -34,7 +42,35 @@ use kernel::{
         atomic::{Atomic, Relaxed},
         Arc, Mutex,
     },
+    task::Kuid,
 };
+
+/// Who a session belongs to: the euid of its creator, as a uid of the
+/// initial user namespace (the value the handover carries).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owner(u32);
+
+impl Owner {
+    /// The caller's effective uid.
+    pub(crate) fn current() -> Self {
+        Owner(Kuid::current_euid().into_raw().val)
+    }
+
+    /// The owner a handover names.
+    pub(crate) fn from_handover(uid: u32) -> Self {
+        Owner(uid)
+    }
+
+    /// The value the handover carries.
+    pub(crate) fn to_handover(self) -> u32 {
+        self.0
+    }
+
+    /// Whether `kuid` is this owner.
+    fn is(self, kuid: Kuid) -> bool {
+        Kuid::from_raw(bindings::kuid_t { val: self.0 }) == kuid
+    }
+}
 
 /// A file preserved in an outgoing session.
 pub(crate) struct OutgoingFile {
@@ -147,6 +183,7 @@ struct Inner {
 pub(crate) struct Session {
     id: u64,
     origin: Origin,
+    owner: Owner,
     #[pin]
     inner: Mutex<Inner>,
 }
@@ -154,17 +191,19 @@ pub(crate) struct Session {
 impl Session {
     fn new(
         origin: Origin,
+        owner: Owner,
         name: Name,
         incoming: KVec<IncomingFile>,
         sessions: &mut KVec<Arc<Session>>,
     ) -> Result<Arc<Session>> {
-        if !name.is_empty() && taken(sessions, &name, None) {
+        if taken(sessions, origin, owner, &name, None) {
             return Err(EEXIST);
         }
         let session = Arc::pin_init(
             try_pin_init!(Session {
                 id: NEXT_ID.fetch_add(1, Relaxed),
                 origin,
+                owner,
                 inner <- new_mutex!(Inner {
                     name,
                     claimed: false,
@@ -179,28 +218,62 @@ impl Session {
         Ok(session)
     }
 
-    /// Creates an outgoing session and registers it; `EEXIST` if `name`
-    /// is taken.
+    /// Creates an outgoing session of the caller and registers it;
+    /// `EEXIST` if the caller has an outgoing session named `name`.
     pub(crate) fn create(name: Name) -> Result<Arc<Session>> {
-        Self::new(Origin::Outgoing, name, KVec::new(), &mut SESSIONS.lock())
+        let owner = Owner::current();
+        Self::new(
+            Origin::Outgoing,
+            owner,
+            name,
+            KVec::new(),
+            &mut SESSIONS.lock(),
+        )
     }
 
     /// Registers a session handed over by the previous kernel.
-    pub(crate) fn create_incoming(name: Name, files: KVec<IncomingFile>) -> Result<Arc<Session>> {
-        Self::new(Origin::Incoming, name, files, &mut SESSIONS.lock())
+    pub(crate) fn create_incoming(
+        name: Name,
+        owner: Owner,
+        files: KVec<IncomingFile>,
+    ) -> Result<Arc<Session>> {
+        Self::new(Origin::Incoming, owner, name, files, &mut SESSIONS.lock())
     }
 
-    /// Claims the incoming session `name` for a new fd: `ENOENT` if there
-    /// is none, `EBUSY` if another fd holds it.
-    pub(crate) fn claim(name: &Name) -> Result<Arc<Session>> {
+    /// Claims the incoming session `name` for a new fd, on behalf of the
+    /// user `caller`; `admin` tells, when asked, whether it has
+    /// `CAP_SYS_ADMIN`.
+    ///
+    /// The caller's own session of that name comes first. Failing that, an
+    /// admin gets the one session of that name; `ENOTUNIQ` if several users
+    /// have one. `ENOENT` if there is none, `EACCES` if it is another
+    /// user's (and the caller is no admin), `EINVAL` if an fd already
+    /// holds it (as upstream answers).
+    pub(crate) fn claim(
+        name: &Name,
+        caller: Kuid,
+        admin: impl FnOnce() -> Admin,
+    ) -> Result<Arc<Session>> {
         let sessions = SESSIONS.lock();
-        let session = sessions
+        let mut named = sessions
             .iter()
-            .find(|s| s.origin == Origin::Incoming && s.inner.lock().name == *name)
-            .ok_or(ENOENT)?;
+            .filter(|s| s.origin == Origin::Incoming && s.inner.lock().name == *name);
+        let session = match named.clone().find(|s| s.owner.is(caller)) {
+            Some(own) => own,
+            None => {
+                let first = named.next().ok_or(ENOENT)?;
+                if admin() == Admin::No {
+                    return Err(EACCES);
+                }
+                if named.next().is_some() {
+                    return Err(ENOTUNIQ);
+                }
+                first
+            }
+        };
         let mut inner = session.inner.lock();
         if inner.claimed {
-            return Err(EBUSY);
+            return Err(EINVAL);
         }
         inner.claimed = true;
         drop(inner);
@@ -290,11 +363,10 @@ impl Session {
             .find(|f| f.token == token)
             .ok_or(ENOENT)?;
         if f.retrieved.is_none() {
-            let result = match f.handler() {
-                Some(h) => h.retrieve(f.data),
-                None => Err(EOPNOTSUPP),
-            };
-            f.retrieved = Some(result);
+            // Without a handler nothing is decided: one may register later
+            // (a module), and then its files are waiting for it.
+            let handler = f.handler().ok_or(EOPNOTSUPP)?;
+            f.retrieved = Some(handler.retrieve(f.data));
         }
         match &f.retrieved {
             Some(Ok(file)) => Ok(file.clone()),
@@ -376,6 +448,11 @@ impl Session {
         self.id
     }
 
+    /// The user the session belongs to.
+    pub(crate) fn owner(&self) -> Owner {
+        self.owner
+    }
+
     /// Whether the session is outgoing or incoming.
     pub(crate) fn origin(&self) -> Origin {
         self.origin
@@ -386,10 +463,11 @@ impl Session {
         self.inner.lock().name
     }
 
-    /// Renames the session; `EEXIST` if another session has `name`.
+    /// Renames the session; `EEXIST` if another session of its owner and
+    /// direction has `name`.
     pub(crate) fn set_name(&self, name: Name) -> Result {
         let sessions = SESSIONS.lock();
-        if taken(&sessions, &name, Some(self.id)) {
+        if taken(&sessions, self.origin, self.owner, &name, Some(self.id)) {
             return Err(EEXIST);
         }
         self.inner.lock().name = name;
@@ -397,11 +475,22 @@ impl Session {
     }
 }
 
-/// Whether a session other than `except` is named `name`.
-fn taken(sessions: &KVec<Arc<Session>>, name: &Name, except: Option<u64>) -> bool {
-    sessions
-        .iter()
-        .any(|s| Some(s.id) != except && s.inner.lock().name == *name)
+/// Whether `name` is taken: by a session other than `except` of `owner`
+/// with the same `origin`. The empty name (unnamed) never is.
+fn taken(
+    sessions: &KVec<Arc<Session>>,
+    origin: Origin,
+    owner: Owner,
+    name: &Name,
+    except: Option<u64>,
+) -> bool {
+    !name.is_empty()
+        && sessions.iter().any(|s| {
+            Some(s.id) != except
+                && s.origin == origin
+                && s.owner == owner
+                && s.inner.lock().name == *name
+        })
 }
 
 /// Calls `f` on every live session, in creation order.
@@ -414,6 +503,7 @@ pub(crate) fn for_each(mut f: impl FnMut(&Session)) {
 /// One outgoing session's part of the handover.
 pub(crate) struct Snapshot {
     pub(crate) name: Name,
+    pub(crate) owner: Owner,
     pub(crate) files: KVec<FileRecord<'static>>,
 }
 
@@ -442,6 +532,7 @@ pub(crate) fn snapshot() -> Result<KVec<Snapshot>> {
         out.push(
             Snapshot {
                 name: inner.name,
+                owner: s.owner,
                 files,
             },
             GFP_KERNEL,

@@ -33,6 +33,20 @@ pub(crate) enum State {
     Updated = 4,
 }
 
+impl State {
+    /// The state with uAPI value `v`, if there is one.
+    pub(crate) fn from_uapi(v: u32) -> Option<Self> {
+        [
+            State::Normal,
+            State::Prepared,
+            State::Frozen,
+            State::Updated,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == v)
+    }
+}
+
 /// Every state, for exhaustive tests.
 #[cfg(test)]
 pub(crate) const STATES: [State; 4] = [

@@ -215,7 +215,30 @@ pub(crate) fn incoming_left() -> usize {
     SUBSYSTEMS.lock().incoming.len()
 }
 
-/// The update is over: every subsystem with handover data finishes it.
+/// The last incoming session was finished: every registered subsystem
+/// with handover data finishes it. Returns how much data is left, for
+/// subsystems that have not registered (yet): it waits for them, or for
+/// the global FINISH.
+pub(crate) fn finish_registered() -> usize {
+    let mut s = SUBSYSTEMS.lock();
+    let s = &mut *s;
+    let registered = &s.registered;
+    s.incoming.retain(|i| {
+        let owner = registered
+            .iter()
+            .find(|r| r.subsystem.compatible().to_bytes() == i.compatible.as_bytes());
+        match owner {
+            Some(r) => {
+                r.subsystem.finish(i.data);
+                false
+            }
+            None => true,
+        }
+    });
+    s.incoming.len()
+}
+
+/// The global FINISH: every subsystem with handover data finishes it.
 /// Data whose subsystem never registered is dropped with a warning.
 pub(crate) fn finish_incoming() {
     let mut s = SUBSYSTEMS.lock();

@@ -9,11 +9,13 @@
 
 use crate::anon_file;
 use crate::luo_ioctl::LuoFile;
+use crate::luo_uapi::{Name, NAME_LEN};
 use kernel::{
     bindings,
     ffi::{c_int, c_long, c_uint, c_ulong},
     fs::File,
     prelude::*,
+    str::CStr,
     sync::aref::ARef,
     types::ForeignOwnable,
 };
@@ -47,13 +49,28 @@ unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong)
 const SESSION_FOPS: bindings::file_operations = bindings::file_operations {
     release: Some(release),
     unlocked_ioctl: Some(ioctl),
-    // Every struct has the same layout for 32-bit callers.
-    compat_ioctl: Some(ioctl),
+    // Every struct has the same layout for 32-bit callers; only the
+    // pointer argument needs converting (compat_ptr), as for /dev/liveupdate.
+    #[cfg(CONFIG_COMPAT)]
+    compat_ioctl: bindings::compat_ptr_ioctl,
     ..pin_init::zeroed()
 };
 
-/// Makes a new session file owning `luo`. The caller installs it in an fd.
-pub(crate) fn new(luo: KBox<LuoFile>) -> Result<ARef<File>> {
+/// What a session file is called: `[luo_session] <name>`, as upstream
+/// names it (/proc shows `anon_inode:[luo_session] vm-1`; some clients
+/// recognise session fds by that).
+const PREFIX: &[u8] = b"[luo_session] ";
+
+/// Makes a new session file owning `luo`, for the session `name`. The
+/// caller installs it in an fd.
+pub(crate) fn new(luo: KBox<LuoFile>, name: Name) -> Result<ARef<File>> {
     const FOPS: &bindings::file_operations = &SESSION_FOPS;
-    anon_file::new(c"[liveupdate-session]", FOPS, luo)
+    let mut buf = [0u8; PREFIX.len() + NAME_LEN + 1];
+    let name = name.as_bytes();
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    buf[PREFIX.len()..][..name.len()].copy_from_slice(name);
+    let len = PREFIX.len() + name.len() + 1;
+    // A name holds no NUL, and `buf` is zeroed after it.
+    let name = CStr::from_bytes_with_nul(&buf[..len]).map_err(|_| EINVAL)?;
+    anon_file::new(name, FOPS, luo)
 }

@@ -12,10 +12,12 @@
 //! `EIO`. `register-handler` and `unregister-handler` do the same for the
 //! test file handler, so the tests can check when luo-rs refuses;
 //! `corrupt-handover` (FROZEN only) damages the published handover so the
-//! next kernel must refuse it. Reading
+//! next kernel must refuse it; `kexec-window MS` makes `liveupdate_reboot()`
+//! wait that long after committing to the jump, so the tests can race
+//! userspace against the committed handover. Reading
 //! gives `key: value` lines: what is registered, the value, how often
-//! each callback ran, the data handed over to this kernel and the data
-//! `finish` was called with.
+//! each callback ran, the data handed over to this kernel, whether a kexec
+//! has committed to the handover, and the data `finish` was called with.
 //!
 //! The subsystem is not registered at boot, so live updates that do not
 //! ask for it carry no subsystem data; the test handler is.
@@ -26,6 +28,7 @@ use kernel::{
     prelude::*,
     str::CStr,
     sync::atomic::{Atomic, Relaxed},
+    time::{delay::fsleep, Delta},
     uaccess::UserSliceReader,
 };
 
@@ -47,6 +50,8 @@ pub(crate) struct TestSubsystem {
     cancels: Atomic<u64>,
     finishes: Atomic<u64>,
     finished_data: Atomic<u64>,
+    kexec_window_ms: Atomic<u32>,
+    in_kexec_window: Atomic<u32>,
 }
 
 /// The one instance.
@@ -60,6 +65,8 @@ pub(crate) static TEST_SUBSYSTEM: TestSubsystem = TestSubsystem {
     cancels: Atomic::new(0),
     finishes: Atomic::new(0),
     finished_data: Atomic::new(0),
+    kexec_window_ms: Atomic::new(0),
+    in_kexec_window: Atomic::new(0),
 };
 
 impl Subsystem for TestSubsystem {
@@ -103,6 +110,34 @@ pub(crate) fn register_handler() -> Result {
     Ok(())
 }
 
+/// Called by `liveupdate_reboot()` once the kexec is committed, without
+/// locks: waits as long as `kexec-window` asked (test kernels only).
+pub(crate) fn kexec_window() {
+    if !cfg!(CONFIG_LIVEUPDATE_RS_TEST) {
+        return;
+    }
+    let ms = TEST_SUBSYSTEM.kexec_window_ms.load(Relaxed);
+    if ms > 0 {
+        pr_info!("test: holding the committed kexec for {} ms\n", ms);
+        TEST_SUBSYSTEM.in_kexec_window.store(1, Relaxed);
+        fsleep(Delta::from_millis(i64::from(ms)));
+    }
+}
+
+/// Whether the test file handler registers at boot: not if the test
+/// kernel was booted with `luotest.late_handler` (luo_test_boot.c).
+#[cfg(CONFIG_LIVEUPDATE_RS_TEST)]
+pub(crate) fn handler_at_boot() -> bool {
+    // SAFETY: only reads a flag set while the command line was parsed.
+    !unsafe { kernel::bindings::luo_test_late_handler() }
+}
+
+/// Without `CONFIG_LIVEUPDATE_RS_TEST` there is no test handler.
+#[cfg(not(CONFIG_LIVEUPDATE_RS_TEST))]
+pub(crate) fn handler_at_boot() -> bool {
+    false
+}
+
 /// Reading `test-control`.
 pub(crate) fn show(_: &Knob, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let t = &TEST_SUBSYSTEM;
@@ -116,6 +151,8 @@ pub(crate) fn show(_: &Knob, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Some(data) => writeln!(f, "incoming: {data:#x}")?,
         None => writeln!(f, "incoming: none")?,
     }
+    writeln!(f, "committed: {}", u32::from(crate::kexec_committed()))?;
+    writeln!(f, "kexec-window: {}", t.in_kexec_window.load(Relaxed))?;
     writeln!(f, "finishes: {}", t.finishes.load(Relaxed))?;
     writeln!(f, "finished: {:#x}", t.finished_data.load(Relaxed))
 }
@@ -130,6 +167,11 @@ pub(crate) fn command(_: &Knob, reader: &mut UserSliceReader) -> Result {
     reader.read_slice(&mut buf[..n])?;
     let cmd = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?.trim();
     let t = &TEST_SUBSYSTEM;
+    if let Some(ms) = cmd.strip_prefix("kexec-window ") {
+        let ms: u32 = ms.trim().parse().map_err(|_| EINVAL)?;
+        t.kexec_window_ms.store(ms.min(10_000), Relaxed);
+        return Ok(());
+    }
     match cmd {
         "register-subsystem" => {
             luo_subsystem::register(t)?;

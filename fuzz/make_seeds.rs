@@ -48,15 +48,18 @@ fn main() {
         &[],
         &[SessionRecord {
             name: name("vm-1"),
+            owner: 1000,
             files: &files,
         }],
         &[
             SessionRecord {
                 name: name("a"),
+                owner: 1000,
                 files: &files[..1],
             },
             SessionRecord {
                 name: name("b"),
+                owner: 1000,
                 files: &[],
             },
         ],

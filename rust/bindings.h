@@ -13,4 +13,5 @@
 #include <linux/vmalloc.h>
 #include "kho_glue.h"
 #include "luo_sysfs.h"
+#include "luo_test_boot.h"
 #include "memfd_shmem.h"

@@ -64,7 +64,8 @@ TEST(named_sessions_arrived)
 	/* Closed before PREPARE: not handed over. */
 	EXPECT_EQ(-ENOENT, luo_retrieve_session(dev, "gone"));
 	EXPECT_EQ(-ENOENT, luo_retrieve_session(dev, "never"));
-	EXPECT_EQ(-EINVAL, luo_retrieve_session(dev, ""));
+	/* No unnamed session is handed over: ENOENT, as upstream. */
+	EXPECT_EQ(-ENOENT, luo_retrieve_session(dev, ""));
 	close(dev);
 }
 
@@ -75,7 +76,8 @@ TEST(one_claim_at_a_time)
 	ASSERT_LE(0, dev);
 	s = luo_retrieve_session(dev, "a");
 	ASSERT_LE(0, s);
-	EXPECT_EQ(-EBUSY, luo_retrieve_session(dev, "a"));
+	/* Held by another fd: EINVAL, as upstream answers. */
+	EXPECT_EQ(-EINVAL, luo_retrieve_session(dev, "a"));
 	/* Closing gives the claim up: it can be retrieved again. */
 	close(s);
 	again = luo_retrieve_session(dev, "a");
@@ -84,13 +86,27 @@ TEST(one_claim_at_a_time)
 	close(dev);
 }
 
-TEST(names_are_unique_across_incoming_and_outgoing)
+TEST(incoming_and_outgoing_names_are_separate)
 {
-	int dev = luo_open(), next;
+	int dev = luo_open(), next, again, same;
 
 	ASSERT_LE(0, dev);
+	/*
+	 * A client may prepare its next update under the name it is still
+	 * retrieving (upstream allows it too).
+	 */
+	same = luo_create_session(dev, "b");
+	ASSERT_LE(0, same);
 	EXPECT_EQ(-EEXIST, luo_create_session(dev, "b"));
+	EXPECT_EQ(0, luo_set_name(dev, "b2"));
 	EXPECT_EQ(-EEXIST, luo_set_name(dev, "b"));
+	/* The incoming "b" is still there, and still incoming. */
+	again = luo_retrieve_session(dev, "b");
+	ASSERT_LE(0, again);
+	EXPECT_EQ(LIVEUPDATE_SESSION_STATE_INCOMING, luo_session_state(again, NULL));
+	EXPECT_EQ(LIVEUPDATE_SESSION_STATE_OPEN, luo_session_state(same, NULL));
+	close(again);
+	close(same);
 	/* New outgoing sessions can be made for the next update. */
 	next = luo_create_session(dev, "next");
 	EXPECT_LE(0, next);

@@ -305,11 +305,12 @@ static inline int luo_stage(void)
 }
 
 /*
- * kexec into /boot/bzImage with /boot/initrd (if there is one) and the current command line,
- * with luotest.stage advanced and " luotest.<args>" appended (args is
- * "key=value key2=value2"). Returns -errno only if the kexec failed.
+ * Loads /boot/bzImage with /boot/initrd (if there is one) and the current
+ * command line, with luotest.stage advanced and " luotest.<args>" appended
+ * (args is "key=value key2=value2"), for reboot(LINUX_REBOOT_CMD_KEXEC).
+ * Returns 0 or -errno.
  */
-static inline int luo_kexec(const char *args)
+static inline int luo_kexec_load(const char *args)
 {
 	static char cmdline[4096], next[4096];
 	char *tok, *save;
@@ -346,6 +347,16 @@ static inline int luo_kexec(const char *args)
 	printf("# kexec: %s\n", next);
 	fflush(stdout);
 	sync();
+	return 0;
+}
+
+/* luo_kexec_load(args), then the kexec. Returns -errno only if it failed. */
+static inline int luo_kexec(const char *args)
+{
+	int ret = luo_kexec_load(args);
+
+	if (ret)
+		return ret;
 	reboot(LINUX_REBOOT_CMD_KEXEC);
 	return -errno;
 }

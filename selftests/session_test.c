@@ -43,6 +43,22 @@ TEST_F(dev, create_returns_a_named_session_fd)
 	EXPECT_EQ(self->sessions, luo_status_u64("sessions"));
 }
 
+/* /proc names a session fd as upstream does: some clients look for it. */
+TEST_F(dev, proc_shows_the_session_name)
+{
+	char path[64], link[128];
+	int s = luo_create_session(self->fd, "vm-proc");
+	ssize_t n;
+
+	ASSERT_LE(0, s);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s);
+	n = readlink(path, link, sizeof(link) - 1);
+	ASSERT_LT(0, n);
+	link[n] = 0;
+	EXPECT_STREQ("anon_inode:[luo_session] vm-proc", link);
+	close(s);
+}
+
 /* An agent creates a session, closes the device and keeps the session. */
 TEST_F(dev, session_outlives_the_device_fd)
 {

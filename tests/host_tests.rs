@@ -30,7 +30,7 @@ mod against_dtc {
     struct Count(usize, usize, usize);
 
     impl Sink for Count {
-        fn session(&mut self, _: Name) -> Result<(), FdtError> {
+        fn session(&mut self, _: Name, _: u32) -> Result<(), FdtError> {
             self.0 += 1;
             Ok(())
         }
@@ -54,6 +54,7 @@ mod against_dtc {
         }];
         let s = [SessionRecord {
             name: Name::parse(&field).unwrap(),
+            owner: 1000,
             files: &files,
         }];
         let subsystems = [SubsystemRecord {
@@ -94,7 +95,7 @@ mod against_dtc {
         let n = sample(&h, &mut buf);
         let dts = String::from_utf8(dtc(&buf[..n], "dts")).unwrap();
         assert!(
-            dts.contains("compatible = \"luo-rs,handover-v1\";"),
+            dts.contains("compatible = \"luo-rs,handover-v2\";"),
             "{dts}"
         );
         assert!(dts.contains("generation = <0x00 0x05>;"), "{dts}");

@@ -16,15 +16,18 @@ fn name(s: &str) -> Name {
 #[derive(Default)]
 struct Collect {
     sessions: Vec<(Name, Vec<(Vec<u8>, u64, u64)>)>,
+    owners: Vec<u32>,
     subsystems: Vec<(Vec<u8>, u64)>,
 }
 
 impl Sink for Collect {
-    fn session(&mut self, name: Name) -> Result<(), FdtError> {
-        if self.sessions.iter().any(|(n, _)| *n == name) {
+    fn session(&mut self, name: Name, owner: u32) -> Result<(), FdtError> {
+        let same = |(i, (n, _)): (usize, &(Name, _))| *n == name && self.owners[i] == owner;
+        if self.sessions.iter().enumerate().any(same) {
             return Err(FdtError::BadValue);
         }
         self.sessions.push((name, Vec::new()));
+        self.owners.push(owner);
         Ok(())
     }
     fn file(&mut self, f: FileRecord<'_>) -> Result<(), FdtError> {
@@ -65,10 +68,12 @@ fn sample(out: &mut [u8]) -> usize {
     let sessions = [
         SessionRecord {
             name: name("vm-1"),
+            owner: 1000,
             files: &a,
         },
         SessionRecord {
             name: name("empty"),
+            owner: 0,
             files: &[],
         },
     ];
@@ -95,6 +100,7 @@ fn round_trip() {
         ]
     );
     assert_eq!(c.sessions[1].0, name("empty"));
+    assert_eq!(c.owners, vec![1000, 0]);
     assert!(c.sessions[1].1.is_empty());
     assert_eq!(
         c.subsystems,
@@ -121,6 +127,7 @@ fn small_buffer_asks_for_more() {
     }];
     let s = [SessionRecord {
         name: name("s"),
+        owner: 1000,
         files: &files,
     }];
     assert_eq!(encode(&H, &s, &[], &mut buf), Err(FdtError::NoSpace));
@@ -131,6 +138,7 @@ fn encoder_refuses_unnamed_sessions_and_bad_compatibles() {
     let mut buf = [0u8; 1024];
     let s = [SessionRecord {
         name: Name::NONE,
+        owner: 1000,
         files: &[],
     }];
     assert_eq!(encode(&H, &s, &[], &mut buf), Err(FdtError::BadValue));
@@ -142,6 +150,7 @@ fn encoder_refuses_unnamed_sessions_and_bad_compatibles() {
     }];
     let s = [SessionRecord {
         name: name("s"),
+        owner: 1000,
         files: &files,
     }];
     assert_eq!(encode(&H, &s, &[], &mut buf), Err(FdtError::BadValue));
@@ -153,10 +162,12 @@ fn duplicates_are_refused_by_the_sink() {
     let s = [
         SessionRecord {
             name: name("same"),
+            owner: 1000,
             files: &[],
         },
         SessionRecord {
             name: name("same"),
+            owner: 1000,
             files: &[],
         },
     ];
@@ -173,6 +184,7 @@ fn duplicates_are_refused_by_the_sink() {
     let files = [f, f];
     let s = [SessionRecord {
         name: name("s"),
+        owner: 1000,
         files: &files,
     }];
     let n = encode(&H, &s, &[], &mut buf).unwrap();
@@ -180,6 +192,103 @@ fn duplicates_are_refused_by_the_sink() {
         decode(&buf[..n], &mut Collect::default()),
         Err(FdtError::BadValue)
     );
+}
+
+#[test]
+fn same_name_of_two_owners_is_two_sessions() {
+    let mut buf = [0u8; 1024];
+    let s = [
+        SessionRecord {
+            name: name("vm"),
+            owner: 1000,
+            files: &[],
+        },
+        SessionRecord {
+            name: name("vm"),
+            owner: 1001,
+            files: &[],
+        },
+    ];
+    let n = encode(&H, &s, &[], &mut buf).unwrap();
+    let mut c = Collect::default();
+    assert_eq!(decode(&buf[..n], &mut c), Ok(H));
+    assert_eq!(c.owners, vec![1000, 1001]);
+}
+
+#[test]
+fn owner_is_root_when_absent_and_bounded_when_present() {
+    let blob = handmade(|w| {
+        w.begin_node_at("session", 0).unwrap();
+        w.prop_str("session-name", "old").unwrap();
+        w.end_node().unwrap();
+    });
+    let mut c = Collect::default();
+    assert_eq!(
+        decode(&blob, &mut c),
+        Ok(Handover {
+            generation: 1,
+            boot_id: 2
+        })
+    );
+    assert_eq!(c.owners, vec![0]);
+    let blob = handmade(|w| {
+        w.begin_node_at("session", 0).unwrap();
+        w.prop_str("session-name", "big").unwrap();
+        w.prop_u64("owner", 1 << 32).unwrap();
+        w.end_node().unwrap();
+    });
+    assert_eq!(
+        decode(&blob, &mut Collect::default()),
+        Err(FdtError::BadValue)
+    );
+}
+
+#[test]
+fn the_last_generation_is_refused() {
+    let mut buf = [0u8; 512];
+    let last = Handover {
+        generation: u64::MAX,
+        boot_id: 1,
+    };
+    let n = encode(&last, &[], &[], &mut buf).unwrap();
+    assert_eq!(
+        decode(&buf[..n], &mut Collect::default()),
+        Err(FdtError::BadValue)
+    );
+    let almost = Handover {
+        generation: u64::MAX - 1,
+        boot_id: 1,
+    };
+    let n = encode(&almost, &[], &[], &mut buf).unwrap();
+    assert_eq!(decode(&buf[..n], &mut Collect::default()), Ok(almost));
+}
+
+#[test]
+fn a_first_release_record_is_read_with_root_owners() {
+    let mut buf = vec![0u8; 1024];
+    let mut strings = [0u8; 256];
+    let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
+    w.begin_node("").unwrap();
+    w.prop_str("compatible", COMPATIBLE_V1).unwrap();
+    w.prop_u64("generation", 4).unwrap();
+    w.prop_u64("boot-id", 5).unwrap();
+    w.begin_node_at("session", 0).unwrap();
+    w.prop_str("session-name", "old-vm").unwrap();
+    // Not a v1 property: ignored, whatever it says.
+    w.prop_u64("owner", 1000).unwrap();
+    w.end_node().unwrap();
+    w.end_node().unwrap();
+    let n = w.finish().unwrap();
+    let mut c = Collect::default();
+    assert_eq!(
+        decode(&buf[..n], &mut c),
+        Ok(Handover {
+            generation: 4,
+            boot_id: 5
+        })
+    );
+    assert_eq!(c.sessions[0].0, name("old-vm"));
+    assert_eq!(c.owners, vec![0]);
 }
 
 /// Builds a blob by hand, for shapes `encode` never writes.

@@ -26,7 +26,7 @@ struct Check {
 }
 
 impl Sink for Check {
-    fn session(&mut self, name: Name) -> Result<(), FdtError> {
+    fn session(&mut self, name: Name, _owner: u32) -> Result<(), FdtError> {
         assert!(!name.is_empty() && name.as_bytes().len() < luo_uapi::NAME_LEN);
         self.sessions += 1;
         Ok(())

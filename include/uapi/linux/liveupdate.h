@@ -43,6 +43,7 @@
  *  - ENOMEM: out of memory.
  *  - EPERM: the caller lacks CAP_SYS_ADMIN for a privileged operation.
  *  - EBUSY: the operation is not allowed in the current state.
+ *  - EACCES: the session belongs to another user (see RETRIEVE_SESSION).
  */
 
 /* The ioctl type, registered in Documentation/userspace-api/ioctl/ioctl-number.rst */
@@ -158,11 +159,12 @@ enum liveupdate_session_state {
  *
  * Creates a named session as a new fd, on any /dev/liveupdate fd. The new
  * session lives as long as its own fd, independently of the fd it was
- * created from. Names are unique among all sessions, outgoing and
- * incoming.
+ * created from. The session belongs to the caller's euid. Names are
+ * unique among one user's outgoing sessions (incoming ones are apart).
  *
- * Return: 0; EINVAL for an empty or unterminated name; EEXIST if a
- * session has that name; EBUSY while PREPARED or FROZEN; ENOTTY on a
+ * Return: 0; EINVAL for an empty or unterminated name; EEXIST if another
+ * outgoing session of the caller has that name; EBUSY while PREPARED or
+ * FROZEN; ENOTTY on a
  * session fd that is not a /dev/liveupdate fd; EMFILE/ENOMEM.
  */
 struct liveupdate_ioctl_create_session {
@@ -180,13 +182,17 @@ struct liveupdate_ioctl_create_session {
  * @fd:   output: a file descriptor for the incoming session (close-on-exec).
  * @name: input: the name the session had in the previous kernel.
  *
- * Claims an incoming session (one the previous kernel handed over) on a
- * /dev/liveupdate fd. One fd holds it at a time; closing that fd gives the
- * claim up without ending the session, so it can be retrieved again until
- * it is finished.
+ * Claims the caller's incoming session (one the previous kernel handed
+ * over, created there by a user of the caller's euid) on a /dev/liveupdate
+ * fd; with CAP_SYS_ADMIN and no session of its own of that name, the one
+ * session of that name of any user. One fd holds it at a time; closing
+ * that fd gives the claim up without ending the session, so it can be
+ * retrieved again until it is finished.
  *
- * Return: 0; ENOENT if no incoming session has that name (always, outside
- * UPDATED); EBUSY if another fd holds it; EINVAL for a bad name.
+ * Return: 0; ENOENT if no incoming session has that name, or it is empty
+ * (always, outside UPDATED); EACCES if only other users have one;
+ * ENOTUNIQ if several users have one and the caller, with CAP_SYS_ADMIN,
+ * has none; EINVAL if another fd holds it, or for an unterminated name.
  */
 struct liveupdate_ioctl_retrieve_session {
 	__u32 size;
@@ -224,8 +230,9 @@ struct liveupdate_ioctl_get_state {
  * the kexec if one fails.
  *
  * Return: 0 once the event's work is done; EPERM without CAP_SYS_ADMIN;
- * EOPNOTSUPP for an unknown @event; EBUSY if @event is not valid in the
- * current state; the error of the failed step (state rolled back to
+ * EOPNOTSUPP for an unknown @event, or with KHO off; EBUSY if @event is
+ * not valid in the current state, or once a kexec has committed to the
+ * handover; the error of the failed step (state rolled back to
  * NORMAL) otherwise; EINVAL/E2BIG/EFAULT for a bad struct.
  */
 struct liveupdate_ioctl_set_event {
@@ -250,7 +257,8 @@ struct liveupdate_ioctl_set_event {
  * PREPARE until CANCEL, truncating, growing or punching holes in a
  * preserved memfd fails with EPERM.
  *
- * Return: 0; EBADF for a bad @fd; ENOENT if no file handler supports the
+ * Return: 0; EBADF for a bad @fd, or a memfd not open read-write; ENOENT
+ * if no file handler supports the
  * file (a /dev/liveupdate or session fd, for one); EEXIST if @token is
  * used in the session; EBUSY if the file is preserved already, or while
  * PREPARED or FROZEN; EINVAL on an unnamed or incoming session.
@@ -274,9 +282,9 @@ struct liveupdate_session_preserve_fd {
  * from the handover; later calls return new fds for the same file. If the
  * first attempt failed, later ones fail with the same error.
  *
- * Return: 0; ENOENT for an unknown @token; EOPNOTSUPP if this kernel has
- * no handler for the file; EINVAL on an outgoing session; EBUSY outside
- * UPDATED; the handler's error otherwise.
+ * Return: 0; ENOENT for an unknown @token; EOPNOTSUPP while no handler of
+ * the file's kind is registered (retry once one is); EINVAL on an
+ * outgoing session; EBUSY outside UPDATED; the handler's error otherwise.
  */
 struct liveupdate_session_retrieve_fd {
 	__u32 size;
@@ -319,7 +327,8 @@ struct liveupdate_session_unpreserve_fd {
  * UPDATED to NORMAL. Finishing a session again (or after a global FINISH)
  * succeeds and does nothing.
  *
- * Return: 0; EBUSY if a file handler cannot finish yet (nothing changed);
+ * Return: 0; EBUSY if a file handler cannot finish yet, or is not
+ * registered (nothing changed);
  * EINVAL on an outgoing session or for non-zero @reserved.
  */
 struct liveupdate_session_finish {
@@ -376,7 +385,8 @@ struct liveupdate_session_get_state {
  * open() of /dev/liveupdate.
  *
  * Return: 0; EINVAL for a bad name or on an incoming session; EEXIST if
- * another session has that name; EBUSY while PREPARED or FROZEN.
+ * another outgoing session of the same user has that name; EBUSY while
+ * PREPARED or FROZEN.
  */
 struct liveupdate_session_set_name {
 	__u32 size;
