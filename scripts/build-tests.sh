@@ -32,10 +32,11 @@ build_programs() {
 	local up=(-static -O2 -Wall -Wno-unused-function -isystem "$OUT/usr-headers/include"
 		-I "$TREE/tools/testing/selftests" -I "$UPSTREAM/lib/include")
 	gcc "${up[@]}" -c -o "$STAGE/lu_utils.o" "$UPSTREAM/lib/lu_utils.c"
-	for c in liveupdate luo_kexec_simple luo_multi_session; do
+	for c in liveupdate luo_kexec_simple luo_multi_session luo_stress_files luo_stress_sessions; do
 		gcc "${up[@]}" -D_GNU_SOURCE -o "$STAGE/root/upstream/$c" "$UPSTREAM/$c.c" "$STAGE/lu_utils.o"
 	done
 	install -m 755 "$SRC"/selftests/upstream/*_test "$STAGE/root/tests/"
+	install -m 755 "$SRC/selftests/upstream/kexec_flow" "$STAGE/root/tests/upstream_kexec_flow"
 }
 step "build VM test programs" build_programs
 
