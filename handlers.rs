@@ -4,4 +4,5 @@
 
 pub(crate) mod memfd;
 pub(crate) mod memfd_format;
+pub(crate) mod memfd_incoming;
 pub(crate) mod test;

@@ -241,11 +241,15 @@ impl RestoredFolio {
         unsafe { bindings::luo_folio_nr_pages(self.0.as_ptr()) as u64 }
     }
 
-    /// Gives up the reference, for a callee that consumes it.
-    pub(crate) fn into_raw(self) -> *mut bindings::folio {
-        let folio = self.0.as_ptr();
+    /// The folio, for a callee that may consume the reference (then
+    /// [`RestoredFolio::consumed`]) or leave it.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::folio {
+        self.0.as_ptr()
+    }
+
+    /// A callee took over the reference.
+    pub(crate) fn consumed(self) {
         core::mem::forget(self);
-        folio
     }
 }
 
@@ -314,6 +318,10 @@ pub(crate) struct RestoredWords {
     ptr: NonNull<u64>,
     len: usize,
 }
+
+// SAFETY: the mapping is owned by this object alone; it may be freed from
+// any thread (a parked memfd rebuild is dropped by whoever finishes it).
+unsafe impl Send for RestoredWords {}
 
 impl RestoredWords {
     /// Restores the array of `desc`; `EINVAL` if it is not a valid

@@ -47,18 +47,22 @@ pub(crate) trait FileHandler: Sync {
     /// Takes `file` for preservation (PRESERVE_FD). Cheap: the work waits
     /// for PREPARE.
     fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>>;
-    /// In the new kernel: rebuilds the file from its handover `data`.
+    /// In the new kernel: rebuilds the file from its handover `data`. On
+    /// failure what the handover kept is still the handler's: retrieve()
+    /// may be called again (after a failure for want of memory it should
+    /// go on from where it stopped), and finish() must free it.
     fn retrieve(&self, data: u64) -> Result<ARef<File>>;
     /// Whether the file may be finished now (`EBUSY` for SESSION_FINISH
-    /// otherwise); `retrieve_ran` as for `finish`.
-    fn can_finish(&self, _data: u64, _retrieve_ran: bool) -> bool {
+    /// otherwise); `retrieved` as for `finish`.
+    fn can_finish(&self, _data: u64, _retrieved: bool) -> bool {
         true
     }
     /// The update is over for this file: free what the handover kept.
-    /// `retrieve_ran` says whether `retrieve` ran (successfully or not),
-    /// in which case it took the handover data and must have freed what it
-    /// did not keep; `finish` must not touch the data again.
-    fn finish(&self, data: u64, retrieve_ran: bool);
+    /// `retrieved` says whether `retrieve` succeeded, in which case the
+    /// file took what it needed and `finish` frees only what is left; if
+    /// not, `finish` frees everything, including what failed attempts
+    /// built.
+    fn finish(&self, data: u64, retrieved: bool);
 }
 
 kernel::sync::global_lock! {

@@ -102,8 +102,7 @@ pub(crate) struct FileView<'a> {
     pub(crate) token: u64,
     /// The handler's compatible string.
     pub(crate) compatible: &'a [u8],
-    /// "preserved", "prepared", "incoming", "retrieved" or
-    /// "retrieve-failed".
+    /// "preserved", "prepared", "incoming" or "retrieved".
     pub(crate) status: &'static str,
 }
 
@@ -114,8 +113,10 @@ pub(crate) struct IncomingFile {
     /// is needed, so one registered late still finds its files.
     compatible: Name,
     data: u64,
-    /// The outcome of the first RETRIEVE_FD, given again to later ones.
-    retrieved: Option<core::result::Result<ARef<File>, Error>>,
+    /// The file the first successful RETRIEVE_FD made, given again to
+    /// later ones. A failed one decides nothing: the handler keeps what it
+    /// built for the next attempt, and finish() frees it.
+    retrieved: Option<ARef<File>>,
 }
 
 impl IncomingFile {
@@ -139,8 +140,8 @@ impl IncomingFile {
         self.token
     }
 
-    /// Whether retrieve() ran, successfully or not: then it owns the
-    /// file's handover data, and finish() must not touch it.
+    /// Whether retrieve() succeeded: then the file owns what the handover
+    /// kept, and finish() only lets go of the rest.
     fn retrieve_ran(&self) -> bool {
         self.retrieved.is_some()
     }
@@ -354,7 +355,7 @@ impl Session {
     }
 
     /// RETRIEVE_FD: the file handed over under `token`, rebuilt by its
-    /// handler on first use; later calls get the same file (or error).
+    /// handler on first success; later calls get the same file.
     pub(crate) fn retrieve(&self, token: u64) -> Result<ARef<File>> {
         let mut inner = self.inner.lock();
         let f = inner
@@ -362,17 +363,15 @@ impl Session {
             .iter_mut()
             .find(|f| f.token == token)
             .ok_or(ENOENT)?;
-        if f.retrieved.is_none() {
-            // Without a handler nothing is decided: one may register later
-            // (a module), and then its files are waiting for it.
-            let handler = f.handler().ok_or(EOPNOTSUPP)?;
-            f.retrieved = Some(handler.retrieve(f.data));
+        if let Some(file) = &f.retrieved {
+            return Ok(file.clone());
         }
-        match &f.retrieved {
-            Some(Ok(file)) => Ok(file.clone()),
-            Some(Err(e)) => Err(*e),
-            None => Err(EINVAL),
-        }
+        // Without a handler nothing is decided: one may register later (a
+        // module), and then its files are waiting for it.
+        let handler = f.handler().ok_or(EOPNOTSUPP)?;
+        let file = handler.retrieve(f.data)?;
+        f.retrieved = Some(file.clone());
+        Ok(file)
     }
 
     /// Finishes every incoming file; unless `force`, first checks that
@@ -424,10 +423,10 @@ impl Session {
             f(FileView {
                 token: file.token,
                 compatible: file.compatible.as_bytes(),
-                status: match file.retrieved {
-                    None => "incoming",
-                    Some(Ok(_)) => "retrieved",
-                    Some(Err(_)) => "retrieve-failed",
+                status: if file.retrieved.is_some() {
+                    "retrieved"
+                } else {
+                    "incoming"
                 },
             });
         }

@@ -169,37 +169,55 @@ struct file *luo_memfd_create(const char *name, loff_t size)
 	return file;
 }
 
+/*
+ * May fail, never OOM-kills: a RETRIEVE_FD in too small a memory cgroup
+ * gets ENOMEM, and the folios stay for the next attempt.
+ */
+#define LUO_RESTORE_GFP (GFP_HIGHUSER_MOVABLE | __GFP_RETRY_MAYFAIL)
+
+int luo_folio_charge(struct folio *folio)
+{
+	return mem_cgroup_charge(folio, NULL, LUO_RESTORE_GFP);
+}
+
+void luo_folio_uncharge(struct folio *folio)
+{
+	/* Not on the LRU, in no page cache: as it came from KHO again. */
+	mem_cgroup_uncharge(folio);
+}
+
 int luo_memfd_insert(struct file *file, struct folio *folio, pgoff_t index)
 {
 	struct address_space *mapping = file->f_mapping;
 	struct inode *inode = file_inode(file);
 	long nr = folio_nr_pages(folio);
-	gfp_t gfp = mapping_gfp_mask(mapping);
 	int err;
 
 	/* What shmem's own allocation does: a large folio is rmappable. */
 	page_rmappable_folio(&folio->page);
 	__folio_set_locked(folio);
 	__folio_set_swapbacked(folio);
-	err = mem_cgroup_charge(folio, NULL, gfp);
+	err = shmem_add_to_page_cache(folio, mapping, index, NULL, LUO_RESTORE_GFP);
 	if (err)
-		goto out;
-	err = shmem_add_to_page_cache(folio, mapping, index, NULL, gfp);
-	if (err)
-		goto out;
+		goto fail;
 	err = shmem_inode_acct_blocks(inode, nr);
 	if (err) {
+		/* Drops the page cache's references; ours stays. */
 		filemap_remove_folio(folio);
-		goto out;
+		goto fail;
 	}
 	folio_mark_uptodate(folio);
 	/* Dirty: the data exists nowhere else, reclaim must not drop it. */
 	folio_mark_dirty(folio);
 	folio_add_lru(folio);
 	shmem_recalc_inode(inode, nr, 0);
-out:
 	folio_unlock(folio);
 	folio_put(folio);
+	return 0;
+
+fail:
+	__folio_clear_swapbacked(folio);
+	folio_unlock(folio);
 	return err;
 }
 

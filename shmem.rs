@@ -225,6 +225,22 @@ impl Drop for PinnedFolio {
     }
 }
 
+/// Charges `folio` to the caller's memory cgroup: `ENOMEM` if it has no
+/// room (never an OOM kill). A folio must be charged before
+/// [`NewMemfd::insert`].
+pub(crate) fn charge(folio: &RestoredFolio) -> Result {
+    // SAFETY: we hold a reference to the folio, which is in no page cache
+    // and not charged (restored from KHO, or uncharged again).
+    kernel::error::to_result(unsafe { bindings::luo_folio_charge(folio.as_ptr()) })
+}
+
+/// Undoes [`charge`] of a folio that was not inserted.
+pub(crate) fn uncharge(folio: &RestoredFolio) {
+    // SAFETY: we hold a reference to the charged folio, which is in no
+    // page cache and not on the LRU.
+    unsafe { bindings::luo_folio_uncharge(folio.as_ptr()) }
+}
+
 /// A memfd being rebuilt in the new kernel.
 pub(crate) struct NewMemfd(ARef<File>);
 
@@ -244,23 +260,36 @@ impl NewMemfd {
         Ok(NewMemfd(unsafe { ARef::from_raw(ptr) }))
     }
 
-    /// Puts `folio` into the file at page `index`, as shmem's own page.
-    pub(crate) fn insert(&self, folio: RestoredFolio, index: u64) -> Result {
-        let index = kernel::ffi::c_ulong::try_from(index).map_err(|_| EINVAL)?;
-        // SAFETY: the file is a new memfd; `into_raw` gives up our
-        // reference, which `luo_memfd_insert` consumes in every case.
-        kernel::error::to_result(unsafe {
-            bindings::luo_memfd_insert(self.0.as_ptr(), folio.into_raw(), index)
-        })
+    /// Puts `folio` (charged) into the file at page `index`, as shmem's
+    /// own page. On failure the folio is given back, as it was.
+    pub(crate) fn insert(
+        &self,
+        folio: RestoredFolio,
+        index: u64,
+    ) -> core::result::Result<(), (Error, RestoredFolio)> {
+        let Ok(index) = kernel::ffi::c_ulong::try_from(index) else {
+            return Err((EINVAL, folio));
+        };
+        // SAFETY: the file is a new memfd and we hold a reference to the
+        // folio, which `luo_memfd_insert` consumes on success only.
+        let ret = unsafe { bindings::luo_memfd_insert(self.0.as_ptr(), folio.as_ptr(), index) };
+        match kernel::error::to_result(ret) {
+            Ok(()) => {
+                folio.consumed();
+                Ok(())
+            }
+            Err(e) => Err((e, folio)),
+        }
     }
 
     /// Sets permission bits, position and seals, and hands the file out.
-    pub(crate) fn finish(self, seals: u32, mode: u32, pos: u64) -> Result<ARef<File>> {
+    /// May be tried again if it fails.
+    pub(crate) fn finish(&self, seals: u32, mode: u32, pos: u64) -> Result<ARef<File>> {
         let pos = bindings::loff_t::try_from(pos).map_err(|_| EINVAL)?;
         // SAFETY: the file is a memfd made with `MFD_ALLOW_SEALING`.
         kernel::error::to_result(unsafe {
             bindings::luo_memfd_finish_setup(self.0.as_ptr(), seals, mode as bindings::umode_t, pos)
         })?;
-        Ok(self.0)
+        Ok(self.0.clone())
     }
 }

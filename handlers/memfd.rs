@@ -32,22 +32,22 @@
 //!   normal memfd again.
 //! - In the new kernel, retrieve() makes a new memfd with the old name,
 //!   size, permission bits, position and seals, and inserts the restored
-//!   folios as shmem's own. It is an ordinary memfd from then on.
-//!   finish() frees the folios of a memfd nobody retrieved.
+//!   folios as shmem's own (`memfd_incoming`): it is an ordinary memfd
+//!   from then on. A retrieve that fails for want of memory keeps what it
+//!   built for the next attempt; finish() frees whatever is left, or the
+//!   folios of a memfd nobody retrieved.
 
 use crate::handlers::memfd_format::{
-    self, FolioCheck, FormatError, Header, HEADER_LEN, LIST_DESC_LEN, NAME_MAX,
+    self, FormatError, Header, HEADER_LEN, LIST_DESC_LEN, NAME_MAX,
 };
-use crate::kho::{
-    IncomingBlob, OutgoingBlob, PreservedFolio, PreservedWords, RestoredFolio, RestoredWords,
-    VMALLOC_DESC_LEN,
-};
+use crate::handlers::memfd_incoming;
+use crate::kho::{OutgoingBlob, PreservedFolio, PreservedWords, VMALLOC_DESC_LEN};
 use crate::luo_file::{FileHandler, Preserved};
-use crate::shmem::{Memfd, NewMemfd};
+use crate::shmem::Memfd;
 use kernel::{alloc::VVec, bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
 /// The header page.
-const HEADER_PAGE: usize = 4096;
+pub(crate) const HEADER_PAGE: usize = 4096;
 
 const _: () = assert!(VMALLOC_DESC_LEN == LIST_DESC_LEN && HEADER_LEN <= HEADER_PAGE);
 
@@ -69,6 +69,7 @@ kernel::sync::global_lock! {
 pub(crate) fn init() {
     // SAFETY: called once, before the handler is registered.
     unsafe { INODES.init() };
+    memfd_incoming::init();
 }
 
 /// The memfd handler.
@@ -246,42 +247,6 @@ impl Drop for PreservedMemfd {
     }
 }
 
-/// Restores and frees every folio of `list` from entry `from` on.
-fn discard(list: &[u64], from: usize) {
-    for (i, entry) in list.chunks_exact(2).skip(from).enumerate() {
-        if RestoredFolio::restore(entry[0]).is_err() {
-            pr_warn!("memfd: a handed-over folio could not be restored\n");
-        }
-        if i % RESCHED_EVERY == 0 {
-            crate::sched::cond_resched();
-        }
-    }
-}
-
-/// Folios restored between two chances for other tasks to run.
-const RESCHED_EVERY: usize = 64;
-
-/// Reads the header page at `data`.
-fn read_header(data: u64) -> Result<(IncomingBlob, Header)> {
-    let page = IncomingBlob::restore(data, HEADER_PAGE)?;
-    let header = Header::decode(page.as_slice()).inspect_err(|e| {
-        pr_err!("memfd: refusing a handed-over memfd: {:?}\n", e);
-    })?;
-    Ok((page, header))
-}
-
-/// Restores the folio list of `h`, if it has folios.
-fn read_list(h: &Header) -> Result<Option<RestoredWords>> {
-    if h.nr_folios == 0 {
-        return Ok(None);
-    }
-    let len = usize::try_from(h.nr_folios)
-        .ok()
-        .and_then(|n| n.checked_mul(2))
-        .ok_or(EINVAL)?;
-    RestoredWords::restore(&h.list, len).map(Some)
-}
-
 impl FileHandler for MemfdHandler {
     fn compatible(&self) -> &'static CStr {
         c"luo-rs,memfd-v1"
@@ -324,52 +289,10 @@ impl FileHandler for MemfdHandler {
     }
 
     fn retrieve(&self, data: u64) -> Result<ARef<File>> {
-        let (_page, h) = read_header(data)?;
-        let list = match read_list(&h) {
-            Ok(list) => list,
-            Err(e) => {
-                pr_err!("memfd: cannot restore the folio list: {:?}\n", e);
-                return Err(e);
-            }
-        };
-        let entries = list.as_ref().map_or(&[][..], |l| l.as_slice());
-        let memfd = match NewMemfd::create(h.name(), h.size) {
-            Ok(m) => m,
-            Err(e) => {
-                discard(entries, 0);
-                return Err(e);
-            }
-        };
-        let mut check = FolioCheck::new(h.size);
-        for (i, entry) in entries.chunks_exact(2).enumerate() {
-            let inserted = RestoredFolio::restore(entry[0]).and_then(|folio| {
-                check.accept(entry[1], folio.nr_pages())?;
-                memfd.insert(folio, entry[1])
-            });
-            if let Err(e) = inserted {
-                // Folios already inserted go with the file.
-                pr_err!("memfd: cannot put back folio {}: {:?}\n", i, e);
-                discard(entries, i + 1);
-                return Err(e);
-            }
-            if i % RESCHED_EVERY == 0 {
-                crate::sched::cond_resched();
-            }
-        }
-        memfd.finish(h.seals, h.mode, h.pos)
+        memfd_incoming::retrieve(data)
     }
 
-    fn finish(&self, data: u64, retrieve_ran: bool) {
-        if retrieve_ran {
-            // retrieve() took everything, whatever its outcome.
-            return;
-        }
-        if let Ok((_page, h)) = read_header(data) {
-            match read_list(&h) {
-                Ok(Some(list)) => discard(list.as_slice(), 0),
-                Ok(None) => {}
-                Err(e) => pr_warn!("memfd: cannot free an unretrieved memfd: {:?}\n", e),
-            }
-        }
+    fn finish(&self, data: u64, retrieved: bool) {
+        memfd_incoming::finish(data, retrieved)
     }
 }

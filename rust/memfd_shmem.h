@@ -55,8 +55,16 @@ void luo_folio_unpin(struct folio *folio);
 /* A new, empty memfd named name (the dentry name) of size bytes. */
 struct file *luo_memfd_create(const char *name, loff_t size);
 /*
- * Puts folio (restored from KHO; its reference is consumed) into the
- * memfd at index, as shmem's own: 0, or -errno and the folio is freed.
+ * Charges a folio restored from KHO to the caller's memory cgroup: 0, or
+ * -ENOMEM if it has no room (never an OOM kill).
+ */
+int luo_folio_charge(struct folio *folio);
+/* Undoes luo_folio_charge() of a folio in no page cache. */
+void luo_folio_uncharge(struct folio *folio);
+/*
+ * Puts folio (restored from KHO, charged) into the memfd at index, as
+ * shmem's own: 0, and the caller's reference is consumed; or -errno, and
+ * the folio is as it was (still charged), the reference still the caller's.
  */
 int luo_memfd_insert(struct file *file, struct folio *folio, pgoff_t index);
 /* Last step of a retrieve: permission bits, position, then seals. */

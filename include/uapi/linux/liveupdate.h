@@ -278,13 +278,16 @@ struct liveupdate_session_preserve_fd {
  * @fd:    output: a new file descriptor (close-on-exec) for the file.
  * @token: input: the token the file was preserved with.
  *
- * On an incoming session, in UPDATED: the first call rebuilds the file
- * from the handover; later calls return new fds for the same file. If the
- * first attempt failed, later ones fail with the same error.
+ * On an incoming session, in UPDATED: the first successful call rebuilds
+ * the file from the handover; later calls return new fds for the same
+ * file. A failed call loses nothing: after ENOMEM (the memory is charged
+ * to the caller's memory cgroup) another call, by a caller with more
+ * memory, can succeed; SESSION_FINISH frees what is left.
  *
  * Return: 0; ENOENT for an unknown @token; EOPNOTSUPP while no handler of
- * the file's kind is registered (retry once one is); EINVAL on an
- * outgoing session; EBUSY outside UPDATED; the handler's error otherwise.
+ * the file's kind is registered (retry once one is); ENOMEM (retry with
+ * more memory); EINVAL on an outgoing session or for a file whose record
+ * is wrong; EBUSY outside UPDATED; the handler's error otherwise.
  */
 struct liveupdate_session_retrieve_fd {
 	__u32 size;
