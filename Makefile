@@ -15,7 +15,7 @@ else
 
 # Developer targets. Everything runs in a cached Debian chroot made by
 # scripts/toolchain.sh; the host needs only apt and root.
-.PHONY: all check demo kernel host-test vm-test toolchain fmt fuzz bench
+.PHONY: all check demo kernel host-test vm-test toolchain fmt fuzz fuzz-vm bench
 
 all: kernel
 
@@ -43,6 +43,10 @@ fmt:
 # LUO_FUZZ_SECONDS=600 make fuzz
 fuzz:
 	@scripts/fuzz.sh
+
+# LUO_FUZZ_OPS=100000 LUO_FUZZ_SEED=... make fuzz-vm
+fuzz-vm:
+	@scripts/fuzz-vm.sh
 
 bench:
 	@scripts/bench.sh
