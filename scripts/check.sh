@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make check`: every test. Host tests of the pure modules, the kernel
-# build, then every VM test including the kexec ones; one summary at the
-# end; exit status 0 only if everything passed.
+# build, then every VM test including the kexec ones, on the test kernel
+# and again on the debug kernel; one summary at the end; exit status 0
+# only if everything passed.
 
 t0=$(date +%s)
 # Sourcing creates the toolchain chroot if it is missing.
@@ -25,6 +26,24 @@ if [ "$fail" -eq 0 ]; then
 fi
 if [ "$fail" -eq 0 ]; then
 	in_chroot /luo/src/scripts/vm-tests-in-chroot.sh 2>&1 | tee -a "$report" || fail=1
+fi
+
+# The same VM tests on the debug kernel (KASAN, kmemleak, lockdep, ...).
+# Built and run even if the first kernel's tests failed: its reports say
+# more about why.
+log "== debug kernel =="
+debug=ok
+step "debug kernel" in_chroot env LUO_FLAVOR=debug /luo/src/scripts/build-kernel.sh || debug=
+if [ -n "$debug" ]; then
+	step "debug kernel: test programs and initramfs" \
+		in_chroot env LUO_FLAVOR=debug /luo/src/scripts/build-tests.sh || debug=
+fi
+if [ -n "$debug" ]; then
+	log "== VM tests on the debug kernel =="
+	in_chroot env LUO_FLAVOR=debug /luo/src/scripts/vm-tests-in-chroot.sh 2>&1 |
+		tee -a "$report" || fail=1
+else
+	fail=1
 fi
 
 # One summary: libtest's "N passed; M failed" lines and the VM report's.

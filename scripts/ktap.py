@@ -9,8 +9,8 @@ STAGES is 1 for tests that run in one boot and 2 for two-stage kexec tests
 The VM's init frames each program with LUO-RUN-BEGIN/LUO-RUN-END lines.
 A test passes when its final stage exited 0 and its KTAP output has at least
 one passing case and no failing one. Any kernel panic, oops, BUG, WARNING,
-KASAN/UBSAN or lockdep report anywhere in a log fails every test of that
-run. Exit status: 0 when everything passed.
+KASAN/UBSAN, lockdep or kmemleak report anywhere in a log fails every test
+of that run. Exit status: 0 when everything passed.
 """
 import re
 import sys
@@ -18,7 +18,8 @@ import sys
 BAD = re.compile(
     r"Kernel panic|\bOops\b|\bBUG:|WARNING:|KASAN|UBSAN:|Call Trace:|"
     r"general protection fault|possible recursive locking|"
-    r"circular locking dependency|inconsistent lock state"
+    r"circular locking dependency|inconsistent lock state|"
+    r"unreferenced object 0x|kmemleak: .*new suspected memory leaks"
 )
 KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\]")
 RESULT = re.compile(r"^(not )?ok \d+ (.*?)(?:\s+#\s*(SKIP|XFAIL|TODO)\b.*)?$")

@@ -46,12 +46,13 @@ need_root() {
 }
 
 # Inside the chroot: where the kernel build (OUT) and the initramfs (STAGE)
-# of LUO_FLAVOR live: "test" (default), "bench-rs" or "bench-c".
+# of LUO_FLAVOR live: "test" (default), "debug" (the test kernel with KASAN,
+# kmemleak and other checkers), "bench-rs" or "bench-c".
 luo_flavor_dirs() {
 	FLAVOR=${LUO_FLAVOR:-test}
 	case "$FLAVOR" in
 	test) OUT=/luo/work/build STAGE=/luo/work/initramfs ;;
-	bench-rs | bench-c) OUT=/luo/work/build-$FLAVOR STAGE=/luo/work/initramfs-$FLAVOR ;;
+	debug | bench-rs | bench-c) OUT=/luo/work/build-$FLAVOR STAGE=/luo/work/initramfs-$FLAVOR ;;
 	*) die "unknown LUO_FLAVOR $FLAVOR" ;;
 	esac
 }

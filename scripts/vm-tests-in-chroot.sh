@@ -9,7 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 
 SRC=/luo/src
-LOGS=/luo/work/logs
+luo_flavor_dirs
+LOGS=/luo/work/logs-$FLAVOR
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 
@@ -26,11 +27,11 @@ done
 runs=()
 if [ "${#plain[@]}" -gt 0 ]; then
 	list=$(IFS=,; echo "${plain[*]}")
-	step "VM: ${plain[*]}" "$SRC/scripts/run-vm.sh" "$LOGS/plain.log" "$list"
+	step "VM ($FLAVOR): ${plain[*]}" "$SRC/scripts/run-vm.sh" "$LOGS/plain.log" "$list"
 	runs+=("$LOGS/plain.log:$list:1")
 fi
 for t in "${kexec[@]}"; do
-	step "VM with kexec: $t" "$SRC/scripts/run-vm.sh" "$LOGS/$t.log" "$t"
+	step "VM ($FLAVOR) with kexec: $t" "$SRC/scripts/run-vm.sh" "$LOGS/$t.log" "$t"
 	runs+=("$LOGS/$t.log:$t:2")
 done
 python3 "$SRC/scripts/ktap.py" "${runs[@]}"

@@ -57,6 +57,16 @@ class Judge(unittest.TestCase):
             code, _ = judge(PASS + line + "\n")
             self.assertEqual(code, 1, line)
 
+    def test_a_kmemleak_report_fails_the_run(self):
+        leak = ("LUO-KMEMLEAK-BEGIN stage=1\n"
+                "unreferenced object 0xffff888003a1c000 (size 64):\n"
+                "  comm \"t\", pid 70, jiffies 4294893561\n"
+                "LUO-KMEMLEAK-END stage=1\n")
+        code, out = judge(PASS + leak)
+        self.assertEqual(code, 1, out)
+        code, out = judge(PASS + "LUO-KMEMLEAK-BEGIN stage=1\nLUO-KMEMLEAK-END stage=1\n")
+        self.assertEqual(code, 0, out)
+
     def test_crash_before_end(self):
         code, out = judge(PASS.split("LUO-RUN-END")[0])
         self.assertEqual(code, 1)
