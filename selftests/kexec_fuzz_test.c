@@ -39,6 +39,8 @@ struct slot {
 
 static struct slot pool[POOL];
 static uint64_t rng;
+/* The worker's number: half of its session names are its own. */
+static unsigned int me;
 
 /* What the workers did, shared between them and the parent. */
 enum { C_IOCTL_OK, C_IOCTL_ERR, C_PRESERVE_OK, C_EVENT_OK, C_SESSIONS, C_NR };
@@ -117,7 +119,7 @@ static void random_name(uint8_t *name)
 	static const char *names[] = { "vm", "vm-1", "a", "shared", "x" };
 
 	memset(name, 0, LIVEUPDATE_SESSION_NAME_LENGTH);
-	switch (below(6)) {
+	switch (below(7)) {
 	case 0: /* no NUL in 64 bytes */
 		memset(name, 'n', LIVEUPDATE_SESSION_NAME_LENGTH);
 		break;
@@ -125,6 +127,9 @@ static void random_name(uint8_t *name)
 		break;
 	case 2: /* the longest */
 		memset(name, 'l', LIVEUPDATE_SESSION_NAME_LENGTH - 1);
+		break;
+	case 3: case 4:
+		snprintf((char *)name, LIVEUPDATE_SESSION_NAME_LENGTH, "w%u-%u", me, below(8));
 		break;
 	default:
 		snprintf((char *)name, LIVEUPDATE_SESSION_NAME_LENGTH, "%s%u",
@@ -247,9 +252,21 @@ static void one_op(int depth)
 	int fd, ret;
 	char c = 'x';
 
-	switch (below(20)) {
+	switch (below(24)) {
 	case 0:
 		add(luo_open(), K_DEV);
+		break;
+	case 20: case 21: case 22: case 23:
+		/* Well-formed PRESERVE_FD and UNPRESERVE_FD, mostly of memfds. */
+		fd = pick(K_SESSION);
+		if (below(3)) {
+			ret = luo_preserve(fd, pick(below(4) ? K_MEMFD : K_TEST), below(4));
+			if (!ret)
+				count(C_PRESERVE_OK);
+		} else {
+			ret = luo_unpreserve(fd, below(4));
+		}
+		check("PRESERVE/UNPRESERVE", 0, ret);
 		break;
 	case 1: {
 		struct slot *s = &pool[below(POOL)];
@@ -382,12 +399,22 @@ static unsigned long arg_ul(const char *key, unsigned long dflt)
 }
 
 /* A worker: `ops` operations from `seed`; exits 1 on an undocumented errno. */
-static void worker(uint64_t seed, unsigned long ops)
+static void worker(unsigned int id, uint64_t seed, unsigned long ops)
 {
 	struct sigaction sa = { .sa_handler = on_bus };
+	int dev = luo_open();
+	char name[32];
 
 	sigaction(SIGBUS, &sa, NULL);
 	rng = seed | 1;
+	me = id;
+	/* Something to work on from the start. */
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "w%u-start%d", id, i);
+		add(luo_create_session(dev, name), K_SESSION);
+		add(luo_memfd("start", 8 * 4096), K_MEMFD);
+	}
+	add(dev, K_DEV);
 	for (unsigned long i = 0; i < ops; i++)
 		one_op(0);
 	_exit(unexpected ? 1 : 0);
@@ -447,7 +474,7 @@ static void stage1(void)
 		if (pid < 0)
 			ksft_exit_fail_msg("fork: %s\n", strerror(errno));
 		if (!pid)
-			worker(seed * 0x9e3779b97f4a7c15ULL + i, ops / procs);
+			worker(i, seed * 0x9e3779b97f4a7c15ULL + i, ops / procs);
 	}
 	for (unsigned long i = 0; i < procs; i++) {
 		int status;
