@@ -288,12 +288,6 @@ impl CoreGuard {
     }
 }
 
-/// Whether a kexec has committed to the handover (for the tests: they
-/// race userspace against the committed kexec).
-pub(crate) fn kexec_committed() -> bool {
-    CORE.lock().jump == Jump::Committed
-}
-
 /// Takes the core lock; see the locking notes on [`CORE`].
 pub(crate) fn core() -> CoreGuard {
     CoreGuard(CORE.lock())

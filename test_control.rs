@@ -16,8 +16,9 @@
 //! wait that long after committing to the jump, so the tests can race
 //! userspace against the committed handover. Reading
 //! gives `key: value` lines: what is registered, the value, how often
-//! each callback ran, the data handed over to this kernel, whether a kexec
-//! has committed to the handover, and the data `finish` was called with.
+//! each callback ran, the data handed over to this kernel, whether
+//! `liveupdate_reboot()` is holding the kexec window open, and the data
+//! `finish` was called with.
 //!
 //! The subsystem is not registered at boot, so live updates that do not
 //! ask for it carry no subsystem data; the test handler is.
@@ -151,7 +152,6 @@ pub(crate) fn show(_: &Knob, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Some(data) => writeln!(f, "incoming: {data:#x}")?,
         None => writeln!(f, "incoming: none")?,
     }
-    writeln!(f, "committed: {}", u32::from(crate::kexec_committed()))?;
     writeln!(f, "kexec-window: {}", t.in_kexec_window.load(Relaxed))?;
     writeln!(f, "finishes: {}", t.finishes.load(Relaxed))?;
     writeln!(f, "finished: {:#x}", t.finished_data.load(Relaxed))
