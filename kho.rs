@@ -11,7 +11,7 @@
 
 use crate::shmem::PinnedFolio;
 use core::ptr::NonNull;
-use kernel::{alloc::VVec, bindings, error::from_err_ptr, prelude::*, str::CStr};
+use kernel::{alloc::VVec, bindings, error::from_err_ptr, page::PAGE_SIZE, prelude::*, str::CStr};
 
 /// Whether KHO is on for this boot (`kho=` on the command line, or
 /// `CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT`). Without it nothing can be
@@ -310,17 +310,22 @@ impl Drop for PreservedWords {
 }
 
 /// An array of `u64` the previous kernel preserved with
-/// [`PreservedWords`], mapped in this kernel until dropped.
+/// [`PreservedWords`], restored by this one in place (its pages, not a
+/// mapping) and freed when dropped. Restoring allocates nothing, so a
+/// caller short of memory can always restore, read and free it.
 ///
-/// Invariant: `ptr` is a vmalloc mapping from `kho_restore_vmalloc` with at
-/// least `len` words.
+/// # Invariants
+///
+/// Every chunk and block of `desc` is restored (`luo_kho_words_restore`
+/// succeeded) and owned by this object; they hold at least `len` words.
 pub(crate) struct RestoredWords {
-    ptr: NonNull<u64>,
+    desc: bindings::kho_vmalloc,
     len: usize,
 }
 
-// SAFETY: the mapping is owned by this object alone; it may be freed from
-// any thread (a parked memfd rebuild is dropped by whoever finishes it).
+// SAFETY: the restored pages are owned by this object alone; they may be
+// freed from any thread (a parked memfd rebuild is dropped by whoever
+// finishes it).
 unsafe impl Send for RestoredWords {}
 
 impl RestoredWords {
@@ -330,31 +335,70 @@ impl RestoredWords {
         // SAFETY: any bytes are a valid `kho_vmalloc` value.
         let desc: bindings::kho_vmalloc = unsafe { core::mem::transmute_copy(desc) };
         let bytes = len.checked_mul(8).ok_or(EINVAL)?;
-        if (desc.total_pages as usize).saturating_mul(4096) < bytes {
+        if (desc.total_pages as usize).saturating_mul(PAGE_SIZE) < bytes {
             return Err(EINVAL);
         }
-        // SAFETY: the helper reads only pages it checked KHO preserved.
-        kernel::error::to_result(unsafe { bindings::luo_kho_vmalloc_restorable(&desc) })?;
-        // SAFETY: every chunk and page of `desc` was preserved and not
-        // restored (checked above), so `kho_restore_vmalloc` reads only
-        // preserved memory; it returns NULL on failure.
-        let ptr = unsafe { bindings::kho_restore_vmalloc(&desc) };
-        let ptr = NonNull::new(ptr.cast::<u64>()).ok_or(EINVAL)?;
-        Ok(Self { ptr, len })
+        // SAFETY: the helper checks every chunk and block of `desc` was
+        // preserved and not yet restored before it reads or restores it.
+        kernel::error::to_result(unsafe { bindings::luo_kho_words_restore(&desc) })?;
+        // INVARIANT: restored above; `total_pages` covers `len` words.
+        Ok(Self { desc, len })
     }
 
-    /// The words.
-    pub(crate) fn as_slice(&self) -> &[u64] {
-        // SAFETY: by the type invariant `ptr` maps at least `len` words,
-        // page-aligned, for as long as `self` lives.
-        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    /// The words, in pairs (`len` is even for every user of pairs).
+    pub(crate) fn pairs(&self) -> Pairs<'_> {
+        // SAFETY: all-zero is a valid cursor (no chunk).
+        let mut cursor: bindings::luo_kho_words_cursor = unsafe { core::mem::zeroed() };
+        // SAFETY: `desc` is restored (type invariant) and outlives `Pairs`.
+        unsafe { bindings::luo_kho_words_start(&self.desc, &mut cursor) };
+        Pairs {
+            words: self,
+            cursor,
+            block: &[],
+            left: self.len / 2,
+        }
     }
 }
 
 impl Drop for RestoredWords {
     fn drop(&mut self) {
-        // SAFETY: the mapping came from `kho_restore_vmalloc`; `vfree`
-        // releases it and the restored pages.
-        unsafe { bindings::vfree(self.ptr.as_ptr().cast()) };
+        // SAFETY: by the type invariant every page of `desc` is restored
+        // and ours; no `Pairs` outlives `self`.
+        unsafe { bindings::luo_kho_words_free(&self.desc) };
+    }
+}
+
+/// The pairs of a [`RestoredWords`], in order.
+pub(crate) struct Pairs<'a> {
+    words: &'a RestoredWords,
+    cursor: bindings::luo_kho_words_cursor,
+    /// What is left of the block being read.
+    block: &'a [u64],
+    /// Pairs still to yield.
+    left: usize,
+}
+
+impl Iterator for Pairs<'_> {
+    type Item = (u64, u64);
+
+    fn next(&mut self) -> Option<(u64, u64)> {
+        if self.left == 0 {
+            return None;
+        }
+        if self.block.len() < 2 {
+            // SAFETY: the cursor walks the restored array `words` borrows.
+            let words = unsafe { bindings::luo_kho_words_next(&mut self.cursor) };
+            if words.is_null() {
+                return None;
+            }
+            let len = (PAGE_SIZE << self.words.desc.order) / 8;
+            // SAFETY: a block is `PAGE_SIZE << order` bytes of restored
+            // pages in the direct map, alive while `words` is.
+            self.block = unsafe { core::slice::from_raw_parts(words, len) };
+        }
+        let (pair, rest) = self.block.split_first_chunk::<2>()?;
+        self.block = rest;
+        self.left -= 1;
+        Some((pair[0], pair[1]))
     }
 }

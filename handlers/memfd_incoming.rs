@@ -108,13 +108,12 @@ impl Rebuild {
         if nr == 0 || self.folios.len() == nr {
             return Ok(());
         }
-        let entries = self.list.as_ref().map_or(&[][..], |l| l.as_slice());
         let mut folios =
             KVVec::with_capacity(nr, GFP_KERNEL).map_err(|_| Failure::Retry(ENOMEM))?;
         let mut check = FolioCheck::new(self.header.size);
-        for (i, entry) in entries.chunks_exact(2).enumerate() {
-            let checked = RestoredFolio::restore(entry[0]).and_then(|folio| {
-                check.accept(entry[1], folio.nr_pages())?;
+        for (i, (phys, index)) in entries(&self.list).enumerate() {
+            let checked = RestoredFolio::restore(phys).and_then(|folio| {
+                check.accept(index, folio.nr_pages())?;
                 Ok(folio)
             });
             match checked {
@@ -123,7 +122,7 @@ impl Rebuild {
                     .map_err(|_| Failure::Gone(EINVAL))?,
                 Err(e) => {
                     pr_err!("memfd: refusing handed-over folio {}: {:?}\n", i, e);
-                    discard(entries, i + 1);
+                    discard(&self.list, i + 1);
                     return Err(Failure::Gone(e));
                 }
             }
@@ -181,15 +180,9 @@ impl Rebuild {
     /// stays in its place (charged).
     fn insert_all(&mut self) -> core::result::Result<(), Failure> {
         let memfd = self.memfd.as_ref().ok_or(Failure::Gone(EINVAL))?;
-        let entries = self.list.as_ref().map_or(&[][..], |l| l.as_slice());
-        for (i, (slot, entry)) in self
-            .folios
-            .iter_mut()
-            .zip(entries.chunks_exact(2))
-            .enumerate()
-        {
+        for (i, (slot, (_, index))) in self.folios.iter_mut().zip(entries(&self.list)).enumerate() {
             if let Some(folio) = slot.take() {
-                if let Err((e, folio)) = memfd.insert(folio, entry[1]) {
+                if let Err((e, folio)) = memfd.insert(folio, index) {
                     *slot = Some(folio);
                     return Err(Failure::Retry(e));
                 }
@@ -202,11 +195,16 @@ impl Rebuild {
     }
 }
 
+/// The folio list's entries, (physical address, index) in list order.
+fn entries(list: &Option<RestoredWords>) -> impl Iterator<Item = (u64, u64)> + '_ {
+    list.iter().flat_map(RestoredWords::pairs)
+}
+
 /// Restores and frees every folio of `list` from entry `from` on; an entry
 /// that cannot be restored (a wrong record) is skipped quietly.
-fn discard(list: &[u64], from: usize) {
-    for (i, entry) in list.chunks_exact(2).skip(from).enumerate() {
-        drop(RestoredFolio::restore(entry[0]));
+fn discard(list: &Option<RestoredWords>, from: usize) {
+    for (i, (phys, _)) in entries(list).skip(from).enumerate() {
+        drop(RestoredFolio::restore(phys));
         if i % RESCHED_EVERY == 0 {
             crate::sched::cond_resched();
         }
@@ -257,10 +255,7 @@ pub(crate) fn finish(data: u64, retrieved: bool) {
         return;
     };
     match rebuild.restore_list() {
-        Ok(()) => {
-            let entries = rebuild.list.as_ref().map_or(&[][..], |l| l.as_slice());
-            discard(entries, 0);
-        }
+        Ok(()) => discard(&rebuild.list, 0),
         Err(Failure::Retry(e) | Failure::Gone(e)) => {
             pr_warn!("memfd: cannot free an unretrieved memfd: {:?}\n", e);
         }
