@@ -246,13 +246,18 @@ pub(crate) struct NewMemfd(ARef<File>);
 
 impl NewMemfd {
     /// An empty memfd named `name` (the old dentry name) of `size` bytes.
+    /// `ENOMEM` if the kernel has not the memory for it.
     pub(crate) fn create(name: &[u8], size: u64) -> Result<Self> {
         let mut cname = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
         cname.extend_from_slice(name, GFP_KERNEL)?;
         cname.push(0, GFP_KERNEL)?;
         let size = bindings::loff_t::try_from(size).map_err(|_| EINVAL)?;
         // SAFETY: `cname` is NUL-terminated and lives across the call.
-        let raw = from_err_ptr(unsafe { bindings::luo_memfd_create(cname.as_ptr().cast(), size) })?;
+        let raw = from_err_ptr(unsafe { bindings::luo_memfd_create(cname.as_ptr().cast(), size) })
+            // shmem says ENOSPC when it cannot allocate an inode; memfds
+            // live on its internal mount, which has no inode limit, so
+            // that is want of memory, and worth another attempt.
+            .map_err(|e| if e == ENOSPC { ENOMEM } else { e })?;
         let ptr = NonNull::new(raw.cast::<File>()).ok_or(ENOMEM)?;
         // SAFETY: `luo_memfd_create` returned a new file with one
         // reference, which the `ARef` takes over; `File` wraps `struct
