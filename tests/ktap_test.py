@@ -67,6 +67,25 @@ class Judge(unittest.TestCase):
         code, out = judge(PASS + "LUO-KMEMLEAK-BEGIN stage=1\nLUO-KMEMLEAK-END stage=1\n")
         self.assertEqual(code, 0, out)
 
+    def test_an_injected_allocation_failure_report_is_not_a_bug(self):
+        report = ("[    3.1] t: vmalloc error: size 4096, failed to allocate pages, mode:0xcc0(GFP_KERNEL)\n"
+                  "[    3.1] CPU: 0 UID: 0 PID: 70 Comm: t Not tainted 7.3.0\n"
+                  "[    3.1] Call Trace:\n"
+                  "[    3.1]  <TASK>\n"
+                  "[    3.1]  dump_stack_lvl+0x5d/0x80\n"
+                  "[    3.1]  </TASK>\n")
+        injected = "[    3.0] FAULT_INJECTION: forcing a failure.\n"
+        code, out = judge(PASS + injected + report)
+        self.assertEqual(code, 0, out)
+        # Without an injected failure it is a report like any other...
+        code, out = judge(PASS + report)
+        self.assertEqual(code, 1, out)
+        # ...and only the allocator's report is excused, up to its end.
+        code, out = judge(PASS + injected + report + "[    3.2] WARNING: CPU: 0 PID: 70 at x.c:1\n")
+        self.assertEqual(code, 1, out)
+        code, out = judge(PASS + injected + "[    3.1] Call Trace:\n")
+        self.assertEqual(code, 1, out)
+
     def test_crash_before_end(self):
         code, out = judge(PASS.split("LUO-RUN-END")[0])
         self.assertEqual(code, 1)

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Fault injection for luo-rs's VM tests: make the nth allocation of this
+ * thread's next call fail (failslab and fail_page_alloc, through
+ * /proc/thread-self/fail-nth), for n = 1, 2, ... until a call runs through
+ * without reaching its nth allocation. Only the calling thread is
+ * affected, and only while armed.
+ *
+ *	for (n = 1;; n++) {
+ *		luo_fault_arm(n);
+ *		ret = some_ioctl(...);
+ *		if (!luo_fault_fired())
+ *			break;		// ran through: every allocation was tried
+ *		... ret must be 0 or -ENOMEM, and nothing may be lost ...
+ *	}
+ *
+ * The allocators may report an injected failure with a stack trace
+ * (warn_alloc); scripts/ktap.py accepts exactly those reports in a log
+ * where a failure was injected.
+ */
+#ifndef LUO_FAULT_UTIL_H
+#define LUO_FAULT_UTIL_H
+
+#include "luo_test.h"
+
+#define LUO_FAULT_DIR "/sys/kernel/debug"
+
+static int luo_fault_fd = -1;
+
+static inline int luo_fault_knob(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int ok = fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Lets fail-nth reach every allocation a luo-rs call makes: sleeping ones
+ * and single pages too (both are skipped by default), and prints one line
+ * per injected failure, without a stack trace. 0 or -1.
+ */
+static inline int luo_fault_setup(void)
+{
+	static const char *const knobs[][2] = {
+		{ "failslab/ignore-gfp-wait", "N" },
+		{ "failslab/verbose", "1" },
+		{ "fail_page_alloc/ignore-gfp-wait", "N" },
+		{ "fail_page_alloc/ignore-gfp-highmem", "N" },
+		{ "fail_page_alloc/min-order", "0" },
+		{ "fail_page_alloc/verbose", "1" },
+	};
+	char path[128];
+
+	for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+		snprintf(path, sizeof(path), LUO_FAULT_DIR "/%s", knobs[i][0]);
+		if (luo_fault_knob(path, knobs[i][1]))
+			return -1;
+	}
+	luo_fault_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	return luo_fault_fd < 0 ? -1 : 0;
+}
+
+/* The nth allocation this thread makes from now on fails. */
+static inline void luo_fault_arm(unsigned int n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%u", n);
+
+	if (pwrite(luo_fault_fd, buf, len, 0) != len)
+		ksft_exit_fail_msg("cannot arm fail-nth: %s\n", strerror(errno));
+}
+
+/* Disarms; 1 if the failure was injected since luo_fault_arm(), else 0. */
+static inline int luo_fault_fired(void)
+{
+	char buf[16] = { 0 };
+
+	if (pread(luo_fault_fd, buf, sizeof(buf) - 1, 0) <= 0)
+		ksft_exit_fail_msg("cannot read fail-nth: %s\n", strerror(errno));
+	if (atoi(buf) == 0)
+		return 1;
+	luo_fault_arm(0);
+	return 0;
+}
+
+#endif /* LUO_FAULT_UTIL_H */
