@@ -293,10 +293,21 @@ pub(crate) fn core() -> CoreGuard {
     CoreGuard(CORE.lock())
 }
 
-/// For the tests (test-control `corrupt-handover`): damages the handover
-/// published for the next kernel, which must then refuse it. Only while
-/// FROZEN (nothing rewrites the blob after that).
-pub(crate) fn corrupt_handover() -> Result {
+/// How the tests damage the published handover ([`damage_handover`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Damage {
+    /// "luo-rs,handover-v2" becomes "Luo-rs,handover-v2": still a valid
+    /// FDT, but not a format any kernel knows.
+    Corrupt,
+    /// "luo-rs,handover-v2" becomes "luo-rs,handover-v3": a format newer
+    /// than the next kernel reads, as a later release would write.
+    Newer,
+}
+
+/// For the tests (test-control `corrupt-handover`, `newer-handover`):
+/// damages the handover published for the next kernel, which must then
+/// refuse it. Only while FROZEN (nothing rewrites the blob after that).
+pub(crate) fn damage_handover(damage: Damage) -> Result {
     let mut core = CORE.lock();
     if core.state != State::Frozen {
         return Err(EBUSY);
@@ -307,11 +318,18 @@ pub(crate) fn corrupt_handover() -> Result {
         .windows(format.len())
         .position(|w| w == format)
         .ok_or(ENOENT)?;
-    // "luo-rs,handover-v2" becomes "Luo-rs,handover-v2": still a valid
-    // FDT, but not a format the next kernel knows.
-    bytes[at] ^= 0x20;
+    let (at, byte) = match damage {
+        Damage::Corrupt => (at, b'L'),
+        // The name ends in its one-digit version (checked below).
+        Damage::Newer => (
+            at + format.len() - 1,
+            b'0' + (luo_handover::FORMAT as u8 + 1),
+        ),
+    };
+    bytes[at] = byte;
     Ok(())
 }
+const _: () = assert!(luo_handover::FORMAT < 9);
 
 /// SET_EVENT: moves the state machine (the caller checked the capability).
 pub(crate) fn set_event(event: Event) -> Result {
@@ -375,6 +393,15 @@ impl Sink for Incoming {
     }
 }
 
+/// The format name a handover blob gives, for the log.
+fn format_name(blob: &[u8]) -> &str {
+    kho_ser::Fdt::parse(blob)
+        .and_then(|fdt| fdt.root_str("compatible"))
+        .ok()
+        .and_then(|name| core::str::from_utf8(name).ok())
+        .unwrap_or("?")
+}
+
 /// Reads and validates the record the previous kernel left in KHO and
 /// registers its sessions. A bad record is refused with a log line and
 /// freed: this kernel then starts as if cold-booted.
@@ -394,6 +421,14 @@ fn take_incoming() -> Option<Handover> {
     let decoded = luo_handover::decode(blob.as_slice(), &mut incoming);
     let h = match decoded.and_then(|h| incoming.check_unique().map(|()| h)) {
         Ok(h) => h,
+        Err(FdtError::BadVersion) => {
+            pr_err!(
+                "refusing the incoming handover: format {} is newer than this kernel reads ({} and older): starting fresh\n",
+                format_name(blob.as_slice()),
+                luo_handover::COMPATIBLE
+            );
+            return None;
+        }
         Err(e) => {
             pr_err!("refusing the incoming handover ({:?}): starting fresh\n", e);
             return None;
@@ -411,7 +446,8 @@ fn take_incoming() -> Option<Handover> {
         }
     }
     pr_info!(
-        "handover received: generation {}, from kernel {:#018x}, {} session(s), {} subsystem(s)\n",
+        "handover received: format {}, generation {}, from kernel {:#018x}, {} session(s), {} subsystem(s)\n",
+        format_name(blob.as_slice()),
         h.generation,
         h.boot_id,
         sessions,

@@ -56,6 +56,41 @@ pub(crate) const COMPATIBLE: &str = "luo-rs,handover-v2";
 /// The first release's format: the same, without owners (its sessions
 /// belong to root). Still read.
 pub(crate) const COMPATIBLE_V1: &str = "luo-rs,handover-v1";
+/// The version [`COMPATIBLE`] names.
+pub(crate) const FORMAT: u32 = 2;
+/// What every format name starts with; the version number follows.
+const FORMAT_PREFIX: &[u8] = b"luo-rs,handover-v";
+
+/// The version of the format named `compatible` if this kernel reads it;
+/// `FdtError::BadVersion` for a newer one (written by a later release),
+/// `FdtError::BadValue` for anything else.
+pub(crate) fn format(compatible: &[u8]) -> Result<u32, FdtError> {
+    if compatible == COMPATIBLE.as_bytes() {
+        return Ok(FORMAT);
+    }
+    if compatible == COMPATIBLE_V1.as_bytes() {
+        return Ok(1);
+    }
+    // Not one it reads: a later one is worth saying so.
+    let digits = compatible
+        .strip_prefix(FORMAT_PREFIX)
+        .filter(|d| !d.is_empty() && d.len() <= 9 && d[0] != b'0')
+        .ok_or(FdtError::BadValue)?;
+    let mut version = 0u32;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(FdtError::BadValue);
+        }
+        // At most 9 digits: this cannot overflow.
+        version = version * 10 + u32::from(d - b'0');
+    }
+    Err(if version > FORMAT {
+        FdtError::BadVersion
+    } else {
+        FdtError::BadValue
+    })
+}
+
 /// Longest handler or subsystem compatible string.
 pub(crate) const COMPATIBLE_MAX: usize = 63;
 
@@ -186,10 +221,9 @@ fn node_is(name: &[u8], prefix: &[u8]) -> bool {
 /// Returns the root fields. On error `sink` may have seen part of it.
 pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtError> {
     let fdt = Fdt::parse(blob)?;
-    let format = fdt.root_str("compatible")?;
-    let owners = match format {
-        f if f == COMPATIBLE.as_bytes() => Owners::Recorded,
-        f if f == COMPATIBLE_V1.as_bytes() => Owners::Root,
+    let owners = match format(fdt.root_str("compatible")?)? {
+        FORMAT => Owners::Recorded,
+        1 => Owners::Root,
         _ => return Err(FdtError::BadValue),
     };
     let h = Handover {

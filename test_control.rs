@@ -12,7 +12,8 @@
 //! `EIO`. `register-handler` and `unregister-handler` do the same for the
 //! test file handler, so the tests can check when luo-rs refuses;
 //! `corrupt-handover` (FROZEN only) damages the published handover so the
-//! next kernel must refuse it; `kexec-window MS` makes `liveupdate_reboot()`
+//! next kernel must refuse it, and `newer-handover` renames its format to
+//! the next version, as a later release would write; `kexec-window MS` makes `liveupdate_reboot()`
 //! wait that long after committing to the jump, so the tests can race
 //! userspace against the committed handover. Reading
 //! gives `key: value` lines: what is registered, the value, how often
@@ -186,7 +187,8 @@ pub(crate) fn command(_: &Knob, reader: &mut UserSliceReader) -> Result {
             crate::luo_file::unregister(&crate::handlers::test::HANDLER)?;
             t.handler_registered.store(0, Relaxed);
         }
-        "corrupt-handover" => crate::corrupt_handover()?,
+        "corrupt-handover" => crate::damage_handover(crate::Damage::Corrupt)?,
+        "newer-handover" => crate::damage_handover(crate::Damage::Newer)?,
         "fail prepare" => t.fail.store(FAIL_PREPARE, Relaxed),
         "fail freeze" => t.fail.store(FAIL_FREEZE, Relaxed),
         "fail none" => t.fail.store(FAIL_NONE, Relaxed),

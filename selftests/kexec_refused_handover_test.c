@@ -6,7 +6,6 @@
  * must log the refusal, start NORMAL as if cold-booted, and offer no
  * session.
  */
-#include <stdbool.h>
 #include "luo_test.h"
 
 static void stage1(void)
@@ -28,34 +27,13 @@ static void stage1(void)
 	ksft_exit_fail_msg("kexec: %s\n", strerror(-luo_kexec("")));
 }
 
-/* Whether the kernel log has a line containing `what`. */
-static bool kmsg_has(const char *what)
-{
-	char rec[1024];
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	bool found = false;
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
-		if (n <= 0)
-			continue;
-		rec[n] = 0;
-		if (strstr(rec, what))
-			found = true;
-	}
-	close(fd);
-	return found;
-}
-
 TEST(a_damaged_handover_is_refused)
 {
 	char buf[16];
 	int dev = luo_open();
 
 	ASSERT_LE(0, dev);
-	EXPECT_TRUE(kmsg_has("refusing the incoming handover"));
+	EXPECT_TRUE(luo_kmsg_has("refusing the incoming handover"));
 	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(dev));
 	EXPECT_EQ(-ENOENT, luo_retrieve_session(dev, "doomed"));
 	ASSERT_EQ(0, luo_status("incoming", buf, sizeof(buf)));

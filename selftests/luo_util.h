@@ -9,6 +9,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <time.h>
 #include <linux/kexec.h>
@@ -302,6 +303,28 @@ static inline int luo_stage(void)
 	const char *s = luo_arg("stage");
 
 	return s ? atoi(s) : 1;
+}
+
+/* Whether the kernel log has a line containing `what`. */
+static inline bool luo_kmsg_has(const char *what)
+{
+	char rec[1024];
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	bool found = false;
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	/* EPIPE: records were overwritten before we read them; go on. */
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		if (n <= 0)
+			continue;
+		rec[n] = 0;
+		if (strstr(rec, what))
+			found = true;
+	}
+	close(fd);
+	return found;
 }
 
 /*

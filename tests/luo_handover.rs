@@ -466,19 +466,58 @@ fn unknown_properties_are_ignored() {
     assert_eq!(c.sessions.len(), 1);
 }
 
-#[test]
-fn other_compatible_is_refused() {
+/// An empty record whose format name ends in `version` instead.
+fn record_of_version(version: u8) -> ([u8; 512], usize) {
     let mut buf = [0u8; 512];
     let n = encode(&H, &[], &[], &mut buf).unwrap();
     let pos = buf[..n]
         .windows(COMPATIBLE.len())
         .position(|w| w == COMPATIBLE.as_bytes())
         .unwrap();
-    buf[pos + COMPATIBLE.len() - 1] = b'0';
+    buf[pos + COMPATIBLE.len() - 1] = version;
+    (buf, n)
+}
+
+#[test]
+fn other_compatible_is_refused() {
+    let (buf, n) = record_of_version(b'0');
     assert_eq!(
         decode(&buf[..n], &mut Collect::default()),
         Err(FdtError::BadValue)
     );
+}
+
+#[test]
+fn a_newer_format_is_refused_as_such() {
+    let (buf, n) = record_of_version(b'3');
+    assert_eq!(
+        decode(&buf[..n], &mut Collect::default()),
+        Err(FdtError::BadVersion)
+    );
+}
+
+#[test]
+fn format_names_are_read_strictly() {
+    assert_eq!(format(COMPATIBLE.as_bytes()), Ok(FORMAT));
+    assert_eq!(format(COMPATIBLE_V1.as_bytes()), Ok(1));
+    assert_eq!(format(b"luo-rs,handover-v10"), Err(FdtError::BadVersion));
+    assert_eq!(
+        format(b"luo-rs,handover-v999999999"),
+        Err(FdtError::BadVersion)
+    );
+    for bad in [
+        &b"luo-rs,handover-v"[..],
+        b"luo-rs,handover-v0",
+        b"luo-rs,handover-v02",
+        b"luo-rs,handover-v2x",
+        b"luo-rs,handover-v+3",
+        b"luo-rs,handover-v1000000000",
+        b"Luo-rs,handover-v2",
+        b"luo-rs,handover-",
+        b"",
+    ] {
+        assert_eq!(format(bad), Err(FdtError::BadValue), "{bad:?}");
+    }
 }
 
 #[test]
