@@ -11,7 +11,7 @@
 #include <linux/kexec_handover.h>
 #include <linux/kho/abi/kexec_handover.h>
 #include <linux/mm.h>
-#include <linux/slab.h>
+#include <linux/sched.h>
 
 #include "rust/kho_glue.h"
 
@@ -20,6 +20,9 @@ static bool pages_restorable(phys_addr_t phys, unsigned long nr_pages)
 {
 	unsigned long pfn = PHYS_PFN(phys), end = pfn + nr_pages;
 
+	/* PHYS_PFN() would drop an offset: the address itself must be a page's. */
+	if (!PAGE_ALIGNED(phys))
+		return false;
 	while (pfn < end) {
 		unsigned int order = min(count_trailing_zeros(pfn), ilog2(end - pfn));
 
@@ -69,6 +72,7 @@ static int nr_blocks(const struct kho_vmalloc_chunk *chunk)
  */
 static void free_restored(const struct kho_vmalloc *v, unsigned long full, int part)
 {
+	/* v->order was checked before anything was restored. */
 	unsigned long contig = 1UL << v->order;
 	phys_addr_t next = v->first.phys;
 
@@ -80,27 +84,40 @@ static void free_restored(const struct kho_vmalloc *v, unsigned long full, int p
 		__free_page(virt_to_page(chunk));
 		if (c == full)
 			break;
+		cond_resched();
 	}
 }
 
 int luo_kho_words_restore(const struct kho_vmalloc *v)
 {
-	unsigned long contig = 1UL << v->order, total = v->total_pages;
-	unsigned long max_chunks = total / KHO_VMALLOC_SIZE + 1;
-	unsigned long pages = 0, chunks = 0;
+	unsigned long total = v->total_pages, max_chunks = total / KHO_VMALLOC_SIZE + 1;
+	unsigned long contig, pages = 0, chunks = 0;
 	phys_addr_t next = v->first.phys;
 
-	if (v->order > MAX_PAGE_ORDER || !total || total % contig)
+	if (v->order > MAX_PAGE_ORDER)
+		return -EINVAL;
+	contig = 1UL << v->order;
+	if (!total || total % contig)
 		return -EINVAL;
 	while (next) {
 		const struct kho_vmalloc_chunk *chunk;
+		struct page *page;
 
 		/* A chain longer than the pages need is a loop or garbage. */
 		if (chunks == max_chunks || !pages_restorable(next, 1)) {
 			free_restored(v, chunks, -1);
 			return -EINVAL;
 		}
-		chunk = page_address(kho_restore_pages(next, 1));
+		/*
+		 * NULL only if another KHO user restored it since the check:
+		 * a record naming someone else's page.
+		 */
+		page = kho_restore_pages(next, 1);
+		if (!page) {
+			free_restored(v, chunks, -1);
+			return -EINVAL;
+		}
+		chunk = page_address(page);
 		chunks++;
 		for (int i = 0; i < KHO_VMALLOC_SIZE && chunk->phys[i]; i++) {
 			/*
@@ -108,14 +125,15 @@ int luo_kho_words_restore(const struct kho_vmalloc *v)
 			 * here: restoring clears the mark, and only a block's
 			 * head carries one.
 			 */
-			if (pages + contig > total || !pages_restorable(chunk->phys[i], contig)) {
+			if (pages + contig > total || !pages_restorable(chunk->phys[i], contig) ||
+			    !kho_restore_pages(chunk->phys[i], contig)) {
 				free_restored(v, chunks - 1, i);
 				return -EINVAL;
 			}
-			kho_restore_pages(chunk->phys[i], contig);
 			pages += contig;
 		}
 		next = chunk->hdr.next.phys;
+		cond_resched();
 	}
 	if (pages != total) {
 		free_restored(v, chunks, -1);
