@@ -18,6 +18,7 @@
 mod anon_file;
 mod capable;
 mod handlers;
+mod key_set;
 mod kho;
 mod kho_ser;
 mod luo_file;
@@ -49,7 +50,7 @@ use kernel::{
 };
 use kho::{IncomingBlob, OutgoingBlob};
 use kho_ser::FdtError;
-use luo_handover::{FileRecord, Handover, SessionRecord, Sink, SubsystemRecord};
+use luo_handover::{FileRecord, Handover, Part, Parts, SessionRecord, Sink, SubsystemRecord};
 use luo_session::{IncomingFile, OutgoingFile, Owner, Session};
 use luo_state::{Event, Op, Origin, Refusal, State, Work};
 use luo_uapi::Name;
@@ -76,9 +77,10 @@ static BOOT: SetOnce<Boot> = SetOnce::new();
 struct Core {
     /// Where the state machine is.
     state: State,
-    /// The blob for the next kernel: built by PREPARE, refreshed by
-    /// FREEZE, withdrawn (unpreserved and freed) by CANCEL.
-    outgoing: Option<OutgoingBlob>,
+    /// The blobs of the record for the next kernel, in order (one unless
+    /// it does not fit): built by PREPARE, refreshed by FREEZE, withdrawn
+    /// (unpreserved and freed) by CANCEL.
+    outgoing: KVec<OutgoingBlob>,
     /// Files of sessions closed while FROZEN: committed to the handover,
     /// so kept preserved until the kexec (or a CANCEL).
     committed: KVec<KVec<OutgoingFile>>,
@@ -107,7 +109,7 @@ kernel::sync::global_lock! {
     // may sleep (allocation, KHO calls).
     unsafe(uninit) static CORE: Mutex<Core> = Core {
         state: State::Normal,
-        outgoing: None,
+        outgoing: KVec::new(),
         committed: KVec::new(),
         jump: Jump::NotYet,
     };
@@ -122,8 +124,82 @@ impl From<Refusal> for Error {
     }
 }
 
-/// Largest handover blob: the largest folio KHO can preserve in one piece.
-const MAX_BLOB: usize = 4 << 20;
+/// One blob of the record to write: its share of the sessions ends at
+/// `end`, and it takes at most `room` bytes.
+struct BlobPlan {
+    end: usize,
+    room: usize,
+}
+
+/// [`luo_handover::encode_part`], with the failure logged.
+fn encode(
+    header: &Handover,
+    part: Part,
+    blobs: &[(u64, u64)],
+    sessions: &[SessionRecord<'_>],
+    subsystems: &[SubsystemRecord<'_>],
+    out: &mut [u8],
+) -> Result<usize> {
+    luo_handover::encode_part(header, part, blobs, sessions, subsystems, out).map_err(|e| {
+        pr_err!(
+            "cannot encode part {} of the handover: {:?}\n",
+            part.index,
+            e
+        );
+        EINVAL
+    })
+}
+
+/// Splits the record into blobs of at most [`luo_handover::MAX_BLOB`] bytes, sessions in
+/// order and whole, subsystems and the list of the others in the first:
+/// one blob unless it does not fit. `E2BIG` if a session alone does not fit in a blob, or the record
+/// needs more than `MAX_PARTS` blobs.
+fn plan_blobs(
+    sessions: &[SessionRecord<'_>],
+    subsystems: &[SubsystemRecord<'_>],
+) -> Result<KVec<BlobPlan>> {
+    let mut plan = KVec::new();
+    let mut room = luo_handover::ROOT_ROOM
+        + luo_handover::PART_LIST_ROOM
+        + subsystems
+            .iter()
+            .map(luo_handover::subsystem_room)
+            .sum::<usize>();
+    for (i, s) in sessions.iter().enumerate() {
+        let need = luo_handover::session_room(s);
+        if luo_handover::ROOT_ROOM + need > luo_handover::MAX_BLOB {
+            pr_err!(
+                "a session is too large for a handover blob ({} bytes)\n",
+                need
+            );
+            return Err(E2BIG);
+        }
+        if room + need > luo_handover::MAX_BLOB {
+            plan.push(BlobPlan { end: i, room }, GFP_KERNEL)?;
+            room = luo_handover::ROOT_ROOM;
+        }
+        room += need;
+        if i % 1024 == 1023 {
+            sched::cond_resched();
+        }
+    }
+    plan.push(
+        BlobPlan {
+            end: sessions.len(),
+            room,
+        },
+        GFP_KERNEL,
+    )?;
+    if plan.len() > luo_handover::MAX_PARTS as usize {
+        pr_err!(
+            "the handover needs {} blobs, more than {}\n",
+            plan.len(),
+            luo_handover::MAX_PARTS
+        );
+        return Err(E2BIG);
+    }
+    Ok(plan)
+}
 
 /// [`Core::state`], readable without the lock; written only with it.
 static STATE: Atomic<u32> = Atomic::new(State::Normal as u32);
@@ -135,8 +211,8 @@ impl Core {
         STATE.store(state as u32, Relaxed);
     }
 
-    /// Writes the whole outgoing state into the handover blob, allocating
-    /// (or growing) and publishing the blob as needed.
+    /// Writes the whole outgoing state into the handover blobs, allocating
+    /// (or growing) and publishing them as needed.
     fn serialize(&mut self) -> Result {
         let boot = BOOT.as_ref().ok_or(ENODEV)?;
         let generation = boot.incoming.map_or(0, |h| h.generation);
@@ -157,37 +233,77 @@ impl Core {
                 GFP_KERNEL,
             )?;
         }
-        // Encode into a scratch buffer that grows until the record fits.
-        let (buf, len) = luo_subsystem::with_records(|subsystems| {
-            let mut size = 4096;
-            loop {
-                let mut buf = KVVec::from_elem(0u8, size, GFP_KERNEL)?;
-                match luo_handover::encode(&header, &records, subsystems, &mut buf) {
-                    Ok(len) => return Ok((buf, len)),
-                    Err(FdtError::NoSpace) if size < MAX_BLOB => size *= 2,
-                    Err(e) => {
-                        pr_err!("cannot encode the handover: {:?}\n", e);
-                        return Err(if e == FdtError::NoSpace {
-                            E2BIG
-                        } else {
-                            EINVAL
-                        });
-                    }
-                }
-            }
-        })?;
-        if self.outgoing.as_ref().is_some_and(|b| b.len() < len) {
-            // Too small: withdraw it before publishing a larger one.
-            self.outgoing = None;
+        luo_subsystem::with_records(|subsystems| self.write_blobs(&header, &records, subsystems))
+    }
+
+    /// Writes the record into as many blobs as it needs ([`plan_blobs`]),
+    /// reusing the blobs of the last PREPARE or FREEZE that are large
+    /// enough, and withdraws those no longer needed. Blob 0 is written
+    /// last: it lists where the others are.
+    fn write_blobs(
+        &mut self,
+        header: &Handover,
+        sessions: &[SessionRecord<'_>],
+        subsystems: &[SubsystemRecord<'_>],
+    ) -> Result {
+        let plan = plan_blobs(sessions, subsystems)?;
+        let count = u32::try_from(plan.len()).map_err(|_| E2BIG)?;
+        let largest = plan.iter().map(|b| b.room).max().unwrap_or(0);
+        let mut scratch = KVVec::from_elem(0u8, largest.next_multiple_of(4096), GFP_KERNEL)?;
+        let first = plan.first().ok_or(EINVAL)?;
+        // Blob 0 comes first in `outgoing` and is written last: it lists
+        // where the others are.
+        self.blob(0, first.room)?;
+        let mut blobs = KVec::with_capacity(plan.len().saturating_sub(1), GFP_KERNEL)?;
+        let mut start = first.end;
+        for (index, blob) in (1u32..).zip(plan.iter().skip(1)) {
+            let share = sessions.get(start..blob.end).ok_or(EINVAL)?;
+            let part = Part { index, count };
+            let len = encode(header, part, &[], share, &[], &mut scratch)?;
+            let phys = self.put_blob(index, scratch.get(..len).ok_or(EINVAL)?)?;
+            blobs.push((phys, len as u64), GFP_KERNEL)?;
+            start = blob.end;
         }
-        let blob = match &mut self.outgoing {
-            Some(blob) => blob,
-            empty => empty.insert(OutgoingBlob::new(len.next_power_of_two().max(4096))?),
-        };
+        let share = sessions.get(..first.end).ok_or(EINVAL)?;
+        let part = Part { index: 0, count };
+        let len = encode(header, part, &blobs, share, subsystems, &mut scratch)?;
+        self.put_blob(0, scratch.get(..len).ok_or(EINVAL)?)?;
+        // Dropping a blob unpreserves and frees it.
+        self.outgoing.truncate(plan.len());
+        Ok(())
+    }
+
+    /// Blob `index` of at least `len` bytes: the one of the last PREPARE or
+    /// FREEZE if it is large enough, else a new one (the old one goes,
+    /// withdrawn if published). Blobs are made in index order.
+    fn blob(&mut self, index: u32, len: usize) -> Result<&mut OutgoingBlob> {
+        let i = usize::try_from(index).map_err(|_| EINVAL)?;
+        let size = len.next_power_of_two().max(4096);
+        let count = self.outgoing.len();
+        match self.outgoing.get_mut(i) {
+            Some(blob) if blob.len() >= len => {}
+            Some(blob) => *blob = OutgoingBlob::new(size)?,
+            None if count == i => self.outgoing.push(OutgoingBlob::new(size)?, GFP_KERNEL)?,
+            None => return Err(EINVAL),
+        }
+        self.outgoing.get_mut(i).ok_or(EINVAL)
+    }
+
+    /// Makes `bytes` the content of blob `index`, returning its physical
+    /// address; blob 0 is published as luo-rs's KHO subtree.
+    fn put_blob(&mut self, index: u32, bytes: &[u8]) -> Result<u64> {
+        let blob = self.blob(index, bytes.len())?;
         let out = blob.as_mut_slice();
-        out[..len].copy_from_slice(&buf[..len]);
-        out[len..].fill(0);
-        blob.publish(luo_handover::KHO_NAME)
+        out.get_mut(..bytes.len())
+            .ok_or(EINVAL)?
+            .copy_from_slice(bytes);
+        if let Some(rest) = out.get_mut(bytes.len()..) {
+            rest.fill(0);
+        }
+        if index == 0 {
+            blob.publish(luo_handover::KHO_NAME)?;
+        }
+        Ok(blob.phys())
     }
 
     /// Undoes every PREPARE and FREEZE: subsystems, files, kept files and
@@ -199,8 +315,8 @@ impl Core {
             luo_session::cancel_kept(files);
         }
         self.committed.clear();
-        // Dropping the blob withdraws the subtree and frees it.
-        self.outgoing = None;
+        // Dropping the blobs withdraws their subtrees and frees them.
+        self.outgoing.clear();
     }
 
     /// Runs the work of one transition.
@@ -299,8 +415,9 @@ pub(crate) enum Damage {
     /// "luo-rs,handover-v2" becomes "Luo-rs,handover-v2": still a valid
     /// FDT, but not a format any kernel knows.
     Corrupt,
-    /// "luo-rs,handover-v2" becomes "luo-rs,handover-v3": a format newer
-    /// than the next kernel reads, as a later release would write.
+    /// "luo-rs,handover-v2" becomes "luo-rs,handover-v4" (the version
+    /// after [`luo_handover::FORMAT`]): a format newer than the next
+    /// kernel reads, as a later release would write.
     Newer,
 }
 
@@ -312,7 +429,7 @@ pub(crate) fn damage_handover(damage: Damage) -> Result {
     if core.state != State::Frozen {
         return Err(EBUSY);
     }
-    let bytes = core.outgoing.as_mut().ok_or(ENOENT)?.as_mut_slice();
+    let bytes = core.outgoing.first_mut().ok_or(ENOENT)?.as_mut_slice();
     let format = luo_handover::COMPATIBLE.as_bytes();
     let at = bytes
         .windows(format.len())
@@ -404,7 +521,7 @@ fn format_name(blob: &[u8]) -> &str {
 
 /// Reads and validates the record the previous kernel left in KHO and
 /// registers its sessions. A bad record is refused with a log line and
-/// freed: this kernel then starts as if cold-booted.
+/// its blobs freed: this kernel then starts as if cold-booted.
 fn take_incoming() -> Option<Handover> {
     let blob = match IncomingBlob::take(luo_handover::KHO_NAME) {
         Ok(Some(blob)) => blob,
@@ -418,14 +535,14 @@ fn take_incoming() -> Option<Handover> {
         sessions: KVec::new(),
         subsystems: KVec::new(),
     };
-    let decoded = luo_handover::decode(blob.as_slice(), &mut incoming);
+    let decoded = read_record(blob.as_slice(), &mut incoming);
     let h = match decoded.and_then(|h| incoming.check_unique().map(|()| h)) {
         Ok(h) => h,
         Err(FdtError::BadVersion) => {
             pr_err!(
                 "refusing the incoming handover: format {} is newer than this kernel reads ({} and older): starting fresh\n",
                 format_name(blob.as_slice()),
-                luo_handover::COMPATIBLE
+                luo_handover::COMPATIBLE_PARTS
             );
             return None;
         }
@@ -454,6 +571,52 @@ fn take_incoming() -> Option<Handover> {
         subsystems
     );
     Some(h)
+}
+
+/// Decodes the record whose first blob is `first` into `incoming`,
+/// restoring (and freeing when done) its other blobs.
+fn read_record(first: &[u8], incoming: &mut Incoming) -> core::result::Result<Handover, FdtError> {
+    let (h, parts) = luo_handover::decode_first(first, incoming)?;
+    for index in 1..parts.count {
+        if let Err(e) = read_part(&h, &parts, index, incoming) {
+            free_parts(&parts, index + 1);
+            return Err(e);
+        }
+    }
+    Ok(h)
+}
+
+/// Decodes blob `index` of the record whose blob 0 gave `h` and `parts`.
+fn read_part(
+    h: &Handover,
+    parts: &Parts<'_>,
+    index: u32,
+    incoming: &mut Incoming,
+) -> core::result::Result<(), FdtError> {
+    let (phys, len) = parts.blob(index).ok_or(FdtError::BadValue)?;
+    let len = usize::try_from(len).map_err(|_| FdtError::BadValue)?;
+    let blob = IncomingBlob::restore(phys, len).map_err(|e| {
+        pr_err!("cannot restore blob {} of the handover: {:?}\n", index, e);
+        FdtError::BadValue
+    })?;
+    let part = Part {
+        index,
+        count: parts.count,
+    };
+    luo_handover::decode_part(blob.as_slice(), h, part, incoming)
+}
+
+/// Frees the blobs from `from` on of a record that was refused, as far as
+/// its blob 0 says where they are: nothing in them will be read.
+fn free_parts(parts: &Parts<'_>, from: u32) {
+    for index in from..parts.count {
+        if let Some((phys, len)) = parts.blob(index) {
+            drop(IncomingBlob::restore(
+                phys,
+                len.try_into().unwrap_or(usize::MAX),
+            ));
+        }
+    }
 }
 
 /// SESSION_GET_STATE: where `session` stands (`enum liveupdate_session_state`)

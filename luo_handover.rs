@@ -2,13 +2,22 @@
 
 //! The handover record: what one kernel tells the next through KHO.
 //!
-//! The record is one FDT blob (see `kho_ser`) registered with KHO under
-//! [`KHO_NAME`]:
+//! The record is an FDT blob (see `kho_ser`) registered with KHO under
+//! [`KHO_NAME`], or, when it does not fit in the largest blob KHO can
+//! preserve (4 MiB: about 40,000 files), several blobs, each with its
+//! share of the sessions: the first is the registered one and lists where
+//! the others are (they are preserved memory, not subtrees of their own:
+//! KHO's root FDT is one page, shared by every KHO user):
 //!
 //! ```text
 //! / {
-//!     compatible = "luo-rs,handover-v2";   // or -v1 (no owners);
+//!     compatible = "luo-rs,handover-v2";   // one blob; -v1: no owners;
+//!                                          // -v3: one of several;
 //!                                          // anything else is refused
+//!     part = <u64>;           // v3 only: this blob's index, from 0,
+//!     parts = <u64>;          // of 2..=256 blobs;
+//!     part-blobs = <u64 u64 ...>;  // in blob 0: physical address and
+//!                                  // length of blobs 1, 2, ...
 //!     generation = <u64>;     // live updates that led to the reader,
 //!                             // below u64::MAX
 //!     boot-id = <u64>;        // random id of the kernel that wrote it
@@ -25,14 +34,18 @@
 //!             data = <u64>;   // the handler's own handover data
 //!         };
 //!     };
-//!     subsystem@0 {
+//!     subsystem@0 {               // in blob 0 only
 //!         compatible = "luo-rs,test-subsystem-v1";  // the subsystem
 //!         data = <u64>;       // its one u64 of handover data
 //!     };
 //! };
 //! ```
 //!
-//! [`encode`] writes it from plain slices; [`decode`] checks the schema
+//! Every blob of a record carries the same generation and boot-id, and a
+//! session is never split between blobs.
+//!
+//! [`encode_part`] writes it from plain slices; [`decode_first`] and
+//! [`decode_part`] check the schema
 //! and hands sessions, files and subsystems to a [`Sink`] one by one, so
 //! neither side allocates. Unknown properties are ignored (a newer writer
 //! may add some); unknown nodes, missing or malformed properties,
@@ -42,22 +55,29 @@
 //! Pure `core` code: the kernel and host tests compile this same file.
 
 use crate::kho_ser::{value_str, value_u64, Fdt, FdtError, FdtWriter, Token};
-use crate::luo_uapi::Name;
+use crate::luo_uapi::{Name, NAME_LEN};
 
 /// Name of luo-rs's subtree in the KHO root FDT.
 pub(crate) const KHO_NAME: &core::ffi::CStr = c"luo-rs";
-/// Format of the record this kernel writes; bump on any change an older
+/// Format of a record that fits in one blob; bump on any change an older
 /// reader must not accept.
 ///
 /// v2 added session owners: a v1 reader would ignore them and let anyone
 /// claim any session (and refuse two users' sessions of one name), so it
 /// must refuse a v2 record instead.
 pub(crate) const COMPATIBLE: &str = "luo-rs,handover-v2";
+/// Format of a record in several blobs: v2 plus the root properties
+/// `part` and `parts`. A v2 reader would ignore them and lose every blob
+/// but the first, so it must refuse v3; a record that fits in one blob is
+/// still written as v2, which every release since v2 reads.
+pub(crate) const COMPATIBLE_PARTS: &str = "luo-rs,handover-v3";
 /// The first release's format: the same, without owners (its sessions
 /// belong to root). Still read.
 pub(crate) const COMPATIBLE_V1: &str = "luo-rs,handover-v1";
-/// The version [`COMPATIBLE`] names.
-pub(crate) const FORMAT: u32 = 2;
+/// The newest format this kernel reads ([`COMPATIBLE_PARTS`]).
+pub(crate) const FORMAT: u32 = 3;
+/// Most blobs a record may have: 256 of at most 4 MiB each.
+pub(crate) const MAX_PARTS: u32 = 256;
 /// What every format name starts with; the version number follows.
 const FORMAT_PREFIX: &[u8] = b"luo-rs,handover-v";
 
@@ -65,11 +85,10 @@ const FORMAT_PREFIX: &[u8] = b"luo-rs,handover-v";
 /// `FdtError::BadVersion` for a newer one (written by a later release),
 /// `FdtError::BadValue` for anything else.
 pub(crate) fn format(compatible: &[u8]) -> Result<u32, FdtError> {
-    if compatible == COMPATIBLE.as_bytes() {
-        return Ok(FORMAT);
-    }
-    if compatible == COMPATIBLE_V1.as_bytes() {
-        return Ok(1);
+    for (name, version) in [(COMPATIBLE_V1, 1), (COMPATIBLE, 2), (COMPATIBLE_PARTS, 3)] {
+        if compatible == name.as_bytes() {
+            return Ok(version);
+        }
     }
     // Not one it reads: a later one is worth saying so.
     let digits = compatible
@@ -139,18 +158,142 @@ fn valid_compatible(compatible: &[u8]) -> bool {
     !compatible.is_empty() && compatible.len() <= COMPATIBLE_MAX
 }
 
-/// Writes the record into `out`, returning its length; `FdtError::NoSpace`
-/// asks for a larger buffer.
-pub(crate) fn encode(
+/// Which blob of a record one is: `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Part {
+    pub(crate) index: u32,
+    pub(crate) count: u32,
+}
+
+impl Part {
+    /// The one blob of a record that fits in one.
+    pub(crate) const WHOLE: Part = Part { index: 0, count: 1 };
+}
+
+/// Where the blobs after the first are, as blob 0 of a record in several
+/// lists them: (physical address, length) for blobs 1, 2, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parts<'a> {
+    /// Blobs in the record, blob 0 included.
+    pub(crate) count: u32,
+    /// The `part-blobs` property: `count - 1` pairs of big-endian u64.
+    list: &'a [u8],
+}
+
+impl Parts<'_> {
+    /// Physical address and length of blob `index` (1..count).
+    pub(crate) fn blob(&self, index: u32) -> Option<(u64, u64)> {
+        let at = usize::try_from(index.checked_sub(1)?)
+            .ok()?
+            .checked_mul(16)?;
+        let pair = self.list.get(at..at.checked_add(16)?)?;
+        let (phys, len) = pair.split_at(8);
+        Some((value_u64(phys).ok()?, value_u64(len).ok()?))
+    }
+}
+
+/// Bytes a node named `<prefix>@<u64 in hex>` opens and closes with.
+const fn node_room(prefix: &str) -> usize {
+    // BEGIN_NODE, the name with '@', 16 hex digits and NUL padded, END_NODE.
+    4 + (prefix.len() + 18).next_multiple_of(4) + 4
+}
+
+/// Bytes a property with a value of `len` bytes takes.
+const fn prop_room(len: usize) -> usize {
+    12 + len.next_multiple_of(4)
+}
+
+/// Bytes a blob takes besides its sessions and subsystems, at most: the
+/// FDT header and reserve map, the root node and its properties, the end
+/// token and the strings block.
+pub(crate) const ROOT_ROOM: usize = 40
+    + 16
+    + node_room("")
+    + prop_room(COMPATIBLE_PARTS.len() + 1)
+    + 4 * prop_room(8)
+    + 4
+    + STRINGS_ROOM;
+
+/// Room for the property names of a blob.
+const STRINGS_ROOM: usize = 128;
+
+/// Bytes blob 0 of a record in several may take for its list of the
+/// others, at most.
+pub(crate) const PART_LIST_ROOM: usize = prop_room(16 * (MAX_PARTS as usize - 1));
+
+/// Largest blob: the largest folio KHO preserves in one piece.
+pub(crate) const MAX_BLOB: usize = 4 << 20;
+
+/// Bytes a session's own node and properties take, at most.
+const SESSION_BASE_ROOM: usize = node_room("session") + prop_room(NAME_LEN) + prop_room(8);
+
+/// Most bytes one session's files may take: a session is never split, so
+/// it must fit in a blob of its own (about 40,000 memfds).
+pub(crate) const MAX_FILES_ROOM: usize = MAX_BLOB - ROOT_ROOM - SESSION_BASE_ROOM;
+
+/// Bytes a file of the handler `compatible` takes in a blob, at most.
+pub(crate) fn file_room(compatible: &[u8]) -> usize {
+    node_room("file") + prop_room(compatible.len() + 1) + 2 * prop_room(8)
+}
+
+/// Bytes `s` takes in a blob, at most: how records are split into blobs.
+pub(crate) fn session_room(s: &SessionRecord<'_>) -> usize {
+    node_room("session")
+        + prop_room(s.name.as_bytes().len() + 1)
+        + prop_room(8)
+        + s.files
+            .iter()
+            .map(|f| file_room(f.compatible))
+            .sum::<usize>()
+}
+
+/// Bytes `s` takes in a blob, at most.
+pub(crate) fn subsystem_room(s: &SubsystemRecord<'_>) -> usize {
+    node_room("subsystem") + prop_room(s.compatible.len() + 1) + prop_room(8)
+}
+
+/// Writes blob `part` of a record into `out`, returning its length: its
+/// share of the sessions, and in blob 0 the subsystems and, for a record
+/// in several, where the others are (`blobs`: physical address and length
+/// of blobs 1, 2, ...; empty for the other blobs). A whole record
+/// ([`Part::WHOLE`]) is written as v2, a part of several as v3.
+/// `FdtError::NoSpace` asks for a larger buffer.
+pub(crate) fn encode_part(
     h: &Handover,
+    part: Part,
+    blobs: &[(u64, u64)],
     sessions: &[SessionRecord<'_>],
     subsystems: &[SubsystemRecord<'_>],
     out: &mut [u8],
 ) -> Result<usize, FdtError> {
-    let mut strings = [0u8; 128];
+    let listed = if part.index == 0 { part.count - 1 } else { 0 };
+    if part.index >= part.count || part.count > MAX_PARTS || blobs.len() != listed as usize {
+        return Err(FdtError::BadValue);
+    }
+    if part.index > 0 && !subsystems.is_empty() {
+        return Err(FdtError::BadValue);
+    }
+    let mut strings = [0u8; STRINGS_ROOM];
     let mut w = FdtWriter::new(out, &mut strings)?;
     w.begin_node("")?;
-    w.prop_str("compatible", COMPATIBLE)?;
+    if part == Part::WHOLE {
+        w.prop_str("compatible", COMPATIBLE)?;
+    } else {
+        w.prop_str("compatible", COMPATIBLE_PARTS)?;
+        w.prop_u64("part", u64::from(part.index))?;
+        w.prop_u64("parts", u64::from(part.count))?;
+    }
+    if !blobs.is_empty() {
+        let mut list = [0u8; 16 * (MAX_PARTS as usize - 1)];
+        for (pair, (phys, len)) in list.chunks_exact_mut(16).zip(blobs) {
+            pair[..8].copy_from_slice(&phys.to_be_bytes());
+            pair[8..].copy_from_slice(&len.to_be_bytes());
+        }
+        w.prop(
+            "part-blobs",
+            list.get(..16 * blobs.len()).ok_or(FdtError::BadValue)?,
+        )?;
+    }
     w.prop_u64("generation", h.generation)?;
     w.prop_u64("boot-id", h.boot_id)?;
     for (i, s) in sessions.iter().enumerate() {
@@ -217,14 +360,73 @@ fn node_is(name: &[u8], prefix: &[u8]) -> bool {
     name.len() > prefix.len() + 1 && name.starts_with(prefix) && name[prefix.len()] == b'@'
 }
 
-/// Validates the record and feeds its sessions and files to `sink`.
-/// Returns the root fields. On error `sink` may have seen part of it.
-pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtError> {
+/// Validates the record in `blob` (its first blob, if it has several) and
+/// feeds its sessions and files to `sink`. Returns the root fields and
+/// where the record's other blobs are. On error `sink` may have seen part
+/// of it.
+pub(crate) fn decode_first<'a>(
+    blob: &'a [u8],
+    sink: &mut impl Sink,
+) -> Result<(Handover, Parts<'a>), FdtError> {
+    let (h, part, list) = decode_blob(blob, sink)?;
+    if part.index != 0 {
+        return Err(FdtError::BadValue);
+    }
+    let list = list.unwrap_or(&[]);
+    if list.len() != 16 * (part.count as usize - 1) {
+        return Err(FdtError::BadValue);
+    }
+    Ok((
+        h,
+        Parts {
+            count: part.count,
+            list,
+        },
+    ))
+}
+
+/// Validates blob `part` (index > 0) of the record whose first blob gave
+/// `first`, and feeds its sessions and files to `sink`.
+pub(crate) fn decode_part(
+    blob: &[u8],
+    first: &Handover,
+    part: Part,
+    sink: &mut impl Sink,
+) -> Result<(), FdtError> {
+    // Only blob 0 says what format the record is in.
+    let (h, found, list) = decode_blob(blob, sink).map_err(|e| match e {
+        FdtError::BadVersion => FdtError::BadValue,
+        e => e,
+    })?;
+    // Blobs of one record, in their places; only blob 0 lists blobs.
+    if h != *first || found != part || part.index == 0 || list.is_some() {
+        return Err(FdtError::BadValue);
+    }
+    Ok(())
+}
+
+/// Which blob of its record `fdt` is: from its `part` and `parts`.
+fn part_of(fdt: &Fdt<'_>) -> Result<Part, FdtError> {
+    let count = u32::try_from(fdt.root_u64("parts")?).map_err(|_| FdtError::BadValue)?;
+    let index = u32::try_from(fdt.root_u64("part")?).map_err(|_| FdtError::BadValue)?;
+    // One blob is written as v2: v3 always has several.
+    if !(2..=MAX_PARTS).contains(&count) || index >= count {
+        return Err(FdtError::BadValue);
+    }
+    Ok(Part { index, count })
+}
+
+/// Decodes one blob: its root fields, which blob it is, its `part-blobs`
+/// if it has one.
+fn decode_blob<'a>(
+    blob: &'a [u8],
+    sink: &mut impl Sink,
+) -> Result<(Handover, Part, Option<&'a [u8]>), FdtError> {
     let fdt = Fdt::parse(blob)?;
-    let owners = match format(fdt.root_str("compatible")?)? {
-        FORMAT => Owners::Recorded,
-        1 => Owners::Root,
-        _ => return Err(FdtError::BadValue),
+    let (owners, part) = match format(fdt.root_str("compatible")?)? {
+        1 => (Owners::Root, Part::WHOLE),
+        2 => (Owners::Recorded, Part::WHOLE),
+        _ => (Owners::Recorded, part_of(&fdt)?),
     };
     let h = Handover {
         generation: fdt.root_u64("generation")?,
@@ -247,7 +449,8 @@ pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtE
                         kind = Kind::Session;
                         true
                     }
-                    2 if node_is(name, b"subsystem") => {
+                    // Subsystems are in blob 0.
+                    2 if node_is(name, b"subsystem") && part.index == 0 => {
                         kind = Kind::Subsystem;
                         true
                     }
@@ -312,13 +515,18 @@ pub(crate) fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtE
             }
         }
     }
-    Ok(h)
+    let list = if part.count > 1 {
+        fdt.root_prop("part-blobs")
+    } else {
+        None
+    };
+    Ok((h, part, list))
 }
 
 /// Whether a record's sessions carry their owners.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Owners {
-    /// v2: each session's `owner` property (root if absent).
+    /// v2 and v3: each session's `owner` property (root if absent).
     Recorded,
     /// v1: none; every session is root's.
     Root,

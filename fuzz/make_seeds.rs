@@ -14,7 +14,7 @@ mod luo_uapi;
 #[path = "../handlers/memfd_format.rs"]
 mod memfd_format;
 
-use luo_handover::{encode, FileRecord, Handover, SessionRecord, SubsystemRecord};
+use luo_handover::{encode_part, FileRecord, Handover, Part, SessionRecord, SubsystemRecord};
 use luo_uapi::{Name, NAME_LEN};
 
 fn name(s: &str) -> Name {
@@ -70,7 +70,14 @@ fn main() {
             compatible: b"luo-rs,test-subsystem-v1",
             data: i as u64,
         }];
-        let n = encode(&h, sessions, &subsystems[..i % 2], &mut buf).expect("seed encodes");
+        // Whole records, and the first of a record in three blobs.
+        let part = if i % 3 == 2 {
+            Part { index: 0, count: 3 }
+        } else {
+            Part::WHOLE
+        };
+        let n =
+            encode_part(&h, part, sessions, &subsystems[..i % 2], &mut buf).expect("seed encodes");
         std::fs::write(format!("{dir}/fdt_decode/seed-{i}"), &buf[..n]).expect("seed written");
     }
     for (i, size) in [0u64, 1, 4096, 12345, 1 << 30].into_iter().enumerate() {

@@ -6,6 +6,21 @@
 use super::*;
 use crate::luo_uapi::NAME_LEN;
 
+/// A record in one blob.
+fn encode(
+    h: &Handover,
+    sessions: &[SessionRecord<'_>],
+    subsystems: &[SubsystemRecord<'_>],
+    out: &mut [u8],
+) -> Result<usize, FdtError> {
+    encode_part(h, Part::WHOLE, &[], sessions, subsystems, out)
+}
+
+/// The root fields of a record in one blob (or of its first).
+fn decode(blob: &[u8], sink: &mut impl Sink) -> Result<Handover, FdtError> {
+    decode_first(blob, sink).map(|(h, _)| h)
+}
+
 fn name(s: &str) -> Name {
     let mut f = [0u8; NAME_LEN];
     f[..s.len()].copy_from_slice(s.as_bytes());
@@ -293,11 +308,15 @@ fn a_first_release_record_is_read_with_root_owners() {
 
 /// Builds a blob by hand, for shapes `encode` never writes.
 fn handmade(build: impl FnOnce(&mut FdtWriter<'_>)) -> Vec<u8> {
+    handmade_as(COMPATIBLE, build)
+}
+
+fn handmade_as(compatible: &str, build: impl FnOnce(&mut FdtWriter<'_>)) -> Vec<u8> {
     let mut buf = vec![0u8; 2048];
     let mut strings = [0u8; 256];
     let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
     w.begin_node("").unwrap();
-    w.prop_str("compatible", COMPATIBLE).unwrap();
+    w.prop_str("compatible", compatible).unwrap();
     w.prop_u64("generation", 1).unwrap();
     w.prop_u64("boot-id", 2).unwrap();
     build(&mut w);
@@ -489,7 +508,7 @@ fn other_compatible_is_refused() {
 
 #[test]
 fn a_newer_format_is_refused_as_such() {
-    let (buf, n) = record_of_version(b'3');
+    let (buf, n) = record_of_version(b'4');
     assert_eq!(
         decode(&buf[..n], &mut Collect::default()),
         Err(FdtError::BadVersion)
@@ -498,7 +517,8 @@ fn a_newer_format_is_refused_as_such() {
 
 #[test]
 fn format_names_are_read_strictly() {
-    assert_eq!(format(COMPATIBLE.as_bytes()), Ok(FORMAT));
+    assert_eq!(format(COMPATIBLE_PARTS.as_bytes()), Ok(FORMAT));
+    assert_eq!(format(COMPATIBLE.as_bytes()), Ok(2));
     assert_eq!(format(COMPATIBLE_V1.as_bytes()), Ok(1));
     assert_eq!(format(b"luo-rs,handover-v10"), Err(FdtError::BadVersion));
     assert_eq!(
@@ -518,6 +538,202 @@ fn format_names_are_read_strictly() {
     ] {
         assert_eq!(format(bad), Err(FdtError::BadValue), "{bad:?}");
     }
+}
+
+/// `n` sessions "s<i>" of `files` files each, names and compatibles as
+/// long as allowed; the records borrow `store`.
+fn big_sessions<'a>(files: &'a [FileRecord<'a>], n: usize) -> Vec<SessionRecord<'a>> {
+    (0..n)
+        .map(|i| SessionRecord {
+            name: name(&format!("{i:0>63}")),
+            owner: 1000 + i as u32,
+            files,
+        })
+        .collect()
+}
+
+fn long_files() -> Vec<FileRecord<'static>> {
+    let compatible: &'static [u8] = &[b'c'; COMPATIBLE_MAX];
+    (0..40u64)
+        .map(|t| FileRecord {
+            compatible,
+            token: u64::MAX - t,
+            data: t,
+        })
+        .collect()
+}
+
+#[test]
+fn rooms_bound_what_a_blob_takes() {
+    let files = long_files();
+    let sessions = big_sessions(&files, 300);
+    let subs = [SubsystemRecord {
+        compatible: &[b's'; COMPATIBLE_MAX],
+        data: 1,
+    }];
+    let list: Vec<(u64, u64)> = (1..MAX_PARTS)
+        .map(|i| (u64::MAX - u64::from(i), 1))
+        .collect();
+    let room = ROOT_ROOM
+        + PART_LIST_ROOM
+        + sessions.iter().map(session_room).sum::<usize>()
+        + subs.iter().map(subsystem_room).sum::<usize>();
+    let mut buf = vec![0u8; room];
+    let part = Part {
+        index: 0,
+        count: MAX_PARTS,
+    };
+    let n = encode_part(&H, part, &list, &sessions, &subs, &mut buf).unwrap();
+    assert!(n <= room);
+    // Close: the bound wastes little (node names are counted with 16 hex
+    // digits).
+    assert!(room - n < room / 5, "{n} of {room}");
+}
+
+/// Encodes `shares` as the blobs of one record, blob 0 listing the others
+/// at made-up addresses 1, 2, ...
+fn record_in_parts(shares: &[&[SessionRecord<'_>]], subs: &[SubsystemRecord<'_>]) -> Vec<Vec<u8>> {
+    let count = shares.len() as u32;
+    let mut blobs = vec![Vec::new(); shares.len()];
+    let mut list = Vec::new();
+    for index in (1..count).rev() {
+        let mut buf = vec![0u8; 1 << 20];
+        let part = Part { index, count };
+        let n = encode_part(&H, part, &[], shares[index as usize], &[], &mut buf).unwrap();
+        buf.truncate(n);
+        blobs[index as usize] = buf;
+    }
+    for index in 1..count {
+        list.push((u64::from(index) << 12, blobs[index as usize].len() as u64));
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    let part = Part { index: 0, count };
+    let n = encode_part(&H, part, &list, shares[0], subs, &mut buf).unwrap();
+    buf.truncate(n);
+    blobs[0] = buf;
+    blobs
+}
+
+#[test]
+fn a_record_in_parts_round_trips() {
+    let files = long_files();
+    let sessions = big_sessions(&files, 30);
+    let subs = [SubsystemRecord {
+        compatible: b"luo-rs,test-subsystem-v1",
+        data: 9,
+    }];
+    let shares = [&sessions[..10], &sessions[10..25], &sessions[25..]];
+    let blobs = record_in_parts(&shares, &subs);
+    let mut c = Collect::default();
+    let (h, parts) = decode_first(&blobs[0], &mut c).unwrap();
+    assert_eq!(h, H);
+    assert_eq!(parts.count, 3);
+    assert_eq!(parts.blob(1), Some((1 << 12, blobs[1].len() as u64)));
+    assert_eq!(parts.blob(2), Some((2 << 12, blobs[2].len() as u64)));
+    assert_eq!(parts.blob(0), None);
+    assert_eq!(parts.blob(3), None);
+    for (index, blob) in (1u32..).zip(&blobs[1..]) {
+        let part = Part { index, count: 3 };
+        assert_eq!(decode_part(blob, &H, part, &mut c), Ok(()));
+    }
+    assert_eq!(c.sessions.len(), 30);
+    assert_eq!(c.sessions[29].0, sessions[29].name);
+    assert_eq!(c.owners[29], 1029);
+    assert!(c.sessions.iter().all(|(_, f)| f.len() == 40));
+    assert_eq!(c.subsystems.len(), 1);
+
+    // A blob out of place, of another record or of another kernel.
+    let other = Handover {
+        boot_id: H.boot_id + 1,
+        ..H
+    };
+    let two = Part { index: 2, count: 3 };
+    let one = Part { index: 1, count: 3 };
+    let four = Part { index: 1, count: 4 };
+    let mut c = Collect::default();
+    assert!(decode_part(&blobs[1], &H, two, &mut c).is_err());
+    assert!(decode_part(&blobs[1], &other, one, &mut c).is_err());
+    assert!(decode_part(&blobs[1], &H, four, &mut c).is_err());
+    assert!(decode_first(&blobs[1], &mut c).is_err());
+    assert!(decode_part(&blobs[0], &H, Part::WHOLE, &mut c).is_err());
+    // Blob 0 as a later blob: it lists blobs, which only blob 0 does.
+    assert!(decode_part(&blobs[0], &H, Part { index: 0, count: 3 }, &mut c).is_err());
+}
+
+#[test]
+fn part_lists_and_counts_are_checked() {
+    let list = |n: usize| -> Vec<u8> { vec![0x10; 16 * n] };
+    for (part, count, blobs, ok) in [
+        (0, 2, Some(list(1)), true),
+        (1, 2, None, true),
+        (0, 3, Some(list(1)), false),
+        (0, 2, None, false),
+        (1, 2, Some(list(1)), false),
+        (2, 2, None, false),
+        (0, 1, None, false),
+    ] {
+        let blob = handmade_as(COMPATIBLE_PARTS, |w| {
+            w.prop_u64("part", part).unwrap();
+            w.prop_u64("parts", count).unwrap();
+            if let Some(b) = &blobs {
+                w.prop("part-blobs", b).unwrap();
+            }
+        });
+        let r = if part == 0 {
+            decode_first(&blob, &mut Collect::default()).map(|_| ())
+        } else {
+            let part = Part {
+                index: part as u32,
+                count: count as u32,
+            };
+            decode_part(
+                &blob,
+                &(Handover {
+                    generation: 1,
+                    boot_id: 2,
+                }),
+                part,
+                &mut Collect::default(),
+            )
+        };
+        assert_eq!(r.is_ok(), ok, "part {part} of {count}");
+    }
+    let count = u64::from(MAX_PARTS) + 1;
+    let blob = handmade_as(COMPATIBLE_PARTS, |w| {
+        w.prop_u64("part", 0).unwrap();
+        w.prop_u64("parts", count).unwrap();
+    });
+    assert!(decode_first(&blob, &mut Collect::default()).is_err());
+    // v3 without its part properties.
+    let blob = handmade_as(COMPATIBLE_PARTS, |_| {});
+    assert!(decode_first(&blob, &mut Collect::default()).is_err());
+    // A subsystem belongs in blob 0.
+    let blob = handmade_as(COMPATIBLE_PARTS, |w| {
+        w.prop_u64("part", 1).unwrap();
+        w.prop_u64("parts", 2).unwrap();
+        w.begin_node("subsystem@0").unwrap();
+        w.prop_str("compatible", "x").unwrap();
+        w.prop_u64("data", 1).unwrap();
+        w.end_node().unwrap();
+    });
+    let h = Handover {
+        generation: 1,
+        boot_id: 2,
+    };
+    let one = Part { index: 1, count: 2 };
+    assert!(decode_part(&blob, &h, one, &mut Collect::default()).is_err());
+    // The encoder refuses what the decoder would.
+    let mut buf = [0u8; 512];
+    let bad = Part { index: 2, count: 2 };
+    assert_eq!(
+        encode_part(&H, bad, &[], &[], &[], &mut buf),
+        Err(FdtError::BadValue)
+    );
+    let unlisted = Part { index: 0, count: 2 };
+    assert_eq!(
+        encode_part(&H, unlisted, &[], &[], &[], &mut buf),
+        Err(FdtError::BadValue)
+    );
 }
 
 #[test]

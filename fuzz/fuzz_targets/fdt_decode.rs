@@ -56,5 +56,16 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
         sessions: 0,
         files: 0,
     };
-    let _ = luo_handover::decode(input, &mut check);
+    if let Ok((h, parts)) = luo_handover::decode_first(input, &mut check) {
+        // Blob 0 lists the others; fed as its own second blob it is out
+        // of place, whatever it says.
+        let second = luo_handover::Part {
+            index: 1,
+            count: parts.count,
+        };
+        assert!(luo_handover::decode_part(input, &h, second, &mut check).is_err());
+        for i in 0..=parts.count {
+            let _ = parts.blob(i);
+        }
+    }
 });
