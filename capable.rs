@@ -30,3 +30,11 @@ pub(crate) fn admin() -> Admin {
         Admin::No
     }
 }
+
+/// Whether the caller may go past the per-user limits on sessions and
+/// preserved files (`CAP_SYS_RESOURCE`). Asked only when a limit is
+/// reached.
+pub(crate) fn sys_resource() -> bool {
+    // SAFETY: as in `sys_admin`.
+    unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) }
+}

@@ -12,7 +12,10 @@
 //! to no file until RETRIEVE_SESSION claims one; closing that fd gives up
 //! the claim (the session can be retrieved again), FINISH ends it.
 //!
-//! Every session is in the registry [`SESSIONS`] until it ends.
+//! Every session is in the registry [`SESSIONS`] until it ends; named
+//! ones are found by name in O(log n), and a preserved file is found in
+//! [`PRESERVED_FILES`] the same way, so a host with ten thousand sessions
+//! and a hundred thousand files does not slow down.
 //!
 //! A session belongs to the user who created it (its euid, [`Owner`]),
 //! and the owner goes across the kexec with it: only that user, or
@@ -27,8 +30,10 @@
 //! kernel handed over ([`IncomingFile`]), until each is retrieved and the
 //! session finished.
 
-use crate::capable::Admin;
+use crate::capable::{self, Admin};
+use crate::key_set::{KeySet, Tally, TallyRoom};
 use crate::luo_file::{FileHandler, Preserved};
+use crate::luo_handover;
 use crate::luo_handover::FileRecord;
 use crate::luo_state::Origin;
 use crate::luo_uapi::Name;
@@ -37,6 +42,7 @@ use kernel::{
     fs::File,
     new_mutex,
     prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
     sync::{
         aref::ARef,
         atomic::{Atomic, Relaxed},
@@ -47,13 +53,18 @@ use kernel::{
 
 /// Who a session belongs to: the euid of its creator, as a uid of the
 /// initial user namespace (the value the handover carries).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Owner(u32);
 
 impl Owner {
     /// The caller's effective uid.
     pub(crate) fn current() -> Self {
-        Owner(Kuid::current_euid().into_raw().val)
+        Self::of(Kuid::current_euid())
+    }
+
+    /// The user `kuid`.
+    fn of(kuid: Kuid) -> Self {
+        Owner(kuid.into_raw().val)
     }
 
     /// The owner a handover names.
@@ -65,15 +76,13 @@ impl Owner {
     pub(crate) fn to_handover(self) -> u32 {
         self.0
     }
-
-    /// Whether `kuid` is this owner.
-    fn is(self, kuid: Kuid) -> bool {
-        Kuid::from_raw(bindings::kuid_t { val: self.0 }) == kuid
-    }
 }
 
 /// A file preserved in an outgoing session.
 pub(crate) struct OutgoingFile {
+    /// Whose session it was preserved in: it counts against that user's
+    /// limit while it lives.
+    owner: Owner,
     token: u64,
     handler: &'static dyn FileHandler,
     /// Our reference: the file stays alive while preserved.
@@ -94,6 +103,19 @@ impl OutgoingFile {
         if self.data.take().is_some() {
             self.state.cancel();
         }
+    }
+
+    /// The file's key in [`PRESERVED_FILES`].
+    fn key(file: &File) -> usize {
+        core::ptr::from_ref(file) as usize
+    }
+}
+
+impl Drop for OutgoingFile {
+    fn drop(&mut self) {
+        let mut preserved = PRESERVED_FILES.lock();
+        preserved.files.remove(&Self::key(&self.file));
+        preserved.per_owner.sub(&self.owner);
     }
 }
 
@@ -155,13 +177,158 @@ kernel::sync::global_lock! {
     //
     // Locking: taken after CORE (luo_core.rs) and before any session's
     // `inner`. Never held across a call that may take CORE.
-    unsafe(uninit) static SESSIONS: Mutex<KVec<Arc<Session>>> = KVec::new();
+    unsafe(uninit) static SESSIONS: Mutex<Registry> = Registry {
+        all: KVec::new(),
+        named: None,
+        outgoing_named: Tally::new(),
+    };
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialised in module init, before the device is registered.
+    //
+    // Locking: a leaf. Every `OutgoingFile` adds itself and takes itself
+    // out when it goes.
+    unsafe(uninit) static PRESERVED_FILES: Mutex<PreservedFiles> = PreservedFiles {
+        files: KeySet::new(),
+        per_owner: Tally::new(),
+    };
+}
+
+/// The files outgoing sessions hold (or held, closed while FROZEN).
+struct PreservedFiles {
+    /// Their addresses: a file is preserved once.
+    files: KeySet<usize>,
+    /// How many each user has.
+    per_owner: Tally<Owner>,
+}
+
+/// Refuses one more session or file of a user who has `count` and may
+/// have `limit`: `EDQUOT`, unless the caller has `CAP_SYS_RESOURCE`.
+fn within_limit(count: usize, limit: u32) -> Result {
+    if count < limit as usize || capable::sys_resource() {
+        Ok(())
+    } else {
+        Err(EDQUOT)
+    }
+}
+
+/// The per-user limits, as the admin set them
+/// (/sys/kernel/liveupdate/max_*_per_user).
+fn max_sessions_per_user() -> u32 {
+    // SAFETY: the C side only reads an integer.
+    unsafe { bindings::luo_max_sessions_per_user() }
+}
+
+fn max_files_per_user() -> u32 {
+    // SAFETY: the C side only reads an integer.
+    unsafe { bindings::luo_max_files_per_user() }
 }
 
 /// Initialises the registry; called once from module init.
 pub(crate) fn init() {
     // SAFETY: called once, before any session can be created.
     unsafe { SESSIONS.init() };
+    // SAFETY: as above, before any file can be preserved.
+    unsafe { PRESERVED_FILES.init() };
+}
+
+/// Every live session.
+struct Registry {
+    /// In creation order.
+    all: KVec<Arc<Session>>,
+    /// The named ones, by their unique key; made on first use (a static's
+    /// initial value must be constant).
+    named: Option<RBTree<NameKey, Arc<Session>>>,
+    /// How many named outgoing sessions each user has: the ones the limit
+    /// counts (an unnamed one, of an `open()`, holds no file).
+    outgoing_named: Tally<Owner>,
+}
+
+/// Room to file a session under a name, allocated beforehand.
+struct NameRoom {
+    node: RBTreeNodeReservation<NameKey, Arc<Session>>,
+    count: TallyRoom<Owner>,
+}
+
+impl NameRoom {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            node: RBTreeNodeReservation::new(GFP_KERNEL)?,
+            count: Tally::room()?,
+        })
+    }
+}
+
+/// A named session's unique key: names are unique per direction and
+/// owner. Ordered so that one name's sessions of every owner are
+/// neighbours.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct NameKey {
+    origin: Origin,
+    name: Name,
+    owner: Owner,
+}
+
+impl Registry {
+    /// The session filed under `key`.
+    fn find(&self, key: &NameKey) -> Option<&Arc<Session>> {
+        self.named.as_ref()?.get(key)
+    }
+
+    /// Whether `name` is taken for sessions of `origin` and `owner`; the
+    /// empty name (unnamed) never is.
+    fn taken(&self, origin: Origin, owner: Owner, name: &Name) -> bool {
+        !name.is_empty()
+            && self
+                .find(&NameKey {
+                    origin,
+                    name: *name,
+                    owner,
+                })
+                .is_some()
+    }
+
+    /// Refuses a new named outgoing session of `owner` beyond the limit.
+    fn may_name(&self, origin: Origin, owner: Owner) -> Result {
+        if origin == Origin::Incoming {
+            return Ok(());
+        }
+        within_limit(self.outgoing_named.get(&owner), max_sessions_per_user())
+    }
+
+    /// Files `session` under `name` (not empty), in `room`.
+    fn file_name(&mut self, session: &Arc<Session>, name: Name, room: NameRoom) {
+        let key = NameKey {
+            origin: session.origin,
+            name,
+            owner: session.owner,
+        };
+        self.named
+            .get_or_insert_with(RBTree::new)
+            .insert(room.node.into_node(key, session.clone()));
+        if session.origin == Origin::Outgoing {
+            self.outgoing_named.add(session.owner, room.count);
+        }
+    }
+
+    /// Takes `session`'s filing under `name` out, if it is there.
+    fn unfile_name(&mut self, session: &Session, name: Name) {
+        let key = NameKey {
+            origin: session.origin,
+            name,
+            owner: session.owner,
+        };
+        let Some(named) = &mut self.named else {
+            return;
+        };
+        if named.get(&key).is_some_and(|s| s.id == session.id) {
+            named.remove(&key);
+            if session.origin == Origin::Outgoing {
+                self.outgoing_named.sub(&session.owner);
+            }
+        }
+    }
 }
 
 /// The mutable part of a session.
@@ -175,6 +342,9 @@ struct Inner {
     finished: bool,
     /// Outgoing only: the preserved files, in PRESERVE_FD order.
     files: KVec<OutgoingFile>,
+    /// Bytes `files` take in the handover, at most: a session must fit
+    /// in one blob.
+    files_room: usize,
     /// Incoming only: the files handed over.
     incoming: KVec<IncomingFile>,
 }
@@ -195,11 +365,19 @@ impl Session {
         owner: Owner,
         name: Name,
         incoming: KVec<IncomingFile>,
-        sessions: &mut KVec<Arc<Session>>,
+        sessions: &mut Registry,
     ) -> Result<Arc<Session>> {
-        if taken(sessions, origin, owner, &name, None) {
+        if sessions.taken(origin, owner, &name) {
             return Err(EEXIST);
         }
+        // Room first: nothing fails once the session exists.
+        let room = if name.is_empty() {
+            None
+        } else {
+            sessions.may_name(origin, owner)?;
+            Some(NameRoom::new()?)
+        };
+        sessions.all.reserve(1, GFP_KERNEL)?;
         let session = Arc::pin_init(
             try_pin_init!(Session {
                 id: NEXT_ID.fetch_add(1, Relaxed),
@@ -210,12 +388,19 @@ impl Session {
                     claimed: false,
                     finished: false,
                     files: KVec::new(),
+                    files_room: 0,
                     incoming,
                 }),
             }),
             GFP_KERNEL,
         )?;
-        sessions.push(session.clone(), GFP_KERNEL)?;
+        sessions
+            .all
+            .push_within_capacity(session.clone())
+            .map_err(|_| ENOMEM)?;
+        if let Some(room) = room {
+            sessions.file_name(&session, name, room);
+        }
         Ok(session)
     }
 
@@ -256,20 +441,34 @@ impl Session {
         admin: impl FnOnce() -> Admin,
     ) -> Result<Arc<Session>> {
         let sessions = SESSIONS.lock();
-        let mut named = sessions
-            .iter()
-            .filter(|s| s.origin == Origin::Incoming && s.inner.lock().name == *name);
-        let session = match named.clone().find(|s| s.owner.is(caller)) {
-            Some(own) => own,
+        let key = |owner| NameKey {
+            origin: Origin::Incoming,
+            name: *name,
+            owner,
+        };
+        let session = match sessions.find(&key(Owner::of(caller))) {
+            Some(own) => own.clone(),
             None => {
-                let first = named.next().ok_or(ENOENT)?;
+                // The sessions of that name, of any owner, are neighbours.
+                let cursor = sessions
+                    .named
+                    .as_ref()
+                    .and_then(|n| n.cursor_lower_bound(&key(Owner(0))))
+                    .filter(|c| {
+                        let (k, _) = c.current();
+                        k.origin == Origin::Incoming && k.name == *name
+                    })
+                    .ok_or(ENOENT)?;
                 if admin() == Admin::No {
                     return Err(EACCES);
                 }
-                if named.next().is_some() {
+                let next_same = cursor
+                    .peek_next()
+                    .is_some_and(|(k, _)| k.origin == Origin::Incoming && k.name == *name);
+                if next_same {
                     return Err(ENOTUNIQ);
                 }
-                first
+                cursor.current().1.clone()
             }
         };
         let mut inner = session.inner.lock();
@@ -278,7 +477,7 @@ impl Session {
         }
         inner.claimed = true;
         drop(inner);
-        Ok(session.clone())
+        Ok(session)
     }
 
     /// The fd holding this incoming session is being released: it can be
@@ -292,7 +491,10 @@ impl Session {
     /// they are handed to the caller instead (the update is committed).
     pub(crate) fn close(&self, cancel: bool, keep: bool) -> KVec<OutgoingFile> {
         self.unregister();
-        let mut files = core::mem::take(&mut self.inner.lock().files);
+        let mut inner = self.inner.lock();
+        inner.files_room = 0;
+        let mut files = core::mem::take(&mut inner.files);
+        drop(inner);
         if keep {
             return files;
         }
@@ -306,7 +508,9 @@ impl Session {
 
     /// PRESERVE_FD: adds `file` under `token`. The caller checked the state.
     pub(crate) fn preserve(&self, token: u64, file: ARef<File>) -> Result {
-        let sessions = SESSIONS.lock();
+        // Serialises PRESERVE_FDs: what is checked stays true until the
+        // file is added.
+        let _sessions = SESSIONS.lock();
         let inner = self.inner.lock();
         if inner.name.is_empty() {
             // Only named sessions are handed over.
@@ -316,29 +520,43 @@ impl Session {
             return Err(EEXIST);
         }
         drop(inner);
-        let preserved_elsewhere = sessions.iter().any(|s| {
-            s.inner
-                .lock()
-                .files
-                .iter()
-                .any(|f| f.file.as_ptr() == file.as_ptr())
-        });
-        if preserved_elsewhere {
-            return Err(EBUSY);
-        }
+        let key = OutgoingFile::key(&file);
+        let has = {
+            let preserved = PRESERVED_FILES.lock();
+            if preserved.files.contains(&key) {
+                return Err(EBUSY);
+            }
+            preserved.per_owner.get(&self.owner)
+        };
+        within_limit(has, max_files_per_user())?;
         let handler = crate::luo_file::handler_for(&file).ok_or(ENOENT)?;
+        let room = luo_handover::file_room(handler.compatible().to_bytes());
+        if self.inner.lock().files_room + room > luo_handover::MAX_FILES_ROOM {
+            // The session would not fit in a handover blob.
+            return Err(E2BIG);
+        }
+        let node = KeySet::node(key)?;
+        let count = Tally::room()?;
+        self.inner.lock().files.reserve(1, GFP_KERNEL)?;
         let state = handler.preserve(file.clone())?;
-        self.inner.lock().files.push(
-            OutgoingFile {
-                token,
-                handler,
-                file,
-                state,
-                data: None,
-            },
-            GFP_KERNEL,
-        )?;
-        Ok(())
+        // From here nothing fails. Its drop takes the file out again.
+        let mut preserved = PRESERVED_FILES.lock();
+        preserved.files.insert(node);
+        preserved.per_owner.add(self.owner, count);
+        drop(preserved);
+        let mut inner = self.inner.lock();
+        let added = inner.files.push_within_capacity(OutgoingFile {
+            owner: self.owner,
+            token,
+            handler,
+            file,
+            state,
+            data: None,
+        });
+        if added.is_ok() {
+            inner.files_room += room;
+        }
+        added.map_err(|_| ENOMEM)
     }
 
     /// UNPRESERVE_FD: removes the file preserved under `token`.
@@ -350,6 +568,9 @@ impl Session {
             .position(|f| f.token == token)
             .ok_or(ENOENT)?;
         let mut f = inner.files.remove(i).map_err(|_| ENOENT)?;
+        inner.files_room = inner
+            .files_room
+            .saturating_sub(luo_handover::file_room(f.handler.compatible().to_bytes()));
         f.cancel();
         Ok(())
     }
@@ -439,7 +660,12 @@ impl Session {
 
     /// Ends the session: it leaves the registry and its name is free.
     pub(crate) fn unregister(&self) {
-        SESSIONS.lock().retain(|s| s.id != self.id);
+        let mut sessions = SESSIONS.lock();
+        sessions.all.retain(|s| s.id != self.id);
+        let name = self.inner.lock().name;
+        if !name.is_empty() {
+            sessions.unfile_name(self, name);
+        }
     }
 
     /// The session's id, unique within this boot.
@@ -465,36 +691,39 @@ impl Session {
     /// Renames the session; `EEXIST` if another session of its owner and
     /// direction has `name`.
     pub(crate) fn set_name(&self, name: Name) -> Result {
-        let sessions = SESSIONS.lock();
-        if taken(&sessions, self.origin, self.owner, &name, Some(self.id)) {
+        let mut sessions = SESSIONS.lock();
+        let old = self.inner.lock().name;
+        if old == name {
+            return Ok(());
+        }
+        if sessions.taken(self.origin, self.owner, &name) {
             return Err(EEXIST);
+        }
+        if old.is_empty() {
+            // Named now: it counts against the limit from here.
+            sessions.may_name(self.origin, self.owner)?;
+        }
+        let room = NameRoom::new()?;
+        let this = sessions
+            .all
+            .iter()
+            .find(|s| s.id == self.id)
+            .cloned()
+            .ok_or(ENOENT)?;
+        if !old.is_empty() {
+            sessions.unfile_name(self, old);
+        }
+        if !name.is_empty() {
+            sessions.file_name(&this, name, room);
         }
         self.inner.lock().name = name;
         Ok(())
     }
 }
 
-/// Whether `name` is taken: by a session other than `except` of `owner`
-/// with the same `origin`. The empty name (unnamed) never is.
-fn taken(
-    sessions: &KVec<Arc<Session>>,
-    origin: Origin,
-    owner: Owner,
-    name: &Name,
-    except: Option<u64>,
-) -> bool {
-    !name.is_empty()
-        && sessions.iter().any(|s| {
-            Some(s.id) != except
-                && s.origin == origin
-                && s.owner == owner
-                && s.inner.lock().name == *name
-        })
-}
-
 /// Calls `f` on every live session, in creation order.
 pub(crate) fn for_each(mut f: impl FnMut(&Session)) {
-    for s in SESSIONS.lock().iter() {
+    for s in SESSIONS.lock().all.iter() {
         f(s);
     }
 }
@@ -512,7 +741,7 @@ pub(crate) struct Snapshot {
 pub(crate) fn snapshot() -> Result<KVec<Snapshot>> {
     let sessions = SESSIONS.lock();
     let mut out = KVec::new();
-    for s in sessions.iter().filter(|s| s.origin == Origin::Outgoing) {
+    for s in sessions.all.iter().filter(|s| s.origin == Origin::Outgoing) {
         let inner = s.inner.lock();
         if inner.name.is_empty() {
             continue;
@@ -543,7 +772,7 @@ pub(crate) fn snapshot() -> Result<KVec<Snapshot>> {
 /// Calls `f` on every preserved file of every outgoing session, in order.
 fn each_outgoing_file(mut f: impl FnMut(&mut OutgoingFile) -> Result) -> Result {
     let sessions = SESSIONS.lock();
-    for s in sessions.iter().filter(|s| s.origin == Origin::Outgoing) {
+    for s in sessions.all.iter().filter(|s| s.origin == Origin::Outgoing) {
         for file in s.inner.lock().files.iter_mut() {
             f(file)?;
         }
@@ -582,6 +811,7 @@ pub(crate) fn freeze_files() -> Result {
 pub(crate) fn cancel_files() {
     let sessions = SESSIONS.lock();
     for s in sessions
+        .all
         .iter()
         .rev()
         .filter(|s| s.origin == Origin::Outgoing)
@@ -603,7 +833,7 @@ pub(crate) fn cancel_kept(files: &mut KVec<OutgoingFile>) {
 /// Whether a session holds a file of the handler `compatible`: preserved,
 /// or handed over and not finished.
 pub(crate) fn uses_handler(compatible: &[u8]) -> bool {
-    SESSIONS.lock().iter().any(|s| {
+    SESSIONS.lock().all.iter().any(|s| {
         let inner = s.inner.lock();
         inner.files.iter().any(|f| f.uses(compatible))
             || inner
@@ -617,6 +847,7 @@ pub(crate) fn uses_handler(compatible: &[u8]) -> bool {
 pub(crate) fn incoming_left() -> usize {
     SESSIONS
         .lock()
+        .all
         .iter()
         .filter(|s| s.origin == Origin::Incoming)
         .count()
@@ -627,14 +858,23 @@ pub(crate) fn incoming_left() -> usize {
 /// that can only be finished again.
 pub(crate) fn finish_all_incoming() {
     let mut sessions = SESSIONS.lock();
-    for s in sessions.iter().filter(|s| s.origin == Origin::Incoming) {
+    for s in sessions.all.iter().filter(|s| s.origin == Origin::Incoming) {
         // Cannot fail when forced.
         let _ = s.finish_files(true);
     }
-    sessions.retain(|s| s.origin != Origin::Incoming);
+    sessions.all.retain(|s| s.origin != Origin::Incoming);
+    if let Some(named) = &mut sessions.named {
+        // Incoming keys sort after every outgoing one.
+        while let Some(cursor) = named.cursor_back_mut() {
+            if cursor.current().0.origin != Origin::Incoming {
+                break;
+            }
+            drop(cursor.remove_current());
+        }
+    }
 }
 
 /// Number of sessions alive now.
 pub(crate) fn live_sessions() -> usize {
-    SESSIONS.lock().len()
+    SESSIONS.lock().all.len()
 }

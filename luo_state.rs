@@ -147,7 +147,7 @@ pub(crate) fn on_kexec(state: State) -> Result<&'static [Event], Refusal> {
 }
 
 /// Where a session came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Origin {
     /// Created in this kernel, to be handed to the next one.
     Outgoing,

@@ -73,8 +73,8 @@ pub(crate) enum NameError {
 }
 
 /// A session name: up to `NAME_LEN - 1` bytes, no NUL; empty means the
-/// session has no name (yet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// session has no name (yet). Ordered by its bytes (zero after `len`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Name {
     bytes: [u8; NAME_LEN],
     len: usize,

@@ -41,6 +41,7 @@ use crate::handlers::memfd_format::{
     self, FormatError, Header, HEADER_LEN, LIST_DESC_LEN, NAME_MAX,
 };
 use crate::handlers::memfd_incoming;
+use crate::key_set::KeySet;
 use crate::kho::{OutgoingBlob, PreservedFolio, PreservedWords, VMALLOC_DESC_LEN};
 use crate::luo_file::{FileHandler, Preserved};
 use crate::shmem::Memfd;
@@ -62,7 +63,7 @@ kernel::sync::global_lock! {
     //
     // Locking: a leaf, taken in `preserve` and when a preserved memfd is
     // dropped. Holds the inode of every preserved memfd.
-    unsafe(uninit) static INODES: Mutex<KVec<usize>> = KVec::new();
+    unsafe(uninit) static INODES: Mutex<KeySet<usize>> = KeySet::new();
 }
 
 /// Initialises the handler; called once from luo-rs's init.
@@ -243,7 +244,7 @@ impl Preserved for PreservedMemfd {
 impl Drop for PreservedMemfd {
     fn drop(&mut self) {
         self.cancel();
-        INODES.lock().retain(|i| *i != self.inode);
+        INODES.lock().remove(&self.inode);
     }
 }
 
@@ -269,12 +270,13 @@ impl FileHandler for MemfdHandler {
             return Err(EPERM);
         }
         let inode = memfd.inode_id();
+        let node = KeySet::node(inode)?;
         {
             let mut inodes = INODES.lock();
             if inodes.contains(&inode) {
                 return Err(EBUSY);
             }
-            inodes.push(inode, GFP_KERNEL)?;
+            inodes.insert(node);
         }
         // The entry is the new object's: its drop (even if the allocation
         // fails) takes it out again.

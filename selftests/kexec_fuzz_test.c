@@ -77,7 +77,7 @@ static int documented(int err)
 	case EINVAL: case E2BIG: case EFAULT: case ENOENT: case EBUSY:
 	case EEXIST: case EBADF: case EPERM: case ENOTTY: case EOPNOTSUPP:
 	case EACCES: case ENOTUNIQ: case EMFILE: case ENFILE: case ENOMEM:
-	case EAGAIN: case EINTR:
+	case EAGAIN: case EINTR: case EDQUOT:
 		return 1;
 	}
 	return 0;

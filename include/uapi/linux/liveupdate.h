@@ -164,7 +164,8 @@ enum liveupdate_session_state {
  *
  * Return: 0; EINVAL for an empty or unterminated name; EEXIST if another
  * outgoing session of the caller has that name; EBUSY while PREPARED or
- * FROZEN; ENOTTY on a
+ * FROZEN; EDQUOT if the caller has max_sessions_per_user named outgoing
+ * sessions (/sys/kernel/liveupdate; CAP_SYS_RESOURCE goes past it); ENOTTY on a
  * session fd that is not a /dev/liveupdate fd; EMFILE/ENOMEM.
  */
 struct liveupdate_ioctl_create_session {
@@ -261,7 +262,10 @@ struct liveupdate_ioctl_set_event {
  * if no file handler supports the
  * file (a /dev/liveupdate or session fd, for one); EEXIST if @token is
  * used in the session; EBUSY if the file is preserved already, or while
- * PREPARED or FROZEN; EINVAL on an unnamed or incoming session.
+ * PREPARED or FROZEN; EINVAL on an unnamed or incoming session; EDQUOT if
+ * the session's owner has max_files_per_user files preserved
+ * (/sys/kernel/liveupdate; CAP_SYS_RESOURCE goes past it); E2BIG if the
+ * session holds as many files as one handover blob carries (~40,000).
  */
 struct liveupdate_session_preserve_fd {
 	__u32 size;
@@ -389,7 +393,8 @@ struct liveupdate_session_get_state {
  *
  * Return: 0; EINVAL for a bad name or on an incoming session; EEXIST if
  * another outgoing session of the same user has that name; EBUSY while
- * PREPARED or FROZEN.
+ * PREPARED or FROZEN; EDQUOT when naming an unnamed session beyond
+ * max_sessions_per_user (see CREATE_SESSION).
  */
 struct liveupdate_session_set_name {
 	__u32 size;
