@@ -45,6 +45,10 @@ prepare_tree() {
 if [ "$(cat "$TREE/.luo-tree" 2>/dev/null)" != "$tree_key" ]; then
 	step "extract and patch Linux $(dpkg-query -W -f '${Version}' linux-source-7.3)" prepare_tree
 fi
+# The upgrade test's old kernel points these elsewhere while it builds
+# (scripts/build-old-kernel.sh); make sure they are this checkout's.
+ln -sfn "$SRC" "$TREE/drivers/misc/liveupdate"
+ln -sfn "$SRC/include/uapi/linux/liveupdate.h" "$TREE/include/uapi/linux/liveupdate.h"
 
 # Always with clippy: switching CLIPPY on and off would rebuild every crate.
 kmake() {

@@ -19,6 +19,11 @@ in_chroot /luo/src/scripts/host-test-in-chroot.sh 2>&1 | tee -a "$report" || fai
 
 log "== kernel =="
 step "kernel" in_chroot /luo/src/scripts/build-kernel.sh || fail=1
+# The earlier release the upgrade test starts from, built on the test
+# kernel's tree.
+if [ "$fail" -eq 0 ]; then
+	step "kernel of the earlier release" "$LUO_REPO/scripts/old-kernel.sh" || fail=1
+fi
 
 if [ "$fail" -eq 0 ]; then
 	log "== VM tests =="

@@ -3,7 +3,8 @@
 #
 # Inside the toolchain chroot: run every VM test and print one KTAP report.
 # Programs named kexec_*_test are two-stage and get a VM (and a kexec) each;
-# all other *_test programs share one VM. selftests/upstream/ holds the
+# kexec_upgrade_*_test start on the earlier release's kernel. All other
+# *_test programs share one VM. selftests/upstream/ holds the
 # scripts that run upstream 7.3's own liveupdate selftests.
 
 source "$(dirname "$0")/lib.sh"
@@ -31,7 +32,13 @@ if [ "${#plain[@]}" -gt 0 ]; then
 	runs+=("$LOGS/plain.log:$list:1")
 fi
 for t in "${kexec[@]}"; do
-	step "VM ($FLAVOR) with kexec: $t" "$SRC/scripts/run-vm.sh" "$LOGS/$t.log" "$t"
+	first=
+	case "$t" in
+	# From the earlier release's kernel (scripts/old-kernel.sh) into this one.
+	kexec_upgrade_*) first=/luo/work/build-old/arch/x86/boot/bzImage ;;
+	esac
+	step "VM ($FLAVOR) with kexec: $t" env LUO_FIRST_KERNEL="$first" \
+		"$SRC/scripts/run-vm.sh" "$LOGS/$t.log" "$t"
 	runs+=("$LOGS/$t.log:$t:2")
 done
 python3 "$SRC/scripts/ktap.py" "${runs[@]}"
