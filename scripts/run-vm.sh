@@ -8,7 +8,8 @@
 # The VM ends itself (init reboots, QEMU runs with -no-reboot); a run that
 # takes longer than LUO_VM_TIMEOUT seconds (default 300) is killed.
 # LUO_FIRST_KERNEL boots another kernel first (the initramfs's
-# /boot/bzImage, which the tests kexec into, stays the flavor's).
+# /boot/bzImage, which the tests kexec into, stays the flavor's);
+# LUO_VM_MEM gives the VM more memory than 1G.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -42,7 +43,7 @@ rm -f "$log_file"
 t0=$(date +%s)
 rc=0
 timeout --foreground -k 5 "$timeout_s" \
-	qemu-system-x86_64 -m 1G -smp 2 -accel tcg -cpu max -no-reboot \
+	qemu-system-x86_64 -m "${LUO_VM_MEM:-1G}" -smp 2 -accel tcg -cpu max -no-reboot \
 	-nographic -nodefaults -serial "file:$log_file" \
 	-kernel "$kernel" -initrd "$STAGE/initrd.cpio" \
 	-append "$cmdline" </dev/null || rc=$?

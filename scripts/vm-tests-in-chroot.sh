@@ -32,13 +32,15 @@ if [ "${#plain[@]}" -gt 0 ]; then
 	runs+=("$LOGS/plain.log:$list:1")
 fi
 for t in "${kexec[@]}"; do
-	first=
+	first= mem= timeout_s=${LUO_VM_TIMEOUT:-}
 	case "$t" in
 	# From the earlier release's kernel (scripts/old-kernel.sh) into this one.
 	kexec_upgrade_*) first=/luo/work/build-old/arch/x86/boot/bzImage ;;
+	# 100,000 memfds: 400 MiB of headers alone, and time.
+	kexec_scale_*) mem=3G timeout_s=900 ;;
 	esac
-	step "VM ($FLAVOR) with kexec: $t" env LUO_FIRST_KERNEL="$first" \
-		"$SRC/scripts/run-vm.sh" "$LOGS/$t.log" "$t"
+	step "VM ($FLAVOR) with kexec: $t" env LUO_FIRST_KERNEL="$first" LUO_VM_MEM="$mem" \
+		LUO_VM_TIMEOUT="$timeout_s" "$SRC/scripts/run-vm.sh" "$LOGS/$t.log" "$t"
 	runs+=("$LOGS/$t.log:$t:2")
 done
 python3 "$SRC/scripts/ktap.py" "${runs[@]}"
