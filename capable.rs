@@ -33,8 +33,15 @@ pub(crate) fn admin() -> Admin {
 
 /// Whether the caller may go past the per-user limits on sessions and
 /// preserved files (`CAP_SYS_RESOURCE`). Asked only when a limit is
-/// reached.
+/// reached, and without an audit record: a user at its limit is refused
+/// with `EDQUOT`, not denied a privilege it asked for.
 pub(crate) fn sys_resource() -> bool {
-    // SAFETY: as in `sys_admin`.
-    unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) }
+    // SAFETY: `init_user_ns` is a static that lives for ever;
+    // `ns_capable_noaudit` may be called from any process context.
+    unsafe {
+        bindings::ns_capable_noaudit(
+            &raw mut bindings::init_user_ns,
+            bindings::CAP_SYS_RESOURCE as i32,
+        )
+    }
 }
