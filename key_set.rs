@@ -7,7 +7,8 @@
 //! Rbtrees, made on first use: a static's initial value must be a
 //! constant and the kernel's `RBTree::new` is not one. Adding never fails,
 //! as the node is allocated beforehand ([`KeySet::node`], [`Tally::room`]):
-//! a caller allocates, then does what can fail, then adds.
+//! a caller allocates, then does what can fail, then adds. Nodes are
+//! charged to the caller's memory cgroup: each is for something it added.
 
 use kernel::{
     prelude::*,
@@ -30,7 +31,7 @@ impl<K: Ord> KeySet<K> {
 
     /// Allocates the node that will hold `key`.
     pub(crate) fn node(key: K) -> Result<KeyNode<K>> {
-        Ok(KeyNode(RBTreeNode::new(key, (), GFP_KERNEL)?))
+        Ok(KeyNode(RBTreeNode::new(key, (), GFP_KERNEL_ACCOUNT)?))
     }
 
     /// Whether `key` is in the set.
@@ -68,7 +69,7 @@ impl<K: Ord> Tally<K> {
 
     /// Allocates room for one more key's entry.
     pub(crate) fn room() -> Result<TallyRoom<K>> {
-        Ok(TallyRoom(RBTreeNodeReservation::new(GFP_KERNEL)?))
+        Ok(TallyRoom(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?))
     }
 
     /// How many `key` has.

@@ -140,7 +140,7 @@ impl LuoFile {
                     session,
                     device: false,
                 },
-                GFP_KERNEL,
+                GFP_KERNEL_ACCOUNT,
             )?,
             name,
         )
@@ -275,7 +275,7 @@ impl MiscDevice for LuoFile {
                 session: Session::create(Name::NONE)?,
                 device: true,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?)
     }
 

@@ -254,7 +254,7 @@ struct NameRoom {
 impl NameRoom {
     fn new() -> Result<Self> {
         Ok(Self {
-            node: RBTreeNodeReservation::new(GFP_KERNEL)?,
+            node: RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?,
             count: Tally::room()?,
         })
     }
@@ -392,7 +392,8 @@ impl Session {
                     incoming,
                 }),
             }),
-            GFP_KERNEL,
+            // The caller's, in its memory cgroup (at boot: nobody's).
+            GFP_KERNEL_ACCOUNT,
         )?;
         sessions
             .all
@@ -537,7 +538,7 @@ impl Session {
         }
         let node = KeySet::node(key)?;
         let count = Tally::room()?;
-        self.inner.lock().files.reserve(1, GFP_KERNEL)?;
+        self.inner.lock().files.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let state = handler.preserve(file.clone())?;
         // From here nothing fails. Its drop takes the file out again.
         let mut preserved = PRESERVED_FILES.lock();

@@ -286,7 +286,7 @@ impl FileHandler for MemfdHandler {
                 prepared: None,
                 inode,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?)
     }
 

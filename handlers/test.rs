@@ -229,7 +229,10 @@ impl FileHandler for TestHandler {
     }
 
     fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>> {
-        Ok(KBox::new(PreservedTest { file, page: None }, GFP_KERNEL)?)
+        Ok(KBox::new(
+            PreservedTest { file, page: None },
+            GFP_KERNEL_ACCOUNT,
+        )?)
     }
 
     fn retrieve(&self, data: u64) -> Result<ARef<File>> {
