@@ -71,13 +71,13 @@ fn main() {
             data: i as u64,
         }];
         // Whole records, and the first of a record in three blobs.
-        let part = if i % 3 == 2 {
-            Part { index: 0, count: 3 }
+        let (part, list): (_, &[(u64, u64)]) = if i % 3 == 2 {
+            (Part { index: 0, count: 3 }, &[(0x1000, 64), (0x2000, 64)])
         } else {
-            Part::WHOLE
+            (Part::WHOLE, &[])
         };
-        let n =
-            encode_part(&h, part, sessions, &subsystems[..i % 2], &mut buf).expect("seed encodes");
+        let n = encode_part(&h, part, list, sessions, &subsystems[..i % 2], &mut buf)
+            .expect("seed encodes");
         std::fs::write(format!("{dir}/fdt_decode/seed-{i}"), &buf[..n]).expect("seed written");
     }
     for (i, size) in [0u64, 1, 4096, 12345, 1 << 30].into_iter().enumerate() {
