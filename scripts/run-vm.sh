@@ -29,7 +29,15 @@ cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 tsc_early_khz=2100000 tsc=
 # next kernel is up) default to twice what memblock allocated at boot,
 # which the big initramfs inflates to most of the VM's 1 GiB: a fixed
 # 256 MiB leaves room to preserve a 256 MiB memfd.
-cmdline+=" kho=on kho_scratch=32M,192M,32M luotest.stage=1 luotest.run=$tests $extra"
+scratch=192M mem=${LUO_VM_MEM:-1G}
+# The debug kernel boots after a kexec with KASAN's shadow (an eighth of
+# the RAM), its 54 MiB image and the 40 MiB initrd all in scratch, and
+# scratch takes memory from everything but movable pages: more of both,
+# so that a 256 MiB memfd still fits.
+if [ "$FLAVOR" = debug ]; then
+	scratch=320M mem=${LUO_VM_MEM:-1536M}
+fi
+cmdline+=" kho=on kho_scratch=32M,$scratch,32M luotest.stage=1 luotest.run=$tests $extra"
 # The debug kernel without 5-level paging (-cpu max offers LA57): an
 # interrupt taken while start_kernel() re-identifies the boot CPU can see
 # the LA57 feature bit cleared for a moment, and KASAN then reports the
@@ -43,7 +51,7 @@ rm -f "$log_file"
 t0=$(date +%s)
 rc=0
 timeout --foreground -k 5 "$timeout_s" \
-	qemu-system-x86_64 -m "${LUO_VM_MEM:-1G}" -smp 2 -accel tcg -cpu max -no-reboot \
+	qemu-system-x86_64 -m "$mem" -smp 2 -accel tcg -cpu max -no-reboot \
 	-nographic -nodefaults -serial "file:$log_file" \
 	-kernel "$kernel" -initrd "$STAGE/initrd.cpio" \
 	-append "$cmdline" </dev/null || rc=$?
