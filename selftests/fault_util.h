@@ -27,16 +27,6 @@
 
 static int luo_fault_fd = -1;
 
-static inline int luo_fault_knob(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	int ok = fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value);
-
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0 : -1;
-}
-
 /*
  * Lets fail-nth reach every allocation a luo-rs call makes: sleeping ones
  * and single pages too (both are skipped by default), and prints one line
@@ -56,7 +46,7 @@ static inline int luo_fault_setup(void)
 
 	for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
 		snprintf(path, sizeof(path), LUO_FAULT_DIR "/%s", knobs[i][0]);
-		if (luo_fault_knob(path, knobs[i][1]))
+		if (luo_write_file(path, knobs[i][1]))
 			return -1;
 	}
 	luo_fault_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);

@@ -21,17 +21,6 @@ static void die(const char *what, int err)
 	ksft_exit_fail_msg("%s: %s\n", what, strerror(err < 0 ? -err : err));
 }
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY), ok;
-
-	if (fd < 0)
-		return -errno;
-	ok = write(fd, s, strlen(s)) == (ssize_t)strlen(s);
-	close(fd);
-	return ok ? 0 : -EIO;
-}
-
 static void stage1(void)
 {
 	char args[256], hex[65], hhex[65];
@@ -51,7 +40,7 @@ static void stage1(void)
 		die("fill", err);
 
 	/* shmem huge pages for the next memfd (memfds use shmem's mount). */
-	if ((err = write_file(THP_SHMEM, "always")))
+	if ((err = luo_write_file(THP_SHMEM, "always")))
 		die(THP_SHMEM, err);
 	huge = luo_memfd("huge", HUGE);
 	if (huge < 0 || (err = luo_fill(huge, 0, HUGE, seed + 1)) || (err = luo_sha_fd(huge, hhex)))

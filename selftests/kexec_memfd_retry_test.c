@@ -40,16 +40,6 @@ static void stage1(void)
 	ksft_exit_fail_msg("kexec: %s\n", strerror(-luo_kexec(args)));
 }
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY);
-	int ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0 : -1;
-}
-
 /* RETRIEVE_FD of `name` twice from a memory cgroup of 4 MiB: 1 if both
  * attempts failed with ENOMEM (and nobody was killed), 2 otherwise. */
 static int retrieve_in_small_cgroup(const char *name)
@@ -62,7 +52,7 @@ static int retrieve_in_small_cgroup(const char *name)
 	if (!pid) {
 		int dev, s, a, b;
 
-		if (write_file(CG "/small/cgroup.procs", "0"))
+		if (luo_write_file(CG "/small/cgroup.procs", "0"))
 			_exit(99);
 		dev = luo_open();
 		s = dev < 0 ? -1 : luo_retrieve_session(dev, name);
@@ -87,9 +77,9 @@ FIXTURE_SETUP(cg)
 {
 	if (access(CG "/small", F_OK)) {
 		ASSERT_EQ(0, mount("none", CG, "cgroup2", 0, NULL));
-		ASSERT_EQ(0, write_file(CG "/cgroup.subtree_control", "+memory"));
+		ASSERT_EQ(0, luo_write_file(CG "/cgroup.subtree_control", "+memory"));
 		ASSERT_EQ(0, mkdir(CG "/small", 0755));
-		ASSERT_EQ(0, write_file(CG "/small/memory.max", "4M"));
+		ASSERT_EQ(0, luo_write_file(CG "/small/memory.max", "4M"));
 	}
 	self->dev = luo_open();
 	ASSERT_LE(0, self->dev);

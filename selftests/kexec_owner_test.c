@@ -13,37 +13,10 @@
  */
 #include "luo_test.h"
 #include "memfd_util.h"
-#include <grp.h>
-#include <sys/wait.h>
 
 #define ALICE 1000
 #define BOB 1001
 #define EVE 1002
-
-/* Sets every uid and gid to `uid`, which drops all capabilities: 0 or -1. */
-static int become(uid_t uid)
-{
-	return setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid) ? -1 : 0;
-}
-
-/* Runs fn() in a child that became `uid`; returns its exit status (fn's
- * result), or 255. */
-static int as_user(uid_t uid, int (*fn)(void))
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return 255;
-	if (!pid) {
-		if (become(uid))
-			_exit(254);
-		_exit(fn());
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return 255;
-	return WEXITSTATUS(status);
-}
 
 /* A session `name` holding a memfd that contains `text`, token 1. */
 static int make_session(int dev, const char *name, const char *text)
@@ -96,7 +69,7 @@ static void stage1(void)
 		if (pid < 0)
 			ksft_exit_fail_msg("fork: %s\n", strerror(errno));
 		if (!pid) {
-			if (become(uids[i]))
+			if (luo_become(uids[i]))
 				_exit(1);
 			sessions_of(uids[i], vms[i], pipefd[1]);
 		}
@@ -145,7 +118,7 @@ static int try_wanted(void)
 static int try_retrieve(uid_t uid, const char *name)
 {
 	wanted = name;
-	return as_user(uid, try_wanted);
+	return luo_as_user(uid, try_wanted);
 }
 
 static int alice_finishes_hers(void)
@@ -203,8 +176,8 @@ TEST(an_admin_must_name_one_session)
 
 TEST(each_owner_gets_its_own)
 {
-	EXPECT_EQ(0, as_user(ALICE, alice_finishes_hers));
-	EXPECT_EQ(0, as_user(BOB, bob_gets_his_shared));
+	EXPECT_EQ(0, luo_as_user(ALICE, alice_finishes_hers));
+	EXPECT_EQ(0, luo_as_user(BOB, bob_gets_his_shared));
 	/* Alice's finished sessions are gone, for her and for everyone. */
 	EXPECT_EQ(ENOENT, try_retrieve(ALICE, "alice-vm"));
 	EXPECT_EQ(ENOENT, try_retrieve(BOB, "alice-vm"));

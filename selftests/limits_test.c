@@ -9,40 +9,15 @@
  */
 #include "memfd_util.h"
 #include "luo_test.h"
-#include <grp.h>
-#include <sys/wait.h>
 
 #define LIMITS "/sys/kernel/liveupdate/"
 
 static int set_limit(const char *name, const char *value)
 {
 	char path[128];
-	int fd, ok;
 
 	snprintf(path, sizeof(path), LIMITS "%s", name);
-	fd = open(path, O_WRONLY);
-	ok = fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value);
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0 : -1;
-}
-
-/* Runs fn() as uid in a child; its exit status, or 255. */
-static int as_user(uid_t uid, int (*fn)(void))
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return 255;
-	if (!pid) {
-		if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))
-			_exit(254);
-		_exit(fn());
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return 255;
-	return WEXITSTATUS(status);
+	return luo_write_file(path, value);
 }
 
 /* As a user, with max_sessions_per_user 2: two named sessions, then
@@ -138,18 +113,18 @@ TEST_F(limits, defaults_are_readable)
 TEST_F(limits, sessions_per_user)
 {
 	ASSERT_EQ(0, set_limit("max_sessions_per_user", "2"));
-	EXPECT_EQ(0, as_user(1000, sessions_are_limited));
+	EXPECT_EQ(0, luo_as_user(1000, sessions_are_limited));
 	/* Another user has a count of its own. */
-	EXPECT_EQ(0, as_user(1001, sessions_are_limited));
+	EXPECT_EQ(0, luo_as_user(1001, sessions_are_limited));
 	ASSERT_EQ(0, set_limit("max_sessions_per_user", "0"));
-	EXPECT_EQ(0, as_user(1000, open_is_never_refused));
+	EXPECT_EQ(0, luo_as_user(1000, open_is_never_refused));
 }
 
 TEST_F(limits, files_per_user)
 {
 	ASSERT_EQ(0, set_limit("max_files_per_user", "2"));
-	EXPECT_EQ(0, as_user(1000, files_are_limited));
-	EXPECT_EQ(0, as_user(1001, files_are_limited));
+	EXPECT_EQ(0, luo_as_user(1000, files_are_limited));
+	EXPECT_EQ(0, luo_as_user(1001, files_are_limited));
 }
 
 TEST_F(limits, root_goes_past_them)

@@ -9,6 +9,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define LUO_DEV "/dev/liveupdate"
@@ -303,6 +305,45 @@ static inline int luo_stage(void)
 	const char *s = luo_arg("stage");
 
 	return s ? atoi(s) : 1;
+}
+
+/* Writes `text` to `path` (a sysfs, debugfs or cgroup file): 0 or -errno. */
+static inline int luo_write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ok;
+
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	close(fd);
+	return ok ? 0 : -EIO;
+}
+
+/* Makes every uid and gid of this process `uid`, which drops all
+ * capabilities: 0 or -1. */
+static inline int luo_become(uid_t uid)
+{
+	return setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid) ? -1 : 0;
+}
+
+/* Runs fn() in a child that became `uid` (luo_become()). Returns fn()'s
+ * result, 254 if the child could not become `uid`, 255 if it did not
+ * exit. */
+static inline int luo_as_user(uid_t uid, int (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return 255;
+	if (!pid) {
+		if (luo_become(uid))
+			_exit(254);
+		_exit(fn());
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return 255;
+	return WEXITSTATUS(status);
 }
 
 /* Whether the kernel log has a line containing `what`. */

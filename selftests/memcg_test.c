@@ -14,20 +14,9 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #define CG "/sys/fs/cgroup"
 #define FILES 4000
-
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY);
-	int ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0 : -1;
-}
 
 static long long memory_current(void)
 {
@@ -47,7 +36,7 @@ static int preserve_in_cgroup(void)
 	long long before, after;
 	int dev, s;
 
-	if (write_file(CG "/acct/cgroup.procs", "0") || setrlimit(RLIMIT_NOFILE, &r))
+	if (luo_write_file(CG "/acct/cgroup.procs", "0") || setrlimit(RLIMIT_NOFILE, &r))
 		return 10;
 	dev = luo_open();
 	s = dev < 0 ? -1 : luo_create_session(dev, "acct");
@@ -76,7 +65,7 @@ TEST(what_luo_rs_allocates_is_charged_to_the_caller)
 
 	if (access(CG "/cgroup.controllers", F_OK))
 		ASSERT_EQ(0, mount("none", CG, "cgroup2", 0, NULL));
-	ASSERT_EQ(0, write_file(CG "/cgroup.subtree_control", "+memory"));
+	ASSERT_EQ(0, luo_write_file(CG "/cgroup.subtree_control", "+memory"));
 	if (access(CG "/acct", F_OK))
 		ASSERT_EQ(0, mkdir(CG "/acct", 0755));
 	pid = fork();
