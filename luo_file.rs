@@ -3,8 +3,10 @@
 //! File handlers: how one kind of file crosses a live update.
 //!
 //! A handler is found by [`FileHandler::can_preserve`] at PRESERVE_FD and
-//! by its compatible string in the new kernel. PRESERVE_FD only takes the
-//! file ([`FileHandler::preserve`]); the heavy work waits for PREPARE
+//! by its compatible string in the new kernel. PRESERVE_FD takes the file
+//! ([`FileHandler::preserve`]: checks, and charges what the update will
+//! pin, so that a caller past its limits is refused then and there, not
+//! the whole update later); the heavy work waits for PREPARE
 //! ([`Preserved::prepare`], workloads still running), FREEZE catches what
 //! changed since ([`Preserved::freeze`]), and CANCEL undoes both
 //! ([`Preserved::cancel`]). Dropping a [`Preserved`] unpreserves the file.
@@ -20,9 +22,11 @@
 //! [`unregister`]); unregistering is refused while files of the handler
 //! are preserved or handed over and not finished.
 //!
-//! Every callback runs in process context with luo-rs's core lock held and
-//! may sleep; none may call back into luo-rs. `can_preserve` also runs
-//! under the handler registry's lock and must not sleep for long.
+//! Every callback runs in process context and may sleep; none may call
+//! back into luo-rs. `preserve` runs with no luo-rs lock held (it may wait
+//! for the file, as long as it is killable and bounded), the others with
+//! luo-rs's core lock held. `can_preserve` runs under the handler
+//! registry's lock and must not sleep for long.
 
 use kernel::{fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
@@ -45,7 +49,8 @@ pub(crate) trait FileHandler: Sync {
     /// Whether this handler preserves `file`.
     fn can_preserve(&self, file: &File) -> bool;
     /// Takes `file` for preservation (PRESERVE_FD). Cheap: the work waits
-    /// for PREPARE.
+    /// for PREPARE, but what the caller may be refused (limits, charges)
+    /// is decided here.
     fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>>;
     /// In the new kernel: rebuilds the file from its handover `data`. On
     /// failure what the handover kept is still the handler's: retrieve()
@@ -65,12 +70,23 @@ pub(crate) trait FileHandler: Sync {
     fn finish(&self, data: u64, retrieved: bool);
 }
 
+/// The registered handlers.
+struct Registry {
+    handlers: KVec<&'static dyn FileHandler>,
+    /// [`PreservingWith`]s alive: PRESERVE_FDs between finding their
+    /// handler and adding the file to a session (or giving up).
+    preserving: usize,
+}
+
 kernel::sync::global_lock! {
     // SAFETY: initialised in module init, before any handler registers.
     //
     // Locking: a leaf, taken last (after CORE, SESSIONS and a session's
     // `inner`); `can_preserve` runs under it.
-    unsafe(uninit) static HANDLERS: Mutex<KVec<&'static dyn FileHandler>> = KVec::new();
+    unsafe(uninit) static HANDLERS: Mutex<Registry> = Registry {
+        handlers: KVec::new(),
+        preserving: 0,
+    };
 }
 
 /// Initialises the registry; called once from module init.
@@ -87,49 +103,84 @@ pub(crate) fn register(handler: &'static dyn FileHandler) -> Result {
     if compatible.is_empty() || compatible.len() > crate::luo_handover::COMPATIBLE_MAX {
         return Err(EINVAL);
     }
-    let mut handlers = HANDLERS.lock();
-    if handlers
+    let mut registry = HANDLERS.lock();
+    if registry
+        .handlers
         .iter()
         .any(|h| h.compatible().to_bytes() == compatible)
     {
         return Err(EEXIST);
     }
-    handlers.push(handler, GFP_KERNEL)?;
+    registry.handlers.push(handler, GFP_KERNEL)?;
     Ok(())
 }
 
 /// Withdraws `handler`: `EBUSY` while a file preserved with it or an
 /// incoming file it must finish exists (unpreserve or finish those
-/// first), `ENOENT` if it is not registered.
+/// first), or a PRESERVE_FD is on its way, `ENOENT` if it is not
+/// registered.
 pub(crate) fn unregister(handler: &'static dyn FileHandler) -> Result {
     let compatible = handler.compatible().to_bytes();
-    // Steady state: no PRESERVE_FD, transition or FINISH meanwhile.
+    // Steady state: no transition or FINISH meanwhile, and a PRESERVE_FD
+    // adds its file to a session under this lock.
     let core = crate::core();
     if core.holds_files_of(compatible) || crate::luo_session::uses_handler(compatible) {
         return Err(EBUSY);
     }
-    let mut handlers = HANDLERS.lock();
-    let i = handlers
+    let mut registry = HANDLERS.lock();
+    if registry.preserving != 0 {
+        return Err(EBUSY);
+    }
+    let i = registry
+        .handlers
         .iter()
         .position(|h| h.compatible().to_bytes() == compatible)
         .ok_or(ENOENT)?;
-    handlers.remove(i).map_err(|_| ENOENT)?;
+    registry.handlers.remove(i).map_err(|_| ENOENT)?;
     Ok(())
 }
 
-/// The handler that preserves `file`, if any.
-pub(crate) fn handler_for(file: &File) -> Option<&'static dyn FileHandler> {
-    HANDLERS
-        .lock()
+/// The handler a PRESERVE_FD found for its file. PRESERVE_FD runs the
+/// handler's [`FileHandler::preserve`] with no luo-rs lock held (it may
+/// wait for the file); meanwhile the handler cannot be unregistered.
+///
+/// # Invariants
+///
+/// The handler is registered, and counted in `preserving`, while this
+/// lives.
+pub(crate) struct PreservingWith(&'static dyn FileHandler);
+
+impl PreservingWith {
+    /// The handler.
+    pub(crate) fn handler(&self) -> &'static dyn FileHandler {
+        self.0
+    }
+}
+
+impl Drop for PreservingWith {
+    fn drop(&mut self) {
+        HANDLERS.lock().preserving -= 1;
+    }
+}
+
+/// The handler that preserves `file`, if any, held for a PRESERVE_FD.
+pub(crate) fn handler_for(file: &File) -> Option<PreservingWith> {
+    let mut registry = HANDLERS.lock();
+    let handler = registry
+        .handlers
         .iter()
         .copied()
-        .find(|h| h.can_preserve(file))
+        .find(|h| h.can_preserve(file))?;
+    registry.preserving += 1;
+    // INVARIANT: found registered, and counted.
+    Some(PreservingWith(handler))
 }
 
 /// The handler named `compatible` in a handover, if one is registered.
 pub(crate) fn handler_named(compatible: &[u8]) -> Option<&'static dyn FileHandler> {
     HANDLERS
         .lock()
+        .handlers
         .iter()
         .copied()
         .find(|h| h.compatible().to_bytes() == compatible)

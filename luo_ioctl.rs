@@ -183,9 +183,14 @@ impl LuoFile {
         let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
         // SAFETY: luo-rs never calls fdget_pos() on preserved files.
         let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+        let with = crate::luo_file::handler_for(&file).ok_or(ENOENT)?;
+        // With no luo-rs lock held: the handler may wait for the file (a
+        // memfd's writer), and nobody else's call must wait with it.
+        let state = with.handler().preserve(file.clone())?;
         let core = crate::core();
         luo_state::check_op(core.state(), Op::PreserveFd, Some(self.session.origin()))?;
-        self.session.preserve(req.value.0.token, file)?;
+        self.session
+            .preserve(req.value.0.token, file, with.handler(), state)?;
         Ok(0)
     }
 

@@ -507,8 +507,16 @@ impl Session {
         KVec::new()
     }
 
-    /// PRESERVE_FD: adds `file` under `token`. The caller checked the state.
-    pub(crate) fn preserve(&self, token: u64, file: ARef<File>) -> Result {
+    /// PRESERVE_FD: adds `file` under `token`, preserved by `handler` as
+    /// `state` (dropped if the file is refused). The caller checked the
+    /// state.
+    pub(crate) fn preserve(
+        &self,
+        token: u64,
+        file: ARef<File>,
+        handler: &'static dyn FileHandler,
+        state: KBox<dyn Preserved>,
+    ) -> Result {
         // Serialises PRESERVE_FDs: what is checked stays true until the
         // file is added.
         let _sessions = SESSIONS.lock();
@@ -530,7 +538,6 @@ impl Session {
             preserved.per_owner.get(&self.owner)
         };
         within_limit(has, max_files_per_user())?;
-        let handler = crate::luo_file::handler_for(&file).ok_or(ENOENT)?;
         let room = luo_handover::file_room(handler.compatible().to_bytes());
         if self.inner.lock().files_room + room > luo_handover::MAX_FILES_ROOM {
             // The session would not fit in a handover blob.
@@ -539,7 +546,6 @@ impl Session {
         let node = KeySet::node(key)?;
         let count = Tally::room()?;
         self.inner.lock().files.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let state = handler.preserve(file.clone())?;
         // From here nothing fails. Its drop takes the file out again.
         let mut preserved = PRESERVED_FILES.lock();
         preserved.files.insert(node);
