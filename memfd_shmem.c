@@ -32,7 +32,7 @@ bool luo_memfd_caller_owns(struct file *file)
 	return inode_owner_or_capable(file_mnt_idmap(file), file_inode(file));
 }
 
-/* How long PREPARE waits for a memfd's inode lock. */
+/* How long PRESERVE_FD waits for a memfd's inode lock. */
 #define LUO_INODE_WAIT_MS 2000
 
 loff_t luo_memfd_freeze(struct file *file)
@@ -44,8 +44,8 @@ loff_t luo_memfd_freeze(struct file *file)
 	/*
 	 * A writer holds the inode lock for a whole write(), also while it
 	 * faults in its source buffer, which a user can stall for ever
-	 * (userfaultfd, FUSE). PREPARE holds luo-rs's core lock: wait a
-	 * bounded, killable time, then let the caller retry.
+	 * (userfaultfd, FUSE). PRESERVE_FD holds no luo-rs lock here, but
+	 * waits a bounded, killable time: then the caller may retry.
 	 */
 	while (!inode_trylock(inode)) {
 		if (fatal_signal_pending(current))
@@ -61,8 +61,9 @@ loff_t luo_memfd_freeze(struct file *file)
 }
 
 /*
- * On a memfd only luo-rs changes the shmem flags after creation, and it
- * does so one transition at a time (its core lock). So these two do not
+ * On a memfd only luo-rs changes the shmem flags after creation, and only
+ * for the one preservation that claims the inode (handlers/memfd.rs), one
+ * step at a time. So these three do not
  * need the inode lock the shmem helpers ask for (which a user can hold):
  * shmem reads the flags under it, and sees the old value or the new one.
  * Freezing (above) does take it, so that no truncate or fallocate is half
@@ -71,6 +72,11 @@ loff_t luo_memfd_freeze(struct file *file)
 void luo_memfd_seal_holes(struct file *file)
 {
 	shmem_seal_holes(file_inode(file), true);
+}
+
+void luo_memfd_unseal_holes(struct file *file)
+{
+	shmem_seal_holes(file_inode(file), false);
 }
 
 void luo_memfd_thaw(struct file *file)

@@ -64,6 +64,13 @@ impl Memfd {
         unsafe { bindings::luo_memfd_seal_holes(self.0.as_ptr()) }
     }
 
+    /// Undoes [`Memfd::seal_holes`]: holes may fill again, the mapping
+    /// stays frozen.
+    pub(crate) fn unseal_holes(&self) {
+        // SAFETY: the file is a valid memfd.
+        unsafe { bindings::luo_memfd_unseal_holes(self.0.as_ptr()) }
+    }
+
     /// Undoes [`Memfd::freeze`] and [`Memfd::seal_holes`].
     pub(crate) fn thaw(&self) {
         // SAFETY: the file is a valid memfd.

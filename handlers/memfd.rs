@@ -16,20 +16,29 @@
 //!   memfd's owner (`EPERM` otherwise; or `CAP_FOWNER`): anyone a memfd was
 //!   shared with can reopen it read-write, but must not be able to freeze
 //!   it under its owner, or take its place and its memory.
-//! - PREPARE, while the workload runs, freezes the mapping (from then on
-//!   shmem refuses truncate, growth and fallocate, hole punching included,
-//!   with `EPERM`), pins and KHO-preserves every present folio (a folio
-//!   never written is zeroed first), and writes the header and the folio
-//!   list ([`memfd_format`]). Writes into existing pages, by write() or a
-//!   shared mapping, need nothing more: they land in the preserved folios.
+//! - PRESERVE_FD also freezes the mapping, as long as the memfd stays
+//!   preserved: shmem refuses truncate, growth and fallocate, hole
+//!   punching included, with `EPERM`. Its size is then final, and is
+//!   charged to the caller against `RLIMIT_MEMLOCK` ([`PinnedVm`];
+//!   `ENOMEM` beyond it, unless `CAP_IPC_LOCK`): every page of it may be
+//!   pinned by the update, and a process must not pin more than it may
+//!   lock. Holes are charged too, so no page written later can go past
+//!   the limit, nor make PREPARE fail for everyone.
+//! - PREPARE, while the workload runs, pins and KHO-preserves every
+//!   present folio (a folio never written is zeroed first), and writes the
+//!   header and the folio list ([`memfd_format`]). Writes into existing
+//!   pages, by write() or a shared mapping, need nothing more: they land
+//!   in the preserved folios.
 //! - FREEZE first seals the holes (shmem then refuses a new page in a
 //!   hole, `EPERM` for write(), `SIGBUS` for a fault: a page that appeared
 //!   after FREEZE would be lost), then preserves the folios that appeared
 //!   in holes since PREPARE, swapped out or not (found by counting the
 //!   pages the memfd holds in the page cache and in swap, so an unchanged
 //!   memfd costs nothing), and records the file position.
-//! - CANCEL unpreserves and unpins everything and thaws the mapping: a
-//!   normal memfd again.
+//! - CANCEL unpreserves and unpins everything and lets holes fill again;
+//!   the mapping stays frozen until the memfd is unpreserved (by
+//!   UNPRESERVE_FD or closing its session), which makes it a normal memfd
+//!   again and gives the charge back.
 //! - In the new kernel, retrieve() makes a new memfd with the old name,
 //!   size, permission bits, position and seals, and inserts the restored
 //!   folios as shmem's own (`memfd_incoming`): it is an ordinary memfd
@@ -44,6 +53,7 @@ use crate::handlers::memfd_incoming;
 use crate::key_set::KeySet;
 use crate::kho::{OutgoingBlob, PreservedFolio, PreservedWords, VMALLOC_DESC_LEN};
 use crate::luo_file::{FileHandler, Preserved};
+use crate::pinned_vm::PinnedVm;
 use crate::shmem::Memfd;
 use kernel::{alloc::VVec, bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
@@ -66,6 +76,34 @@ kernel::sync::global_lock! {
     unsafe(uninit) static INODES: Mutex<KeySet<usize>> = KeySet::new();
 }
 
+/// A memfd's inode in [`INODES`]: a memfd is preserved once, whichever of
+/// its files is given.
+///
+/// # Invariants
+///
+/// The inode is in [`INODES`] while this lives, put there by this claim.
+struct InodeClaim(usize);
+
+impl InodeClaim {
+    /// Claims `inode`: `EBUSY` if a preserved memfd holds it.
+    fn new(inode: usize) -> Result<Self> {
+        let node = KeySet::node(inode)?;
+        let mut inodes = INODES.lock();
+        if inodes.contains(&inode) {
+            return Err(EBUSY);
+        }
+        inodes.insert(node);
+        // INVARIANT: inserted just now.
+        Ok(InodeClaim(inode))
+    }
+}
+
+impl Drop for InodeClaim {
+    fn drop(&mut self) {
+        INODES.lock().remove(&self.0);
+    }
+}
+
 /// Initialises the handler; called once from luo-rs's init.
 pub(crate) fn init() {
     // SAFETY: called once, before the handler is registered.
@@ -81,8 +119,6 @@ pub(crate) static HANDLER: MemfdHandler = MemfdHandler;
 
 /// What PREPARE built for one memfd.
 struct Prepared {
-    /// Size in bytes, fixed by the frozen mapping.
-    size: u64,
     /// Every present folio, pinned and preserved, in index order.
     folios: KVVec<PreservedFolio>,
     /// Pages those folios span.
@@ -94,11 +130,21 @@ struct Prepared {
 }
 
 /// A preserved memfd.
+///
+/// # Invariants
+///
+/// The mapping of `memfd` is frozen while this lives; its holes are sealed
+/// only between FREEZE and CANCEL.
 struct PreservedMemfd {
+    // Dropped in this order, after `drop` thawed the memfd: the claim goes
+    // while the file (so the inode) is still held.
+    _claim: InodeClaim,
+    /// Every page of `size`, charged while the memfd is preserved.
+    _charge: PinnedVm,
     memfd: Memfd,
+    /// Size in bytes, fixed by the frozen mapping.
+    size: u64,
     prepared: Option<Prepared>,
-    /// Its inode, in [`INODES`] while this lives.
-    inode: usize,
 }
 
 impl PreservedMemfd {
@@ -106,9 +152,9 @@ impl PreservedMemfd {
     /// `prepared` yet, keeping the list in index order.
     fn add_new_folios(&self, p: &mut Prepared) -> Result {
         let mut added: KVVec<PreservedFolio> = KVVec::new();
-        let end = memfd_format::pages(p.size);
+        let end = memfd_format::pages(self.size);
         let known = &p.folios;
-        self.memfd.pin_present(p.size, 0, end, |pin| {
+        self.memfd.pin_present(self.size, 0, end, |pin| {
             let index = pin.index();
             if known
                 .binary_search_by_key(&index, |f| f.folio().index())
@@ -161,7 +207,7 @@ impl PreservedMemfd {
         let name_len = self.memfd.name(&mut name);
         let header = Header {
             seals: self.memfd.seals()?,
-            size: p.size,
+            size: self.size,
             pos: self.memfd.pos(),
             nr_folios: p.folios.len() as u64,
             mode: self.memfd.mode(),
@@ -182,35 +228,18 @@ impl Preserved for PreservedMemfd {
         if bindings::PAGE_SIZE as u64 != memfd_format::PAGE_SIZE {
             return Err(EOPNOTSUPP);
         }
-        let size = self.memfd.freeze()?;
         let mut p = Prepared {
-            size,
             folios: KVVec::new(),
             pages: 0,
             list: None,
-            header: match OutgoingBlob::new(HEADER_PAGE) {
-                Ok(h) => h,
-                Err(e) => {
-                    self.memfd.thaw();
-                    return Err(e);
-                }
-            },
+            header: OutgoingBlob::new(HEADER_PAGE)?,
         };
-        let result = self
+        // On failure, dropping `p` unpreserves and unpins what was done.
+        let data = self
             .add_new_folios(&mut p)
-            .and_then(|()| self.publish(&mut p));
-        match result {
-            Ok(data) => {
-                self.prepared = Some(p);
-                Ok(data)
-            }
-            Err(e) => {
-                // Dropping `p` unpreserves and unpins what was done.
-                drop(p);
-                self.memfd.thaw();
-                Err(e)
-            }
-        }
+            .and_then(|()| self.publish(&mut p))?;
+        self.prepared = Some(p);
+        Ok(data)
     }
 
     fn freeze(&mut self) -> Result<u64> {
@@ -236,7 +265,8 @@ impl Preserved for PreservedMemfd {
 
     fn cancel(&mut self) {
         if self.prepared.take().is_some() {
-            self.memfd.thaw();
+            // INVARIANT: holes are sealed only until CANCEL.
+            self.memfd.unseal_holes();
         }
     }
 }
@@ -244,7 +274,7 @@ impl Preserved for PreservedMemfd {
 impl Drop for PreservedMemfd {
     fn drop(&mut self) {
         self.cancel();
-        INODES.lock().remove(&self.inode);
+        self.memfd.thaw();
     }
 }
 
@@ -269,22 +299,25 @@ impl FileHandler for MemfdHandler {
             // (memfds are mode 0777): only its owner may hand it over.
             return Err(EPERM);
         }
-        let inode = memfd.inode_id();
-        let node = KeySet::node(inode)?;
-        {
-            let mut inodes = INODES.lock();
-            if inodes.contains(&inode) {
-                return Err(EBUSY);
+        let claim = InodeClaim::new(memfd.inode_id())?;
+        let size = memfd.freeze()?;
+        let charge = PinnedVm::pages_of(size).and_then(PinnedVm::charge);
+        let charge = match charge {
+            Ok(c) => c,
+            Err(e) => {
+                memfd.thaw();
+                return Err(e);
             }
-            inodes.insert(node);
-        }
-        // The entry is the new object's: its drop (even if the allocation
-        // fails) takes it out again.
+        };
+        // INVARIANT: frozen above. If the allocation fails, the drop of
+        // the new object thaws the memfd and gives back claim and charge.
         Ok(KBox::new(
             PreservedMemfd {
+                _claim: claim,
+                _charge: charge,
                 memfd,
+                size,
                 prepared: None,
-                inode,
             },
             GFP_KERNEL_ACCOUNT,
         )?)

@@ -26,6 +26,8 @@ loff_t luo_memfd_freeze(struct file *file);
  * a frozen memfd: the set of its pages is final once this returns.
  */
 void luo_memfd_seal_holes(struct file *file);
+/* Undoes luo_memfd_seal_holes(): holes may fill again. */
+void luo_memfd_unseal_holes(struct file *file);
 /* Undoes luo_memfd_seal_holes() and luo_memfd_freeze(). */
 void luo_memfd_thaw(struct file *file);
 /*

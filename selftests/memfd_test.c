@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The memfd handler in one kernel: what it takes and refuses, what is
- * refused (EPERM) while a preserved memfd is PREPARED or FROZEN and works
- * again after CANCEL, and that holes cost no memory.
+ * refused (EPERM) while a memfd is preserved and works again once it is
+ * unpreserved, and that holes cost no memory.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -92,13 +92,13 @@ TEST_F(m, refuses_hugetlb_memfds)
 	close(h);
 }
 
-TEST_F(m, the_image_is_locked_while_prepared_and_frozen)
+TEST_F(m, the_image_is_locked_while_preserved)
 {
 	char c = 'y';
 
 	ASSERT_EQ(0, luo_preserve(self->session, self->fd, 1));
-	/* Preserved but not prepared: still an ordinary memfd. */
-	expect_image_locked(_metadata, self->fd, 0);
+	/* Preserved: the size that was charged is final. */
+	expect_image_locked(_metadata, self->fd, EPERM);
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
 	expect_image_locked(_metadata, self->fd, EPERM);
 	/* Writes inside the file still work. */
@@ -107,7 +107,11 @@ TEST_F(m, the_image_is_locked_while_prepared_and_frozen)
 	expect_image_locked(_metadata, self->fd, EPERM);
 	EXPECT_EQ(3 * 4096, luo_fd_size(self->fd));
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_CANCEL));
-	/* CANCEL gives back a fully normal memfd. */
+	/* Still preserved after CANCEL: still locked. */
+	expect_image_locked(_metadata, self->fd, EPERM);
+	EXPECT_EQ(3 * 4096, luo_fd_size(self->fd));
+	/* Unpreserved: a fully normal memfd. */
+	ASSERT_EQ(0, luo_unpreserve(self->session, 1));
 	expect_image_locked(_metadata, self->fd, 0);
 }
 

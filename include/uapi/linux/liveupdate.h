@@ -254,13 +254,17 @@ struct liveupdate_ioctl_set_event {
  * Adds a file to a named outgoing session. The session keeps a reference
  * to the file; the heavy work (preserving its memory) happens at PREPARE.
  * A file can be in one session only. Built in: memfds (not hugetlb ones),
- * preserved zero-copy with size, holes, seals, position and name; from
- * PREPARE until CANCEL, truncating, growing or punching holes in a
- * preserved memfd fails with EPERM.
+ * preserved zero-copy with size, holes, seals, position and name; while
+ * a memfd is preserved, truncating, growing or punching holes in it fails
+ * with EPERM, and its size counts against the caller's RLIMIT_MEMLOCK
+ * (charged to the process's pinned memory, VmPin, as RDMA does).
  *
  * Return: 0; EBADF for a bad @fd, or a memfd not open read-write; ENOENT
  * if no file handler supports the
- * file (a /dev/liveupdate or session fd, for one); EEXIST if @token is
+ * file (a /dev/liveupdate or session fd, for one); ENOMEM if a memfd's
+ * size would take the caller past its RLIMIT_MEMLOCK (CAP_IPC_LOCK goes
+ * past it), or out of memory; EAGAIN if a write() held the memfd for
+ * 2 s (try again; EINTR if killed meanwhile); EEXIST if @token is
  * used in the session; EBUSY if the file is preserved already, or while
  * PREPARED or FROZEN; EINVAL on an unnamed or incoming session; EDQUOT if
  * the session's owner has max_files_per_user files preserved
