@@ -183,14 +183,22 @@ impl LuoFile {
         let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
         // SAFETY: luo-rs never calls fdget_pos() on preserved files.
         let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+        let token = req.value.0.token;
+        let origin = Some(self.session.origin());
+        {
+            // What the session would refuse, it refuses first.
+            let core = crate::core();
+            luo_state::check_op(core.state(), Op::PreserveFd, origin)?;
+            self.session.may_preserve(token)?;
+        }
         let with = crate::luo_file::handler_for(&file).ok_or(ENOENT)?;
         // With no luo-rs lock held: the handler may wait for the file (a
         // memfd's writer), and nobody else's call must wait with it.
         let state = with.handler().preserve(file.clone())?;
+        // Checked again: the state may have moved meanwhile.
         let core = crate::core();
-        luo_state::check_op(core.state(), Op::PreserveFd, Some(self.session.origin()))?;
-        self.session
-            .preserve(req.value.0.token, file, with.handler(), state)?;
+        luo_state::check_op(core.state(), Op::PreserveFd, origin)?;
+        self.session.preserve(token, file, with.handler(), state)?;
         Ok(0)
     }
 

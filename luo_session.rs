@@ -507,6 +507,21 @@ impl Session {
         KVec::new()
     }
 
+    /// Whether this session may take a file under `token`: `EINVAL` if
+    /// it is unnamed, `EEXIST` if the token is taken. Asked before the
+    /// handler takes the file, and again when it is added.
+    pub(crate) fn may_preserve(&self, token: u64) -> Result {
+        let inner = self.inner.lock();
+        if inner.name.is_empty() {
+            // Only named sessions are handed over.
+            return Err(EINVAL);
+        }
+        if inner.files.iter().any(|f| f.token == token) {
+            return Err(EEXIST);
+        }
+        Ok(())
+    }
+
     /// PRESERVE_FD: adds `file` under `token`, preserved by `handler` as
     /// `state` (dropped if the file is refused). The caller checked the
     /// state.
@@ -520,15 +535,7 @@ impl Session {
         // Serialises PRESERVE_FDs: what is checked stays true until the
         // file is added.
         let _sessions = SESSIONS.lock();
-        let inner = self.inner.lock();
-        if inner.name.is_empty() {
-            // Only named sessions are handed over.
-            return Err(EINVAL);
-        }
-        if inner.files.iter().any(|f| f.token == token) {
-            return Err(EEXIST);
-        }
-        drop(inner);
+        self.may_preserve(token)?;
         let key = OutgoingFile::key(&file);
         let has = {
             let preserved = PRESERVED_FILES.lock();
