@@ -1,24 +1,65 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make bench`: the same benchmark (selftests/vm/luo_bench.c) on luo-rs
-# and on the upstream C LUO, each built from the same 7.3 tree without
-# debug options, in the same QEMU, in one run; prints both sides and the
-# ratios (scripts/bench-report.py).
+# `make bench`: luo_bench (selftests/vm/luo_bench.c) on luo-rs and on the
+# upstream C LUO, each built from the same 7.3 tree without debug options,
+# in the same QEMU with the same command line. Every scenario runs
+# LUO_BENCH_RUNS times (default 3) on each kernel, the two kernels
+# interleaved (rs, C, then C, rs, ...) so that a drift of the host hits
+# both alike; scripts/bench-report.py prints min, median and the ratio of
+# the medians, and writes them all to logs-bench/bench.json.
 
 source "$(dirname "$0")/chroot.sh"
+
+runs=${LUO_BENCH_RUNS:-3}
+# Scenario name, then luo_bench's arguments.
+scenarios=(
+	"big-64m:scenario=big size=64"
+	"big-1g:scenario=big size=1024"
+	"files:scenario=files"
+)
 
 for flavor in bench-rs bench-c; do
 	in_chroot env LUO_FLAVOR=$flavor /luo/src/scripts/build-kernel.sh
 	in_chroot env LUO_FLAVOR=$flavor /luo/src/scripts/build-tests.sh
 done
-mkdir -p "$LUO_WORK/logs-bench"
-for flavor in bench-rs bench-c; do
+logs=$LUO_WORK/logs-bench
+rm -rf "$logs"
+mkdir -p "$logs"
+
+run_one() { # FLAVOR SCENARIO ARGS RUN (a number, or "profile")
+	local flavor=$1 name=$2 args=$3 run=$4 extra=
 	# The C LUO is off unless asked for on the command line.
-	extra=
 	[ "$flavor" = bench-c ] && extra=liveupdate=on
-	step "VM with kexec: luo_bench on $flavor" in_chroot env LUO_FLAVOR=$flavor \
-		/luo/src/scripts/run-vm.sh "/luo/work/logs-bench/$flavor.log" luo_bench $extra
+	[ "$run" = profile ] && args+=" profile=1"
+	for a in $args; do
+		extra+=" luotest.$a"
+	done
+	local base=/luo/work/logs-bench/$flavor-$name-$run
+	step "bench run $run/$runs: $name on $flavor" in_chroot env LUO_FLAVOR=$flavor \
+		LUO_VM_MEM=3G LUO_VM_TIMEOUT=900 LUO_VM_STAMPS=$base.stamps \
+		/luo/src/scripts/run-vm.sh "$base.log" luo_bench "$extra"
+}
+
+t0=$(date +%s)
+for run in $(seq "$runs"); do
+	order=(bench-rs bench-c)
+	[ $((run % 2)) -eq 0 ] && order=(bench-c bench-rs)
+	for s in "${scenarios[@]}"; do
+		for flavor in "${order[@]}"; do
+			run_one "$flavor" "${s%%:*}" "${s#*:}" "$run"
+		done
+	done
 done
-python3 "$LUO_REPO/scripts/bench-report.py" "$LUO_WORK/logs-bench/bench-rs.log" \
-	"$LUO_WORK/logs-bench/bench-c.log"
+log "bench: $runs runs of ${#scenarios[@]} scenarios on 2 kernels in $(($(date +%s) - t0)) s"
+# Where the time goes: one more run per kernel with the function profiler
+# on around the RETRIEVEs (its overhead makes those runs' times useless).
+if [ "${LUO_BENCH_PROFILE:-1}" = 1 ]; then
+	for s in "${scenarios[@]:1}"; do
+		for flavor in bench-rs bench-c; do
+			run_one "$flavor" "${s%%:*}" "${s#*:}" profile
+		done
+	done
+	log "bench: function profiles in $logs/*-profile.log (bench-profile: lines)"
+fi
+python3 "$LUO_REPO/scripts/bench-report.py" "$logs"

@@ -9,7 +9,8 @@
 # takes longer than LUO_VM_TIMEOUT seconds (default 300) is killed.
 # LUO_FIRST_KERNEL boots another kernel first (the initramfs's
 # /boot/bzImage, which the tests kexec into, stays the flavor's);
-# LUO_VM_MEM gives the VM more memory than 1G.
+# LUO_VM_MEM gives the VM more memory than 1G; LUO_VM_STAMPS names a file
+# where scripts/serial-stamp.py writes when benchmark markers arrived.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -47,14 +48,23 @@ if [ "$FLAVOR" = debug ]; then
 	cmdline+=" no5lvl"
 fi
 
+qemu() { # SERIAL
+	timeout --foreground -k 5 "$timeout_s" \
+		qemu-system-x86_64 -m "$mem" -smp 2 -accel tcg -cpu max -no-reboot \
+		-nographic -nodefaults -serial "$1" \
+		-kernel "$kernel" -initrd "$STAGE/initrd.cpio" \
+		-append "$cmdline" </dev/null
+}
+
 rm -f "$log_file"
 t0=$(date +%s)
 rc=0
-timeout --foreground -k 5 "$timeout_s" \
-	qemu-system-x86_64 -m "$mem" -smp 2 -accel tcg -cpu max -no-reboot \
-	-nographic -nodefaults -serial "file:$log_file" \
-	-kernel "$kernel" -initrd "$STAGE/initrd.cpio" \
-	-append "$cmdline" </dev/null || rc=$?
+if [ -n "${LUO_VM_STAMPS:-}" ]; then
+	qemu stdio | python3 "$(dirname "$0")/serial-stamp.py" "$log_file" "$LUO_VM_STAMPS" ||
+		rc=${PIPESTATUS[0]}
+else
+	qemu "file:$log_file" || rc=$?
+fi
 dt=$(($(date +%s) - t0))
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 	echo "LUO-VM-TIMEOUT after ${timeout_s}s" >> "$log_file"

@@ -1,23 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * luo_bench: the live-update benchmark `make bench` runs, unchanged, on
- * luo-rs and on the upstream C LUO. It uses only the uAPI both share
- * (CREATE_SESSION, PRESERVE_FD, RETRIEVE_SESSION, RETRIEVE_FD, FINISH);
- * on luo-rs it also sends PREPARE and FREEZE, because that is where
- * luo-rs does the work upstream does in PRESERVE_FD and at the kexec.
+ * luo-rs and on the upstream C LUO (scripts/bench.sh). It uses only the
+ * uAPI both share (CREATE_SESSION, PRESERVE_FD, RETRIEVE_SESSION,
+ * RETRIEVE_FD, SESSION_FINISH); on luo-rs it also sends PREPARE and
+ * FREEZE, where luo-rs does the work upstream does in PRESERVE_FD and
+ * inside reboot(). One run is one scenario and one kexec:
  *
- * Stage 1 (first kernel): a 256 MiB memfd of data and 2000 memfds of
- * 4 KiB are preserved, then a kexec. Stage 2 (second kernel): both are
- * retrieved and the big one read in full. Every figure is printed as
- * "bench: <name> <milliseconds>"; scripts/bench-report.py pairs them up.
+ * luotest.scenario=big luotest.size=MiB
+ *   A memfd of that size, written except for every 100th page (a hole).
+ *   Stage 1: PRESERVE_FD; PREPARE (luo-rs); the holes, 1% of the pages,
+ *   are written (the guest still runs); FREEZE (luo-rs); the kexec.
+ *   Stage 2: RETRIEVE_SESSION + RETRIEVE_FD, a first full read with
+ *   pread(), then every byte checked.
+ * luotest.scenario=files
+ *   2000 memfds of 4 KiB in one session, then 1000 sessions of 10 memfds
+ *   of 4 KiB. Stage 2 retrieves them all, checks every byte, finishes.
+ *
+ * Figures are "bench: NAME VALUE" (milliseconds, or bytes for *_bytes).
+ * "bench-mark: NAME" lines are stamped by the host as they arrive on the
+ * serial console (scripts/serial-stamp.py): "freeze" (just before FREEZE,
+ * or where it would be), "kexec" (just before reboot()) and "verified"
+ * (stage 2, the data retrieved and checked), so that what either kernel
+ * does inside reboot() is counted from the outside too. With
+ * luotest.profile=1 the function profiler runs around stage 2's RETRIEVEs
+ * (and the first read) and its top entries are printed ("bench-profile:").
  */
 #include "memfd_util.h"
 #include <stdbool.h>
 #include <sys/resource.h>
 #include <time.h>
 
-#define BIG (256LL << 20)
-#define FILES 2000
+#define PG 4096LL
+#define SMALL 2000
+#define SESSIONS 1000
+#define PER_SESSION 10
+#define MANY (SESSIONS * PER_SESSION)
+
+static bool rs;
 
 static void die(const char *what, int err)
 {
@@ -25,118 +45,345 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static void report(const char *name, double ms)
+static void report(const char *name, double value)
 {
-	printf("bench: %s %.2f\n", name, ms);
+	printf("bench: %s %.2f\n", name, value);
+}
+
+static void mark(const char *name)
+{
+	printf("bench-mark: %s\n", name);
+	fflush(stdout);
+}
+
+static double now(void)
+{
+	return luo_ms(CLOCK_MONOTONIC);
 }
 
 /* luo-rs answers GET_STATE; the upstream C LUO has no such ioctl. */
-static bool is_luo_rs(int dev)
+static void which_kernel(int dev)
 {
-	return luo_get_state(dev) > 0;
+	rs = luo_get_state(dev) > 0;
+	printf("bench: kernel %s\n", rs ? "luo-rs" : "upstream-c");
 }
 
-static void stage1(void)
+/* The pattern: word w of page p of file f. Cheap, and unlike any other. */
+static uint64_t word(uint64_t f, uint64_t p, uint64_t w)
 {
-	struct rlimit nofile = { FILES + 64, FILES + 64 };
-	int dev = luo_open(), big, many, fd, err, small[FILES];
-	double t0;
-	bool rs;
+	return (f + 1) * 0x9e3779b97f4a7c15ULL ^ (p << 9 | w) * 0xbf58476d1ce4e5b9ULL;
+}
 
-	if (dev < 0)
-		die("open /dev/liveupdate", errno);
-	rs = is_luo_rs(dev);
-	printf("bench: kernel %s\n", rs ? "luo-rs" : "upstream-c");
-	big = luo_create_session(dev, "bench-big");
-	many = luo_create_session(dev, "bench-many");
-	if (big < 0 || many < 0)
-		die("CREATE_SESSION", big < 0 ? big : many);
-	fd = luo_memfd("big", BIG);
-	if (fd < 0 || (err = luo_fill(fd, 0, BIG, 7)))
-		die("fill", fd < 0 ? fd : err);
+static void fill_page(uint64_t *page, uint64_t f, uint64_t p)
+{
+	for (uint64_t w = 0; w < PG / 8; w++)
+		page[w] = word(f, p, w);
+}
+
+static bool page_ok(const uint64_t *page, uint64_t f, uint64_t p)
+{
+	for (uint64_t w = 0; w < PG / 8; w++)
+		if (page[w] != word(f, p, w))
+			return false;
+	return true;
+}
+
+/* Bytes of memory in use, from MemFree. */
+static long long used_bytes(void)
+{
+	return -luo_meminfo_kb("MemFree") * 1024;
+}
+
+/* PREPARE on luo-rs, timed; upstream has none. */
+static void prepare(int dev)
+{
+	double t0 = now();
+	int err;
+
+	if (rs && (err = luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE)))
+		die("PREPARE", err);
+	if (rs)
+		report("prepare", now() - t0);
+}
+
+/* The blackout up to the jump: FREEZE on luo-rs, then the kexec. */
+static void freeze_and_kexec(int dev, long long used0, long long data0, long long data1,
+			     long long units)
+{
+	double t0;
+	int err;
+
+	if ((err = luo_kexec_load("")))
+		die("kexec_file_load", err);
+	mark("freeze");
+	t0 = now();
+	if (rs && (err = luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE)))
+		die("FREEZE", err);
+	if (rs)
+		report("freeze", now() - t0);
+	/* What preserving cost beyond the data, per file or per page. */
+	report("meta_bytes", (double)(used_bytes() - used0 - (data1 - data0)) / units);
+	mark("kexec");
+	reboot(LINUX_REBOOT_CMD_KEXEC);
+	die("kexec", -errno);
+}
+
+#define TRACING "/sys/kernel/debug/tracing/"
+
+/* luotest.profile=1: the kernel's function profiler runs around what is
+ * measured (the timed figures are then not comparable). */
+static bool profiling(void)
+{
+	const char *p = luo_arg("profile");
+
+	return p && !strcmp(p, "1");
+}
+
+static void profile_start(void)
+{
+	/* Switching it on clears what an earlier run counted. */
+	if (profiling() && (luo_write_file(TRACING "function_profile_enabled", "0") ||
+			    luo_write_file(TRACING "function_profile_enabled", "1")))
+		die("function profiler", EIO);
+}
+
+/* Prints the functions that took most time, with what they called, per CPU. */
+static void profile_stop(void)
+{
+	char path[128], line[256];
+
+	if (!profiling())
+		return;
+	luo_write_file(TRACING "function_profile_enabled", "0");
+	for (int cpu = 0;; cpu++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), TRACING "trace_stat/function%d", cpu);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		for (int n = 0; n < 42 && fgets(line, sizeof(line), f); n++)
+			printf("bench-profile: cpu%d %s", cpu, line);
+		fclose(f);
+	}
+}
+
+static long long big_size(void)
+{
+	const char *mib = luo_arg("size");
+
+	return (mib ? atoll(mib) : 64) << 20;
+}
+
+static void big_stage1(int dev)
+{
+	long long size = big_size(), pages = size / PG, used0, data0;
+	int s = luo_create_session(dev, "bench-big"), fd = luo_memfd("big", size), err;
+	uint64_t *map;
+	double t0;
+
+	if (s < 0 || fd < 0)
+		die("session or memfd", s < 0 ? s : fd);
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		die("mmap", errno);
+	for (long long p = 0; p < pages; p++)
+		if (p % 100 != 50)
+			fill_page(map + p * (PG / 8), 0, p);
+	data0 = luo_fd_bytes(fd);
+	used0 = used_bytes();
+
+	t0 = now();
+	if ((err = luo_preserve(s, fd, 1)))
+		die("PRESERVE_FD", err);
+	report("preserve", now() - t0);
+	prepare(dev);
+	/* The guest still runs: 1% of the pages appear in holes. */
+	for (long long p = 50; p < pages; p += 100)
+		fill_page(map + p * (PG / 8), 0, p);
+	freeze_and_kexec(dev, used0, data0, luo_fd_bytes(fd), pages);
+}
+
+/* RETRIEVE_SESSION, or the run ends. */
+static int retrieve_session(int dev, const char *name)
+{
+	int s = luo_retrieve_session(dev, name);
+
+	if (s < 0)
+		die("RETRIEVE_SESSION", s);
+	return s;
+}
+
+static void big_stage2(int dev)
+{
+	static uint64_t buf[(1 << 20) / 8];
+	long long size = big_size(), off = 0;
+	int s, fd, err;
+	uint64_t *map;
+	double t0, t1;
+	ssize_t n;
+
+	profile_start();
+	t0 = now();
+	s = retrieve_session(dev, "bench-big");
+	fd = luo_retrieve_fd(s, 1);
+	if (fd < 0)
+		die("RETRIEVE_FD", fd);
+	t1 = now();
+	report("retrieve", t1 - t0);
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0)
+		off += n;
+	if (off != size)
+		die("short read", EIO);
+	report("first_read", now() - t1);
+	profile_stop();
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		die("mmap", errno);
+	for (long long p = 0; p < size / PG; p++)
+		if (!page_ok(map + p * (PG / 8), 0, p))
+			die("a page differs", EIO);
+	mark("verified");
+	t0 = now();
+	if ((err = luo_finish(s)))
+		die("SESSION_FINISH", err);
+	report("finish", now() - t0);
+}
+
+static int small_memfd(uint64_t f)
+{
+	static uint64_t page[PG / 8];
+	int fd = luo_memfd("small", PG);
+
+	fill_page(page, f, 0);
+	if (fd < 0 || pwrite(fd, page, PG, 0) != PG)
+		die("small memfd", fd < 0 ? fd : errno);
+	return fd;
+}
+
+static void files_stage1(int dev)
+{
+	static int fds[SMALL + MANY];
+	struct rlimit nofile = { SMALL + MANY + SESSIONS + 64, SMALL + MANY + SESSIONS + 64 };
+	long long used0;
+	double t0, t1;
+	int small, err;
 
 	if (setrlimit(RLIMIT_NOFILE, &nofile))
 		die("setrlimit", errno);
-	for (int i = 0; i < FILES; i++) {
-		small[i] = luo_memfd("small", 4096);
-		if (small[i] < 0 || (err = luo_fill(small[i], 0, 4096, i)))
-			die("small memfd", small[i] < 0 ? small[i] : err);
-	}
+	for (int i = 0; i < SMALL + MANY; i++)
+		fds[i] = small_memfd(i);
+	used0 = used_bytes();
 
-	/* What happens while the workload still runs, before the kexec. */
-	t0 = luo_ms(CLOCK_MONOTONIC);
-	if ((err = luo_preserve(big, fd, 1)))
-		die("PRESERVE_FD big", err);
-	report("preserve_fd_256m", luo_ms(CLOCK_MONOTONIC) - t0);
-	t0 = luo_ms(CLOCK_MONOTONIC);
-	for (int i = 0; i < FILES; i++)
-		if ((err = luo_preserve(many, small[i], i)))
+	small = luo_create_session(dev, "bench-small");
+	if (small < 0)
+		die("CREATE_SESSION", small);
+	t0 = now();
+	for (int i = 0; i < SMALL; i++)
+		if ((err = luo_preserve(small, fds[i], i)))
 			die("PRESERVE_FD small", err);
-	report("preserve_fd_2000", luo_ms(CLOCK_MONOTONIC) - t0);
-	if (rs) {
-		t0 = luo_ms(CLOCK_MONOTONIC);
-		if ((err = luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE)))
-			die("PREPARE", err);
-		report("prepare", luo_ms(CLOCK_MONOTONIC) - t0);
-		t0 = luo_ms(CLOCK_MONOTONIC);
-		if ((err = luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE)))
-			die("FREEZE", err);
-		report("freeze", luo_ms(CLOCK_MONOTONIC) - t0);
+	report("preserve_2000", now() - t0);
+
+	t0 = t1 = now();
+	for (int i = 0; i < SESSIONS; i++) {
+		char name[32];
+		int s;
+
+		snprintf(name, sizeof(name), "bench-%d", i);
+		s = luo_create_session(dev, name);
+		if (s < 0)
+			die("CREATE_SESSION", s);
+		for (int j = 0; j < PER_SESSION; j++)
+			if ((err = luo_preserve(s, fds[SMALL + i * PER_SESSION + j], j)))
+				die("PRESERVE_FD", err);
+		/* Per-file cost, early and late: flat if nothing scans it all. */
+		if (i == SESSIONS / 10 - 1)
+			report("preserve_first_1000", now() - t1);
+		if (i == SESSIONS - SESSIONS / 10)
+			t1 = now();
 	}
-	fflush(stdout);
-	die("kexec", luo_kexec(""));
+	report("preserve_last_1000", now() - t1);
+	report("preserve_10000", now() - t0);
+	for (int i = 0; i < SMALL + MANY; i++)
+		close(fds[i]);
+	prepare(dev);
+	freeze_and_kexec(dev, used0, 0, 0, SMALL + MANY);
 }
 
-static void stage2(void)
+static void check_small(int fd, uint64_t f)
 {
-	static uint8_t buf[1 << 20];
-	int dev, big, many, fd, err;
-	double t0, t1;
-	off_t off = 0;
-	ssize_t n;
+	static uint64_t page[PG / 8];
 
-	report("boot_to_retrieve_start", luo_ms(CLOCK_BOOTTIME));
-	dev = luo_open();
-	if (dev < 0)
-		die("open /dev/liveupdate", errno);
-	t0 = luo_ms(CLOCK_MONOTONIC);
-	big = luo_retrieve_session(dev, "bench-big");
-	if (big < 0)
-		die("RETRIEVE_SESSION", big);
-	fd = luo_retrieve_fd(big, 1);
-	if (fd < 0)
-		die("RETRIEVE_FD", fd);
-	t1 = luo_ms(CLOCK_MONOTONIC);
-	report("retrieve_fd_256m", t1 - t0);
-	while ((n = pread(fd, buf, sizeof(buf), off)) > 0)
-		off += n;
-	if (off != BIG)
-		die("short read", EIO);
-	report("first_read_256m", luo_ms(CLOCK_MONOTONIC) - t1);
-	report("boot_to_256m_read", luo_ms(CLOCK_BOOTTIME));
+	if (pread(fd, page, PG, 0) != PG || !page_ok(page, f, 0))
+		die("a small memfd differs", EIO);
+	close(fd);
+}
 
-	t0 = luo_ms(CLOCK_MONOTONIC);
-	many = luo_retrieve_session(dev, "bench-many");
-	if (many < 0)
-		die("RETRIEVE_SESSION many", many);
-	for (int i = 0; i < FILES; i++) {
-		int m = luo_retrieve_fd(many, i);
+static void files_stage2(int dev)
+{
+	static int sessions[SESSIONS];
+	static int fds[SMALL + MANY];
+	int small, err;
+	double t0;
 
-		if (m < 0)
-			die("RETRIEVE_FD small", m);
-		close(m);
+	profile_start();
+	t0 = now();
+	small = retrieve_session(dev, "bench-small");
+	for (int i = 0; i < SMALL; i++)
+		if ((fds[i] = luo_retrieve_fd(small, i)) < 0)
+			die("RETRIEVE_FD small", fds[i]);
+	report("retrieve_2000", now() - t0);
+
+	t0 = now();
+	for (int i = 0; i < SESSIONS; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "bench-%d", i);
+		sessions[i] = retrieve_session(dev, name);
+		for (int j = 0; j < PER_SESSION; j++) {
+			int *fd = &fds[SMALL + i * PER_SESSION + j];
+
+			if ((*fd = luo_retrieve_fd(sessions[i], j)) < 0)
+				die("RETRIEVE_FD", *fd);
+		}
 	}
-	report("retrieve_2000", luo_ms(CLOCK_MONOTONIC) - t0);
-	if ((err = luo_finish(big)) || (err = luo_finish(many)))
-		die("FINISH", err);
-	printf("bench: done\n");
-	exit(0);
+	report("retrieve_10000", now() - t0);
+	profile_stop();
+	for (int i = 0; i < SMALL + MANY; i++)
+		check_small(fds[i], i);
+	mark("verified");
+
+	t0 = now();
+	if ((err = luo_finish(small)))
+		die("SESSION_FINISH", err);
+	for (int i = 0; i < SESSIONS; i++)
+		if ((err = luo_finish(sessions[i])))
+			die("SESSION_FINISH", err);
+	report("finish", now() - t0);
 }
 
 int main(void)
 {
-	if (luo_stage() == 1)
-		stage1();
-	stage2();
+	const char *scenario = luo_arg("scenario");
+	bool big = !scenario || !strcmp(scenario, "big");
+	struct rlimit nofile = { SMALL + MANY + SESSIONS + 64, SMALL + MANY + SESSIONS + 64 };
+	int dev = luo_open();
+
+	if (dev < 0)
+		die("open /dev/liveupdate", errno);
+	which_kernel(dev);
+	if (luo_stage() == 1) {
+		if (big)
+			big_stage1(dev);
+		files_stage1(dev);
+	}
+	if (setrlimit(RLIMIT_NOFILE, &nofile))
+		die("setrlimit", errno);
+	report("boot_to_retrieve_start", luo_ms(CLOCK_BOOTTIME));
+	if (big)
+		big_stage2(dev);
+	else
+		files_stage2(dev);
+	printf("bench: done\n");
 	return 0;
 }
