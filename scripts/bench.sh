@@ -3,21 +3,26 @@
 #
 # `make bench`: luo_bench (selftests/vm/luo_bench.c) on luo-rs and on the
 # upstream C LUO, each built from the same 7.3 tree without debug options,
-# in the same QEMU with the same command line. Every scenario runs
-# LUO_BENCH_RUNS times (default 3) on each kernel, the two kernels
-# interleaved (rs, C, then C, rs, ...) so that a drift of the host hits
-# both alike; scripts/bench-report.py prints min, median and the ratio of
-# the medians, and writes them all to logs-bench/bench.json.
+# in the same QEMU with the same command line (but liveupdate=on, which
+# the C LUO needs). Every scenario runs LUO_BENCH_RUNS times (default 4)
+# on each kernel, the two kernels interleaved (rs, C, then C, rs, ...) so
+# that a drift of the host hits both alike; scripts/bench-report.py prints
+# min, median, max and the ratio of each pair of runs, and writes them all
+# to logs-bench/bench.json. Documentation/performance.rst explains it.
 
 source "$(dirname "$0")/chroot.sh"
 
-runs=${LUO_BENCH_RUNS:-3}
+runs=${LUO_BENCH_RUNS:-4}
 # Scenario name, then luo_bench's arguments.
 scenarios=(
+	"empty:scenario=empty"
 	"big-64m:scenario=big size=64"
 	"big-1g:scenario=big size=1024"
+	"big-1g-noprep:scenario=big size=1024 prepare=0"
 	"files:scenario=files"
 )
+# Scenarios profiled (LUO_BENCH_PROFILE=0 skips it).
+profiled=("big-1g:scenario=big size=1024" "files:scenario=files")
 
 for flavor in bench-rs bench-c; do
 	in_chroot env LUO_FLAVOR=$flavor /luo/src/scripts/build-kernel.sh
@@ -28,9 +33,11 @@ rm -rf "$logs"
 mkdir -p "$logs"
 
 run_one() { # FLAVOR SCENARIO ARGS RUN (a number, or "profile")
-	local flavor=$1 name=$2 args=$3 run=$4 extra=
-	# The C LUO is off unless asked for on the command line.
-	[ "$flavor" = bench-c ] && extra=liveupdate=on
+	local flavor=$1 name=$2 args=$3 run=$4 extra
+	# The C LUO is off unless asked for on the command line. earlycon: the
+	# new kernel's banner is on the console as soon as it starts.
+	extra=earlycon=uart8250,io,0x3f8,115200
+	[ "$flavor" = bench-c ] && extra+=" liveupdate=on"
 	[ "$run" = profile ] && args+=" profile=1"
 	for a in $args; do
 		extra+=" luotest.$a"
@@ -55,7 +62,7 @@ log "bench: $runs runs of ${#scenarios[@]} scenarios on 2 kernels in $(($(date +
 # Where the time goes: one more run per kernel with the function profiler
 # on around the RETRIEVEs (its overhead makes those runs' times useless).
 if [ "${LUO_BENCH_PROFILE:-1}" = 1 ]; then
-	for s in "${scenarios[@]:1}"; do
+	for s in "${profiled[@]}"; do
 		for flavor in bench-rs bench-c; do
 			run_one "$flavor" "${s%%:*}" "${s#*:}" profile
 		done

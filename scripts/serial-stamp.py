@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 """Copies a VM's serial console from stdin to LOG unchanged, and writes to
 STAMPS the host's monotonic time (ms) at which each line that matters to
-`make bench` arrived: luo_bench's "bench-mark: NAME" lines and the
-kernels' "Linux version" banners. The host's clock sees what neither
-kernel can measure by itself, such as the time inside reboot().
+`make bench` arrived: luo_bench's "bench-mark: NAME GUEST-MS" lines, the
+old kernel's last words ("Starting new kernel", printed once reboot() has
+done its work) and the kernels' "Linux version" banners. The host's clock
+sees what neither kernel can measure by itself, such as the time inside
+reboot() and across the jump.
 
 Usage: serial-stamp.py LOG STAMPS"""
 
@@ -12,7 +14,7 @@ import re
 import sys
 import time
 
-WANTED = re.compile(rb"bench-mark: \w+|Linux version")
+WANTED = re.compile(rb"bench-mark: \w+ [0-9.]+|Starting new kernel|Linux version")
 
 
 def main():

@@ -4,27 +4,33 @@
  * luo-rs and on the upstream C LUO (scripts/bench.sh). It uses only the
  * uAPI both share (CREATE_SESSION, PRESERVE_FD, RETRIEVE_SESSION,
  * RETRIEVE_FD, SESSION_FINISH); on luo-rs it also sends PREPARE and
- * FREEZE, where luo-rs does the work upstream does in PRESERVE_FD and
- * inside reboot(). One run is one scenario and one kexec:
+ * FREEZE (unless luotest.prepare=0: then luo-rs does that work inside
+ * reboot(), as for an upstream-style client). One run is one scenario and
+ * one kexec:
  *
  * luotest.scenario=big luotest.size=MiB
  *   A memfd of that size, written except for every 100th page (a hole).
- *   Stage 1: PRESERVE_FD; PREPARE (luo-rs); the holes, 1% of the pages,
- *   are written (the guest still runs); FREEZE (luo-rs); the kexec.
- *   Stage 2: RETRIEVE_SESSION + RETRIEVE_FD, a first full read with
- *   pread(), then every byte checked.
+ *   Stage 1: PRESERVE_FD; on luo-rs PREPARE and FREEZE of the unchanged
+ *   memfd, CANCEL, PREPARE again; the holes, 1% of the pages, are written
+ *   (the guest still runs); FREEZE; the kexec. Stage 2: RETRIEVE_SESSION
+ *   + RETRIEVE_FD, a first full read with pread(), every byte checked.
  * luotest.scenario=files
  *   2000 memfds of 4 KiB in one session, then 1000 sessions of 10 memfds
  *   of 4 KiB. Stage 2 retrieves them all, checks every byte, finishes.
+ * luotest.scenario=empty
+ *   Nothing preserved: what a kexec and a boot cost by themselves.
  *
- * Figures are "bench: NAME VALUE" (milliseconds, or bytes for *_bytes).
- * "bench-mark: NAME" lines are stamped by the host as they arrive on the
- * serial console (scripts/serial-stamp.py): "freeze" (just before FREEZE,
- * or where it would be), "kexec" (just before reboot()) and "verified"
- * (stage 2, the data retrieved and checked), so that what either kernel
- * does inside reboot() is counted from the outside too. With
- * luotest.profile=1 the function profiler runs around stage 2's RETRIEVEs
- * (and the first read) and its top entries are printed ("bench-profile:").
+ * Figures are "bench: NAME VALUE": milliseconds of the guest's clock, or
+ * bytes for meta_bytes. "bench-mark: NAME GUEST-MS" lines are stamped by
+ * the host as they arrive on the serial console (scripts/serial-stamp.py):
+ * "start" (stage 1 begins its work), "freeze" (just before FREEZE, or
+ * where it would be), "kexec" (just before reboot()) and "verified"
+ * (stage 2: the data retrieved and checked). With the kernels' own
+ * "Starting new kernel" and banner lines they give what happens inside
+ * reboot() and across the jump on the host's clock, and the rate of the
+ * guest's clock against the host's. With luotest.profile=1 the function
+ * profiler runs around stage 2's RETRIEVEs (and the first read) and its
+ * top entries are printed ("bench-profile:").
  */
 #include "memfd_util.h"
 #include <stdbool.h>
@@ -50,15 +56,15 @@ static void report(const char *name, double value)
 	printf("bench: %s %.2f\n", name, value);
 }
 
-static void mark(const char *name)
-{
-	printf("bench-mark: %s\n", name);
-	fflush(stdout);
-}
-
 static double now(void)
 {
 	return luo_ms(CLOCK_MONOTONIC);
+}
+
+static void mark(const char *name)
+{
+	printf("bench-mark: %s %.3f\n", name, now());
+	fflush(stdout);
 }
 
 /* luo-rs answers GET_STATE; the upstream C LUO has no such ioctl. */
@@ -94,38 +100,73 @@ static long long used_bytes(void)
 	return -luo_meminfo_kb("MemFree") * 1024;
 }
 
-/* PREPARE on luo-rs, timed; upstream has none. */
-static void prepare(int dev)
+/* luo-rs, unless luotest.prepare=0: PREPARE and FREEZE are sent. */
+static bool sends_events(void)
+{
+	const char *p = luo_arg("prepare");
+
+	return rs && !(p && !strcmp(p, "0"));
+}
+
+static void event(int dev, unsigned int ev, const char *name)
 {
 	double t0 = now();
 	int err;
 
-	if (rs && (err = luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE)))
-		die("PREPARE", err);
-	if (rs)
-		report("prepare", now() - t0);
+	if ((err = luo_set_event(dev, ev)))
+		die(name, err);
+	if (name)
+		report(name, now() - t0);
 }
 
-/* The blackout up to the jump: FREEZE on luo-rs, then the kexec. */
-static void freeze_and_kexec(int dev, long long used0, long long data0, long long data1,
-			     long long units)
+/*
+ * Stage 1 before its work: the next kernel is loaded (it takes memory
+ * that must not count as preserving's) and the start is marked.
+ */
+static void begin(void)
 {
-	double t0;
 	int err;
 
 	if ((err = luo_kexec_load("")))
 		die("kexec_file_load", err);
-	mark("freeze");
-	t0 = now();
-	if (rs && (err = luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE)))
-		die("FREEZE", err);
-	if (rs)
-		report("freeze", now() - t0);
-	/* What preserving cost beyond the data, per file or per page. */
-	report("meta_bytes", (double)(used_bytes() - used0 - (data1 - data0)) / units);
+	mark("start");
+}
+
+/*
+ * PREPARE, on luo-rs. The first time round it also measures FREEZE of
+ * what has not changed since PREPARE (then CANCELs), which should cost no
+ * per-page work.
+ */
+static void prepare(int dev)
+{
+	if (!sends_events())
+		return;
+	event(dev, LIVEUPDATE_EVENT_PREPARE, NULL);
+	event(dev, LIVEUPDATE_EVENT_FREEZE, "freeze_unchanged");
+	event(dev, LIVEUPDATE_EVENT_CANCEL, NULL);
+	event(dev, LIVEUPDATE_EVENT_PREPARE, "prepare");
+}
+
+static void jump(void)
+{
 	mark("kexec");
 	reboot(LINUX_REBOOT_CMD_KEXEC);
 	die("kexec", -errno);
+}
+
+/*
+ * The blackout up to the jump: FREEZE on luo-rs, then the kexec. `used0`
+ * is the memory in use before preserving, `data` the bytes of data that
+ * appeared since, `units` the pages or files preserved.
+ */
+static void freeze_and_kexec(int dev, long long used0, long long data, long long units)
+{
+	mark("freeze");
+	if (sends_events())
+		event(dev, LIVEUPDATE_EVENT_FREEZE, "freeze");
+	/* What preserving cost beyond the data, per page or file. */
+	report("meta_bytes", (double)(used_bytes() - used0 - data) / units);
+	jump();
 }
 
 #define TRACING "/sys/kernel/debug/tracing/"
@@ -190,6 +231,7 @@ static void big_stage1(int dev)
 	for (long long p = 0; p < pages; p++)
 		if (p % 100 != 50)
 			fill_page(map + p * (PG / 8), 0, p);
+	begin();
 	data0 = luo_fd_bytes(fd);
 	used0 = used_bytes();
 
@@ -201,7 +243,7 @@ static void big_stage1(int dev)
 	/* The guest still runs: 1% of the pages appear in holes. */
 	for (long long p = 50; p < pages; p += 100)
 		fill_page(map + p * (PG / 8), 0, p);
-	freeze_and_kexec(dev, used0, data0, luo_fd_bytes(fd), pages);
+	freeze_and_kexec(dev, used0, luo_fd_bytes(fd) - data0, pages);
 }
 
 /* RETRIEVE_SESSION, or the run ends. */
@@ -273,6 +315,7 @@ static void files_stage1(int dev)
 		die("setrlimit", errno);
 	for (int i = 0; i < SMALL + MANY; i++)
 		fds[i] = small_memfd(i);
+	begin();
 	used0 = used_bytes();
 
 	small = luo_create_session(dev, "bench-small");
@@ -299,7 +342,7 @@ static void files_stage1(int dev)
 		/* Per-file cost, early and late: flat if nothing scans it all. */
 		if (i == SESSIONS / 10 - 1)
 			report("preserve_first_1000", now() - t1);
-		if (i == SESSIONS - SESSIONS / 10)
+		if (i == SESSIONS - SESSIONS / 10 - 1)
 			t1 = now();
 	}
 	report("preserve_last_1000", now() - t1);
@@ -307,7 +350,7 @@ static void files_stage1(int dev)
 	for (int i = 0; i < SMALL + MANY; i++)
 		close(fds[i]);
 	prepare(dev);
-	freeze_and_kexec(dev, used0, 0, 0, SMALL + MANY);
+	freeze_and_kexec(dev, used0, 0, SMALL + MANY);
 }
 
 static void check_small(int fd, uint64_t f)
@@ -365,25 +408,36 @@ static void files_stage2(int dev)
 int main(void)
 {
 	const char *scenario = luo_arg("scenario");
-	bool big = !scenario || !strcmp(scenario, "big");
 	struct rlimit nofile = { SMALL + MANY + SESSIONS + 64, SMALL + MANY + SESSIONS + 64 };
+	double t0 = now();
 	int dev = luo_open();
 
 	if (dev < 0)
 		die("open /dev/liveupdate", errno);
 	which_kernel(dev);
+	if (!scenario)
+		scenario = "big";
 	if (luo_stage() == 1) {
-		if (big)
+		if (!strcmp(scenario, "big"))
 			big_stage1(dev);
-		files_stage1(dev);
+		else if (!strcmp(scenario, "files"))
+			files_stage1(dev);
+		/* Nothing preserved: no event either. */
+		begin();
+		mark("freeze");
+		jump();
 	}
+	/* The upstream C LUO reads the whole handover at this open(). */
+	report("open", now() - t0);
 	if (setrlimit(RLIMIT_NOFILE, &nofile))
 		die("setrlimit", errno);
 	report("boot_to_retrieve_start", luo_ms(CLOCK_BOOTTIME));
-	if (big)
+	if (!strcmp(scenario, "big"))
 		big_stage2(dev);
-	else
+	else if (!strcmp(scenario, "files"))
 		files_stage2(dev);
+	else
+		mark("verified");
 	printf("bench: done\n");
 	return 0;
 }
