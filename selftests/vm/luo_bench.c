@@ -407,7 +407,8 @@ static void files_stage2(int dev)
 
 int main(void)
 {
-	const char *scenario = luo_arg("scenario");
+	/* luo_arg() answers in one buffer: keep this answer. */
+	char scenario[32];
 	struct rlimit nofile = { SMALL + MANY + SESSIONS + 64, SMALL + MANY + SESSIONS + 64 };
 	double t0 = now();
 	int dev = luo_open();
@@ -415,8 +416,7 @@ int main(void)
 	if (dev < 0)
 		die("open /dev/liveupdate", errno);
 	which_kernel(dev);
-	if (!scenario)
-		scenario = "big";
+	snprintf(scenario, sizeof(scenario), "%s", luo_arg("scenario") ?: "big");
 	if (luo_stage() == 1) {
 		if (!strcmp(scenario, "big"))
 			big_stage1(dev);
