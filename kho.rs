@@ -175,19 +175,36 @@ impl Drop for IncomingBlob {
     }
 }
 
+kernel::sync::global_lock! {
+    // SAFETY: initialised by `init`, first thing in luo-rs's init.
+    //
+    // Locking: a leaf, held from checking that an address can be restored
+    // to restoring it. Sessions are restored in parallel, and a damaged
+    // handover may name one address twice: the second restore must find
+    // the first done, never race it (KHO clears its mark unlocked).
+    unsafe(uninit) static RESTORING: Mutex<()> = ();
+}
+
+/// Initialises the module; called once, before anything is restored.
+pub(crate) fn init() {
+    // SAFETY: called once, before any restore.
+    unsafe { RESTORING.init() };
+}
+
 /// Restores the folio the previous kernel preserved at `phys`, which a
 /// handover names: `EINVAL`, without KHO's warning, if none was preserved
 /// there or it was restored already.
 fn restore_folio(phys: u64) -> Result<NonNull<bindings::folio>> {
     // KHO exists only on 64-bit architectures: no truncation.
     let phys = phys as bindings::phys_addr_t;
+    let _restoring = RESTORING.lock();
     // SAFETY: `kho_restorable_order` only reads the page's KHO metadata.
     if unsafe { bindings::kho_restorable_order(phys) } < 0 {
         return Err(EINVAL);
     }
     // SAFETY: `phys` heads memory the previous kernel preserved and that
-    // was not restored yet (checked above; restores run under luo-rs's
-    // locks, one at a time per address); KHO checks it again.
+    // was not restored yet (checked above, under `RESTORING`, which every
+    // restore holds); KHO checks it again.
     NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)
 }
 
@@ -338,9 +355,12 @@ impl RestoredWords {
         if (desc.total_pages as usize).saturating_mul(PAGE_SIZE) < bytes {
             return Err(EINVAL);
         }
+        let restoring = RESTORING.lock();
         // SAFETY: the helper checks every chunk and block of `desc` was
-        // preserved and not yet restored before it reads or restores it.
+        // preserved and not yet restored before it reads or restores it,
+        // under `RESTORING`, as every restore.
         kernel::error::to_result(unsafe { bindings::luo_kho_words_restore(&desc) })?;
+        drop(restoring);
         // INVARIANT: restored above; `total_pages` covers `len` words.
         Ok(Self { desc, len })
     }

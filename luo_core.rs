@@ -803,6 +803,7 @@ impl kernel::InPlaceModule for LiveUpdate {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         // SAFETY: called once, before anything can take the lock.
         unsafe { CORE.init() };
+        kho::init();
         luo_session::init();
         luo_file::init();
         luo_subsystem::init();

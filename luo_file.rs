@@ -24,9 +24,10 @@
 //!
 //! Every callback runs in process context and may sleep; none may call
 //! back into luo-rs. `preserve` runs with no luo-rs lock held (it may wait
-//! for the file, as long as it is killable and bounded), the others with
-//! luo-rs's core lock held. `can_preserve` runs under the handler
-//! registry's lock and must not sleep for long.
+//! for the file, as long as it is killable and bounded), `retrieve` under
+//! its session's restore lock only (sessions are restored in parallel),
+//! the others with luo-rs's core lock held. `can_preserve` runs under the
+//! handler registry's lock and must not sleep for long.
 
 use kernel::{fs::File, prelude::*, str::CStr, sync::aref::ARef};
 

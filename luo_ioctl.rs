@@ -217,7 +217,7 @@ impl LuoFile {
         let req = user_struct::read::<RetrieveFd>(arg)?;
         let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
         let origin = self.session.origin();
-        let file = {
+        {
             let core = crate::core();
             luo_state::check_op(core.state(), Op::RetrieveFd, Some(origin)).map_err(|r| {
                 match (origin, r) {
@@ -227,8 +227,11 @@ impl LuoFile {
                     (_, r) => Error::from(r),
                 }
             })?;
-            self.session.retrieve(req.value.0.token)?
-        };
+        }
+        // Without the core lock: a large restore in one session holds up
+        // no other session's. A FINISH meanwhile leaves nothing to
+        // retrieve (ENOENT, as above).
+        let file = self.session.retrieve(req.value.0.token)?;
         Self::install(arg, &req, reservation, file)
     }
 

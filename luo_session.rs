@@ -176,7 +176,7 @@ kernel::sync::global_lock! {
     // SAFETY: initialised in module init, before the device is registered.
     //
     // Locking: taken after CORE (luo_core.rs) and before any session's
-    // `inner`. Never held across a call that may take CORE.
+    // `restoring` and `inner`. Never held across a call that may take CORE.
     unsafe(uninit) static SESSIONS: Mutex<Registry> = Registry {
         all: KVec::new(),
         named: None,
@@ -355,6 +355,16 @@ pub(crate) struct Session {
     id: u64,
     origin: Origin,
     owner: Owner,
+    /// Incoming only: held across a handler's retrieve() and while the
+    /// session's files are finished, so that no file is finished while it
+    /// is being rebuilt, and one file is rebuilt by one caller at a time.
+    /// Retrieves in other sessions go on meanwhile: a VMM per VM restores
+    /// at the same time as the others.
+    ///
+    /// Locking: taken after CORE and [`SESSIONS`] (FINISH), or with no
+    /// other luo-rs lock (RETRIEVE_FD); before `inner`.
+    #[pin]
+    restoring: Mutex<()>,
     #[pin]
     inner: Mutex<Inner>,
 }
@@ -383,6 +393,7 @@ impl Session {
                 id: NEXT_ID.fetch_add(1, Relaxed),
                 origin,
                 owner,
+                restoring <- new_mutex!(()),
                 inner <- new_mutex!(Inner {
                     name,
                     claimed: false,
@@ -590,21 +601,34 @@ impl Session {
     }
 
     /// RETRIEVE_FD: the file handed over under `token`, rebuilt by its
-    /// handler on first success; later calls get the same file.
+    /// handler on first success; later calls get the same file. Called
+    /// with no luo-rs lock held: the rebuild runs under this session's
+    /// `restoring` lock only.
     pub(crate) fn retrieve(&self, token: u64) -> Result<ARef<File>> {
+        let _restoring = self.restoring.lock();
+        let (handler, data) = {
+            let inner = self.inner.lock();
+            let f = inner
+                .incoming
+                .iter()
+                .find(|f| f.token == token)
+                .ok_or(ENOENT)?;
+            if let Some(file) = &f.retrieved {
+                return Ok(file.clone());
+            }
+            // Without a handler nothing is decided: one may register later
+            // (a module), and then its files are waiting for it.
+            (f.handler().ok_or(EOPNOTSUPP)?, f.data)
+        };
+        // The file stays incoming while `restoring` is held (FINISH takes
+        // it too), so its handler cannot be unregistered meanwhile.
+        let file = handler.retrieve(data)?;
         let mut inner = self.inner.lock();
         let f = inner
             .incoming
             .iter_mut()
             .find(|f| f.token == token)
             .ok_or(ENOENT)?;
-        if let Some(file) = &f.retrieved {
-            return Ok(file.clone());
-        }
-        // Without a handler nothing is decided: one may register later (a
-        // module), and then its files are waiting for it.
-        let handler = f.handler().ok_or(EOPNOTSUPP)?;
-        let file = handler.retrieve(f.data)?;
         f.retrieved = Some(file.clone());
         Ok(file)
     }
@@ -612,6 +636,8 @@ impl Session {
     /// Finishes every incoming file; unless `force`, first checks that
     /// each handler agrees (`EBUSY` otherwise, nothing changed).
     pub(crate) fn finish_files(&self, force: bool) -> Result {
+        // Waits for a rebuild in progress in this session.
+        let _restoring = self.restoring.lock();
         let mut inner = self.inner.lock();
         if !force {
             let busy = inner.incoming.iter().any(|f| {

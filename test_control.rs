@@ -15,11 +15,15 @@
 //! next kernel must refuse it, and `newer-handover` renames its format to
 //! the next version, as a later release would write; `kexec-window MS` makes `liveupdate_reboot()`
 //! wait that long after committing to the jump, so the tests can race
-//! userspace against the committed handover. Reading
+//! userspace against the committed handover; `release-retrieves` lets
+//! go the RETRIEVE_FDs of test files whose payload starts with
+//! `stall:retrieve`, which wait for it, so the tests can show that a slow
+//! retrieve holds up no other session's. Reading
 //! gives `key: value` lines: what is registered, the value, how often
 //! each callback ran, the data handed over to this kernel, whether
-//! `liveupdate_reboot()` is holding the kexec window open, and the data
-//! `finish` was called with.
+//! `liveupdate_reboot()` is holding the kexec window open, how many
+//! retrieves wait for `release-retrieves`, and the data `finish` was
+//! called with.
 //!
 //! The subsystem is not registered at boot, so live updates that do not
 //! ask for it carry no subsystem data; the test handler is.
@@ -54,6 +58,8 @@ pub(crate) struct TestSubsystem {
     finished_data: Atomic<u64>,
     kexec_window_ms: Atomic<u32>,
     in_kexec_window: Atomic<u32>,
+    retrieves_stalled: Atomic<u32>,
+    retrieves_released: Atomic<u32>,
 }
 
 /// The one instance.
@@ -69,6 +75,8 @@ pub(crate) static TEST_SUBSYSTEM: TestSubsystem = TestSubsystem {
     finished_data: Atomic::new(0),
     kexec_window_ms: Atomic::new(0),
     in_kexec_window: Atomic::new(0),
+    retrieves_stalled: Atomic::new(0),
+    retrieves_released: Atomic::new(0),
 };
 
 impl Subsystem for TestSubsystem {
@@ -126,6 +134,33 @@ pub(crate) fn kexec_window() {
     }
 }
 
+/// Longest a stalled retrieve waits for `release-retrieves`.
+const STALL_MAX_MS: u32 = 60_000;
+
+/// Called by the test handler's retrieve() for a `stall:retrieve` payload:
+/// waits until `release-retrieves` (then `Ok`), the caller is killed
+/// (`EINTR`) or a minute went by (`ETIMEDOUT`).
+pub(crate) fn stall_retrieve() -> Result {
+    let t = &TEST_SUBSYSTEM;
+    t.retrieves_stalled.fetch_add(1, Relaxed);
+    let mut waited = 0;
+    let result = loop {
+        if t.retrieves_released.load(Relaxed) != 0 {
+            break Ok(());
+        }
+        if crate::sched::killed() {
+            break Err(EINTR);
+        }
+        if waited >= STALL_MAX_MS {
+            break Err(ETIMEDOUT);
+        }
+        fsleep(Delta::from_millis(10));
+        waited += 10;
+    };
+    t.retrieves_stalled.fetch_sub(1, Relaxed);
+    result
+}
+
 /// Whether the test file handler registers at boot: not if the test
 /// kernel was booted with `luotest.late_handler` (luo_test_boot.c).
 #[cfg(CONFIG_LIVEUPDATE_RS_TEST)]
@@ -154,6 +189,11 @@ pub(crate) fn show(_: &Knob, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         None => writeln!(f, "incoming: none")?,
     }
     writeln!(f, "kexec-window: {}", t.in_kexec_window.load(Relaxed))?;
+    writeln!(
+        f,
+        "retrieves-stalled: {}",
+        t.retrieves_stalled.load(Relaxed)
+    )?;
     writeln!(f, "finishes: {}", t.finishes.load(Relaxed))?;
     writeln!(f, "finished: {:#x}", t.finished_data.load(Relaxed))
 }
@@ -183,6 +223,7 @@ pub(crate) fn command(_: &Knob, reader: &mut UserSliceReader) -> Result {
             t.registered.store(0, Relaxed);
         }
         "register-handler" => register_handler()?,
+        "release-retrieves" => t.retrieves_released.store(1, Relaxed),
         "unregister-handler" => {
             crate::luo_file::unregister(&crate::handlers::test::HANDLER)?;
             t.handler_registered.store(0, Relaxed);

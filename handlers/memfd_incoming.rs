@@ -13,7 +13,9 @@
 //! are undone on any failure, so a RETRIEVE_FD in too small a memory
 //! cgroup gets `ENOMEM` and leaves that cgroup as it found it. A record
 //! that is wrong (bad header, list or folio) is given up at once, with
-//! `EINVAL`, freeing what can be trusted.
+//! `EINVAL`, freeing what can be trusted. Memfds of different sessions
+//! are rebuilt at the same time (RETRIEVE_FD holds only its session's
+//! lock).
 
 use crate::handlers::memfd::HEADER_PAGE;
 use crate::handlers::memfd_format::{FolioCheck, Header};
@@ -27,9 +29,56 @@ const RESCHED_EVERY: usize = 64;
 kernel::sync::global_lock! {
     // SAFETY: initialised by `init`, before the handler is registered.
     //
-    // Locking: a leaf. RETRIEVE_FD and FINISH run under luo-rs's core
-    // lock, so one file's rebuild is never worked on twice at once.
-    unsafe(uninit) static PARKED: Mutex<KVec<(u64, Rebuild)>> = KVec::new();
+    // Locking: a leaf. RETRIEVE_FD and FINISH of a file run under its
+    // session's `restoring` lock, so one file's rebuild is never worked on
+    // twice at once; files of other sessions are rebuilt meanwhile.
+    unsafe(uninit) static PARKED: Mutex<Parked> = Parked {
+        rebuilds: KVec::new(),
+        reserved: 0,
+    };
+}
+
+/// Rebuilds that failed attempts left, by handover data.
+struct Parked {
+    rebuilds: KVec<(u64, Rebuild)>,
+    /// Room in `rebuilds` promised to attempts in progress ([`ParkRoom`]).
+    reserved: usize,
+}
+
+/// Room for one rebuild in [`PARKED`], reserved before an attempt starts,
+/// so that what it built can always be parked.
+///
+/// # Invariants
+///
+/// Counted in `PARKED.reserved` while this lives, and `rebuilds` has room
+/// for every such reservation.
+struct ParkRoom(());
+
+impl ParkRoom {
+    fn new() -> Result<Self> {
+        let mut parked = PARKED.lock();
+        let room = parked.reserved + 1;
+        parked.rebuilds.reserve(room, GFP_KERNEL)?;
+        parked.reserved = room;
+        // INVARIANT: counted, and room made for it.
+        Ok(ParkRoom(()))
+    }
+
+    /// Parks `rebuild` under `data` in the room reserved.
+    fn park(self, data: u64, rebuild: Rebuild) {
+        let parked = PARKED.lock().rebuilds.push_within_capacity((data, rebuild));
+        if parked.is_err() {
+            // Cannot happen: the room was reserved.
+            pr_err!("memfd: no room to keep a half-rebuilt memfd: freeing it\n");
+        }
+        // Then `self` goes, and its reservation with it.
+    }
+}
+
+impl Drop for ParkRoom {
+    fn drop(&mut self) {
+        PARKED.lock().reserved -= 1;
+    }
 }
 
 /// Initialises the parking; called once from the handler's init.
@@ -214,14 +263,14 @@ fn discard(list: &Option<RestoredWords>, from: usize) {
 /// The rebuild a failed attempt parked for `data`, if any.
 fn unpark(data: u64) -> Option<Rebuild> {
     let mut parked = PARKED.lock();
-    let i = parked.iter().position(|(d, _)| *d == data)?;
-    parked.remove(i).ok().map(|(_, r)| r)
+    let i = parked.rebuilds.iter().position(|(d, _)| *d == data)?;
+    parked.rebuilds.remove(i).ok().map(|(_, r)| r)
 }
 
 /// RETRIEVE_FD of the memfd handed over as `data`.
 pub(crate) fn retrieve(data: u64) -> Result<ARef<File>> {
     // Room to park what this attempt builds, before anything is consumed.
-    PARKED.lock().reserve(1, GFP_KERNEL)?;
+    let room = ParkRoom::new()?;
     let mut rebuild = match unpark(data) {
         Some(r) => r,
         None => Rebuild::start(data)?,
@@ -229,12 +278,7 @@ pub(crate) fn retrieve(data: u64) -> Result<ARef<File>> {
     match rebuild.step() {
         Ok(file) => Ok(file),
         Err(Failure::Retry(e)) => {
-            // The room reserved above is still there: the core lock keeps
-            // other retrieves out.
-            let parked = PARKED.lock().push_within_capacity((data, rebuild));
-            if parked.is_err() {
-                pr_err!("memfd: no room to keep a half-rebuilt memfd: freeing it\n");
-            }
+            room.park(data, rebuild);
             Err(e)
         }
         Err(Failure::Gone(e)) => Err(e),

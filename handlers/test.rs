@@ -13,7 +13,9 @@
 //! again); finish() frees the page of a file nobody retrieved.
 //!
 //! A payload starting with `fail:prepare` or `fail:freeze` makes that step
-//! fail with `EIO`, so the tests can check that luo-rs rolls back.
+//! fail with `EIO`, so the tests can check that luo-rs rolls back; one
+//! starting with `stall:retrieve` makes retrieve() wait for the test
+//! control's `release-retrieves` (`test_control`).
 
 use crate::anon_file;
 use crate::kho::{IncomingBlob, OutgoingBlob};
@@ -42,6 +44,8 @@ const MAGIC: u32 = 0x544f_554c;
 /// the tests can check rollback.
 const FAIL_PREPARE: &[u8] = b"fail:prepare";
 const FAIL_FREEZE: &[u8] = b"fail:freeze";
+/// Payload prefix that makes retrieve() wait for the test control.
+const STALL_RETRIEVE: &[u8] = b"stall:retrieve";
 
 /// One open of /dev/liveupdate-test.
 #[pin_data]
@@ -239,6 +243,9 @@ impl FileHandler for TestHandler {
         // The page is freed when `page` goes out of scope.
         let page = IncomingBlob::restore(data, PAGE)?;
         let payload = payload_of(&page)?;
+        if payload.starts_with(STALL_RETRIEVE) {
+            crate::test_control::stall_retrieve()?;
+        }
         const FOPS: &bindings::file_operations = &RETRIEVED_FOPS;
         anon_file::new(c"[liveupdate-test]", FOPS, KBox::new(payload, GFP_KERNEL)?)
     }
