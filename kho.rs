@@ -5,10 +5,11 @@
 //! [`OutgoingBlob`] is memory preserved for the next kernel and registered
 //! as a named KHO subtree; [`IncomingBlob`] is such a subtree found at boot,
 //! restored from KHO and owned by this kernel until dropped. For handlers:
-//! [`PreservedFolio`] / [`RestoredFolio`] carry one folio across, whole;
+//! [`PreservedRuns`] / [`RestoredFolio`] carry folios across, whole;
 //! [`PreservedWords`] / [`RestoredWords`] an array of any length. This is
 //! the only module that calls the KHO C API.
 
+use crate::handlers::memfd_format::Run;
 use crate::shmem::PinnedFolio;
 use core::ptr::NonNull;
 use kernel::{alloc::VVec, bindings, error::from_err_ptr, page::PAGE_SIZE, prelude::*, str::CStr};
@@ -208,31 +209,129 @@ fn restore_folio(phys: u64) -> Result<NonNull<bindings::folio>> {
     NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)
 }
 
-/// A folio preserved for the next kernel, whole (large folios stay
-/// large). Dropping it unpreserves it, then drops the pin.
-pub(crate) struct PreservedFolio {
-    pin: PinnedFolio,
+/// Folios of a file preserved for the next kernel, whole (large folios
+/// stay large), held as [`Run`]s: a few words for a large memfd written in
+/// order, instead of one object per folio. Dropping it unpreserves every
+/// folio, then drops its pin.
+///
+/// # Invariants
+///
+/// Every folio of every run in `runs` (kept encoded, 16 bytes a run) was
+/// pinned by `luo_memfd_pin` and preserved by `kho_preserve_folio`, and
+/// this object owns that pin and that preservation. The runs are in index
+/// order, and `pages` is the sum of their pages.
+pub(crate) struct PreservedRuns {
+    runs: KVVec<[u64; 2]>,
+    pages: u64,
 }
 
-impl PreservedFolio {
-    /// Preserves the pinned `pin` with KHO.
-    pub(crate) fn new(pin: PinnedFolio) -> Result<Self> {
+impl PreservedRuns {
+    /// None yet.
+    pub(crate) fn new() -> Self {
+        // INVARIANT: no run.
+        Self {
+            runs: KVVec::new(),
+            pages: 0,
+        }
+    }
+
+    /// The runs, in index order, as they are handed over.
+    pub(crate) fn encoded(&self) -> &[[u64; 2]] {
+        &self.runs
+    }
+
+    /// The runs, in index order.
+    pub(crate) fn runs(&self) -> impl Iterator<Item = Run> + '_ {
+        self.runs.iter().map(|w| Run::unpack(*w))
+    }
+
+    /// Pages the folios span.
+    pub(crate) fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Whether a folio held covers page `index`.
+    pub(crate) fn contains(&self, index: u64) -> bool {
+        let after = self
+            .runs
+            .partition_point(|w| Run::unpack(*w).index <= index);
+        after > 0 && Run::unpack(self.runs[after - 1]).end() > index
+    }
+
+    /// Preserves the pinned `pin` with KHO and takes it over; its index
+    /// must lie past every folio held.
+    pub(crate) fn push(&mut self, pin: PinnedFolio) -> Result {
+        let (phys, index) = (pin.phys(), pin.index());
+        let order = pin.nr_pages().trailing_zeros();
+        let last = self.runs.last().map(|w| Run::unpack(*w));
+        if last.is_some_and(|r| r.end() > index) {
+            return Err(EINVAL);
+        }
+        // Room first: nothing may fail once the folio is preserved.
+        self.runs.reserve(1, GFP_KERNEL_ACCOUNT)?;
         // SAFETY: the folio is pinned, so it stays allocated and in place
         // while preserved; the pin is released only after unpreserving.
         kernel::error::to_result(unsafe { bindings::kho_preserve_folio(pin.as_ptr()) })?;
-        Ok(Self { pin })
+        // INVARIANT: pinned and preserved; the pin is ours from now on,
+        // named by the run that covers it (in index order, checked above).
+        pin.keep();
+        self.pages += 1 << order;
+        if let (Some(mut run), Some(words)) = (last, self.runs.last_mut()) {
+            if run.extend(phys, index, order) {
+                *words = run.encode();
+                return Ok(());
+            }
+        }
+        // Cannot fail: room was made above.
+        let _ = self
+            .runs
+            .push_within_capacity(Run::one(phys, index, order).encode());
+        Ok(())
     }
 
-    /// The pinned folio.
-    pub(crate) fn folio(&self) -> &PinnedFolio {
-        &self.pin
+    /// Takes over the folios of `other`, none of which overlaps one held,
+    /// keeping index order. On failure both are as they were.
+    pub(crate) fn merge(&mut self, mut other: PreservedRuns) -> Result {
+        let mut merged =
+            KVVec::with_capacity(self.runs.len() + other.runs.len(), GFP_KERNEL_ACCOUNT)?;
+        let (mut a, mut b) = (self.runs.iter().peekable(), other.runs.iter().peekable());
+        let index = |w: &&[u64; 2]| Run::unpack(**w).index;
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if index(x) < index(y) => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            if let Some(&run) = next {
+                // Cannot fail: room was made for every run.
+                let _ = merged.push_within_capacity(run);
+            }
+        }
+        // INVARIANT: every run of both is in `merged` once, in order; the
+        // pins and preservations move with them, none stays with `other`.
+        self.runs = merged;
+        self.pages += other.pages;
+        other.runs.clear();
+        other.pages = 0;
+        Ok(())
     }
 }
 
-impl Drop for PreservedFolio {
+impl Drop for PreservedRuns {
     fn drop(&mut self) {
-        // SAFETY: the folio was preserved by `new` and is still pinned.
-        unsafe { bindings::kho_unpreserve_folio(self.pin.as_ptr()) };
+        let mut released: u32 = 0;
+        for run in self.runs() {
+            for (phys, _) in run.folios() {
+                // SAFETY: by the type invariant the folio at `phys` is
+                // preserved and pinned, both ours, and no other run names it.
+                unsafe { bindings::luo_kho_release_pinned(phys as bindings::phys_addr_t) };
+                released = released.wrapping_add(1);
+                if released % 64 == 0 {
+                    crate::sched::cond_resched();
+                }
+            }
+        }
     }
 }
 

@@ -165,3 +165,11 @@ const u64 *luo_kho_words_next(struct luo_kho_words_cursor *c)
 		return NULL;
 	return phys_to_virt(c->chunk->phys[c->block++]);
 }
+
+void luo_kho_release_pinned(phys_addr_t phys)
+{
+	struct folio *folio = page_folio(phys_to_page(phys));
+
+	kho_unpreserve_folio(folio);
+	unpin_folio(folio);
+}

@@ -689,6 +689,15 @@ pub extern "C" fn liveupdate_reboot() -> c_int {
         // luo-rs is not running or KHO is off: nothing can be handed over.
         return 0;
     }
+    // Before the core lock, which the PRESERVE_FDs on their way need to
+    // finish: what they preserve must be in the handover, or not at all.
+    let stopped = match luo_file::stop_preserving() {
+        Ok(stopped) => stopped,
+        Err(e) => {
+            pr_err!("aborting kexec: a PRESERVE_FD is still preserving its file\n");
+            return e.to_errno();
+        }
+    };
     let mut core = CORE.lock();
     let steps = match luo_state::on_kexec(core.state) {
         Ok(steps) => steps,
@@ -703,8 +712,10 @@ pub extern "C" fn liveupdate_reboot() -> c_int {
             return e.to_errno();
         }
     }
-    // Nothing fails after this in kernel_kexec(): the handover is final.
+    // Nothing fails after this in kernel_kexec(): the handover is final,
+    // and no PRESERVE_FD starts again.
     core.jump = Jump::Committed;
+    stopped.for_good();
     drop(core);
     pr_info!("handover published for the next kernel\n");
     test_control::kexec_window();
@@ -820,8 +831,13 @@ impl kernel::InPlaceModule for LiveUpdate {
         BOOT.populate(Boot { boot_id, incoming });
 
         handlers::memfd::init();
-        if let Err(e) = luo_file::register(&handlers::memfd::HANDLER) {
-            pr_err!("cannot register the memfd handler: {:?}\n", e);
+        for handler in [
+            &handlers::memfd::HANDLER as &'static dyn luo_file::FileHandler,
+            &handlers::memfd::V1_READER,
+        ] {
+            if let Err(e) = luo_file::register(handler) {
+                pr_err!("cannot register a memfd handler: {:?}\n", e);
+            }
         }
         if test_control::handler_at_boot() {
             if let Err(e) = test_control::register_handler() {

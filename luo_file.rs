@@ -6,12 +6,15 @@
 //! by its compatible string in the new kernel. PRESERVE_FD takes the file
 //! ([`FileHandler::preserve`]: checks, and charges what the update will
 //! pin, so that a caller past its limits is refused then and there, not
-//! the whole update later); the heavy work waits for PREPARE
+//! the whole update later), and may do the heavy work right away, while
+//! workloads run; PREPARE does what is left and serializes
 //! ([`Preserved::prepare`], workloads still running), FREEZE catches what
-//! changed since ([`Preserved::freeze`]), and CANCEL undoes both
-//! ([`Preserved::cancel`]). Dropping a [`Preserved`] unpreserves the file.
-//! Each callback returns or takes the handler's one `u64` of handover data
-//! (typically the physical address of memory it preserved with KHO).
+//! changed since ([`Preserved::freeze`]), and CANCEL undoes what those two
+//! did ([`Preserved::cancel`]). Dropping a [`Preserved`] unpreserves the
+//! file and everything done for it. Each callback returns or takes the
+//! handler's one `u64` of handover data (typically the physical address of
+//! memory it preserved with KHO). A kexec waits for the PRESERVE_FDs on
+//! their way before it commits the handover ([`stop_preserving`]).
 //!
 //! In the new kernel, [`FileHandler::retrieve`] rebuilds the file from that
 //! data on the first RETRIEVE_FD of its token, and [`FileHandler::finish`]
@@ -33,13 +36,16 @@ use kernel::{fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
 /// The per-file state of a preserved file in the outgoing kernel.
 pub(crate) trait Preserved: Send {
-    /// PREPARE: do the heavy work; returns the handover data.
+    /// PREPARE: do the heavy work left (what changed since PRESERVE_FD);
+    /// returns the handover data.
     fn prepare(&mut self) -> Result<u64>;
     /// FREEZE: take in what changed since `prepare`; returns the final
     /// handover data.
     fn freeze(&mut self) -> Result<u64>;
-    /// CANCEL (or a failed PREPARE/FREEZE): undo `prepare` and `freeze`
-    /// completely. Called only after a successful `prepare`.
+    /// CANCEL (or a failed PREPARE/FREEZE): undo what `prepare` and
+    /// `freeze` changed for the update (the file is as after PRESERVE_FD
+    /// again: what PRESERVE_FD did stays until the drop). Called only
+    /// after a successful `prepare`.
     fn cancel(&mut self);
 }
 
@@ -49,9 +55,11 @@ pub(crate) trait FileHandler: Sync {
     fn compatible(&self) -> &'static CStr;
     /// Whether this handler preserves `file`.
     fn can_preserve(&self, file: &File) -> bool;
-    /// Takes `file` for preservation (PRESERVE_FD). Cheap: the work waits
-    /// for PREPARE, but what the caller may be refused (limits, charges)
-    /// is decided here.
+    /// Takes `file` for preservation (PRESERVE_FD), deciding what the
+    /// caller may be refused (limits, charges). Runs with no luo-rs lock
+    /// held, while the workload runs: it may do the heavy work right away
+    /// (the memfd handler pins and preserves the memfd's pages), so that
+    /// PREPARE and FREEZE only take in what changed.
     fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>>;
     /// In the new kernel: rebuilds the file from its handover `data`. On
     /// failure what the handover kept is still the handler's: retrieve()
@@ -77,6 +85,9 @@ struct Registry {
     /// [`PreservingWith`]s alive: PRESERVE_FDs between finding their
     /// handler and adding the file to a session (or giving up).
     preserving: usize,
+    /// A kexec is about to commit the handover: no PRESERVE_FD may start
+    /// (what its handler preserved would cross with no record of it).
+    stopped: bool,
 }
 
 kernel::sync::global_lock! {
@@ -87,6 +98,7 @@ kernel::sync::global_lock! {
     unsafe(uninit) static HANDLERS: Mutex<Registry> = Registry {
         handlers: KVec::new(),
         preserving: 0,
+        stopped: false,
     };
 }
 
@@ -164,17 +176,60 @@ impl Drop for PreservingWith {
     }
 }
 
-/// The handler that preserves `file`, if any, held for a PRESERVE_FD.
-pub(crate) fn handler_for(file: &File) -> Option<PreservingWith> {
+/// The handler that preserves `file`, held for a PRESERVE_FD: `ENOENT` if
+/// none does, `EBUSY` while a kexec is starting ([`stop_preserving`]).
+pub(crate) fn handler_for(file: &File) -> Result<PreservingWith> {
     let mut registry = HANDLERS.lock();
     let handler = registry
         .handlers
         .iter()
         .copied()
-        .find(|h| h.can_preserve(file))?;
+        .find(|h| h.can_preserve(file))
+        .ok_or(ENOENT)?;
+    if registry.stopped {
+        return Err(EBUSY);
+    }
     registry.preserving += 1;
     // INVARIANT: found registered, and counted.
-    Some(PreservingWith(handler))
+    Ok(PreservingWith(handler))
+}
+
+/// How long a kexec waits for the PRESERVE_FDs on their way.
+const PRESERVING_WAIT_MS: u32 = 10_000;
+
+/// Holds new PRESERVE_FDs off while a kexec commits the handover; they may
+/// start again when this goes (the kexec failed).
+pub(crate) struct PreservingStopped(());
+
+impl PreservingStopped {
+    /// The kexec is committed: PRESERVE_FDs stay refused until it jumps.
+    pub(crate) fn for_good(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for PreservingStopped {
+    fn drop(&mut self) {
+        HANDLERS.lock().stopped = false;
+    }
+}
+
+/// Called by the kexec hook before it takes the core lock: refuses new
+/// PRESERVE_FDs from now on and waits (up to 10 s) until those on their way
+/// have added their file or given up, so that nothing a handler preserved
+/// crosses without a record. `EBUSY` if some are still on their way.
+pub(crate) fn stop_preserving() -> Result<PreservingStopped> {
+    HANDLERS.lock().stopped = true;
+    let stopped = PreservingStopped(());
+    let mut waited = 0;
+    while HANDLERS.lock().preserving != 0 {
+        if waited >= PRESERVING_WAIT_MS {
+            return Err(EBUSY);
+        }
+        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+        waited += 10;
+    }
+    Ok(stopped)
 }
 
 /// The handler named `compatible` in a handover, if one is registered.

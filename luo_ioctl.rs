@@ -185,20 +185,32 @@ impl LuoFile {
         let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
         let token = req.value.0.token;
         let origin = Some(self.session.origin());
-        {
-            // What the session would refuse, it refuses first.
+        let with = {
+            // What would be refused is refused first, before any work.
             let core = crate::core();
             luo_state::check_op(core.state(), Op::PreserveFd, origin)?;
             self.session.may_preserve(token)?;
-        }
-        let with = crate::luo_file::handler_for(&file).ok_or(ENOENT)?;
+            let with = crate::luo_file::handler_for(&file)?;
+            self.session.may_add(&file, with.handler())?;
+            with
+        };
         // With no luo-rs lock held: the handler may wait for the file (a
-        // memfd's writer), and nobody else's call must wait with it.
-        let state = with.handler().preserve(file.clone())?;
-        // Checked again: the state may have moved meanwhile.
-        let core = crate::core();
-        luo_state::check_op(core.state(), Op::PreserveFd, origin)?;
-        self.session.preserve(token, file, with.handler(), state)?;
+        // memfd's writer) and pin much memory, and nobody else's call must
+        // wait with it.
+        let mut state = Some(with.handler().preserve(file.clone())?);
+        let added = {
+            // Checked again: the state may have moved meanwhile.
+            let core = crate::core();
+            luo_state::check_op(core.state(), Op::PreserveFd, origin)
+                .map_err(Error::from)
+                .and_then(|()| {
+                    self.session
+                        .preserve(token, file, with.handler(), &mut state)
+                })
+        };
+        // A refused file's state goes here, with no lock held.
+        drop(state);
+        added?;
         Ok(0)
     }
 

@@ -533,24 +533,17 @@ impl Session {
         Ok(())
     }
 
-    /// PRESERVE_FD: adds `file` under `token`, preserved by `handler` as
-    /// `state` (dropped if the file is refused). The caller checked the
-    /// state.
-    pub(crate) fn preserve(
-        &self,
-        token: u64,
-        file: ARef<File>,
-        handler: &'static dyn FileHandler,
-        state: KBox<dyn Preserved>,
-    ) -> Result {
-        // Serialises PRESERVE_FDs: what is checked stays true until the
-        // file is added.
-        let _sessions = SESSIONS.lock();
-        self.may_preserve(token)?;
-        let key = OutgoingFile::key(&file);
+    /// What PRESERVE_FD of `file` with `handler` would be refused for
+    /// beyond [`Session::may_preserve`]: `EBUSY` if the file is preserved
+    /// already, `EDQUOT` past the owner's limit of files, `E2BIG` if the
+    /// session would not fit in a handover blob. Returns the room the file
+    /// takes in the handover. Checked before the handler's work, so that
+    /// nothing heavy is done for a file that will be refused, and again
+    /// when the file is added.
+    pub(crate) fn may_add(&self, file: &File, handler: &dyn FileHandler) -> Result<usize> {
         let has = {
             let preserved = PRESERVED_FILES.lock();
-            if preserved.files.contains(&key) {
+            if preserved.files.contains(&OutgoingFile::key(file)) {
                 return Err(EBUSY);
             }
             preserved.per_owner.get(&self.owner)
@@ -558,12 +551,32 @@ impl Session {
         within_limit(has, max_files_per_user())?;
         let room = luo_handover::file_room(handler.compatible().to_bytes());
         if self.inner.lock().files_room + room > luo_handover::MAX_FILES_ROOM {
-            // The session would not fit in a handover blob.
             return Err(E2BIG);
         }
+        Ok(room)
+    }
+
+    /// PRESERVE_FD: adds `file` under `token`, preserved by `handler` as
+    /// `state`, which it takes. If the file is refused, `state` is left to
+    /// the caller, to drop with no luo-rs lock held (undoing the handler's
+    /// work may take long). The caller checked the state.
+    pub(crate) fn preserve(
+        &self,
+        token: u64,
+        file: ARef<File>,
+        handler: &'static dyn FileHandler,
+        state: &mut Option<KBox<dyn Preserved>>,
+    ) -> Result {
+        // Serialises PRESERVE_FDs: what is checked stays true until the
+        // file is added.
+        let _sessions = SESSIONS.lock();
+        self.may_preserve(token)?;
+        let room = self.may_add(&file, handler)?;
+        let key = OutgoingFile::key(&file);
         let node = KeySet::node(key)?;
         let count = Tally::room()?;
         self.inner.lock().files.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        let state = state.take().ok_or(EINVAL)?;
         // From here nothing fails. Its drop takes the file out again.
         let mut preserved = PRESERVED_FILES.lock();
         preserved.files.insert(node);

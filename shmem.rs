@@ -217,6 +217,12 @@ impl PinnedFolio {
         unsafe { bindings::luo_folio_phys(self.0.as_ptr()) }
     }
 
+    /// Keeps the pin: whoever took the folio's address now owns it and
+    /// must drop it with `luo_kho_release_pinned` (`PreservedRuns`).
+    pub(crate) fn keep(self) {
+        core::mem::forget(self);
+    }
+
     /// Makes it handover-ready: a folio never written (fallocated) is
     /// zeroed and marked uptodate.
     pub(crate) fn settle(&self) {

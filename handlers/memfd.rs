@@ -24,21 +24,27 @@
 //!   pinned by the update, and a process must not pin more than it may
 //!   lock. Holes are charged too, so no page written later can go past
 //!   the limit, nor make PREPARE fail for everyone.
-//! - PREPARE, while the workload runs, pins and KHO-preserves every
-//!   present folio (a folio never written is zeroed first), and writes the
-//!   header and the folio list ([`memfd_format`]). Writes into existing
-//!   pages, by write() or a shared mapping, need nothing more: they land
-//!   in the preserved folios.
+//! - PRESERVE_FD then pins and KHO-preserves every present folio (a
+//!   folio never written is zeroed first), while the workload runs and
+//!   with no luo-rs lock held: the heavy part is done before the update
+//!   starts, also for clients that never send PREPARE. Writes into
+//!   existing pages, by write() or a shared mapping, need nothing more:
+//!   they land in the preserved folios.
+//! - PREPARE takes in the folios that appeared in holes since (found by
+//!   counting the pages the memfd holds in the page cache and in swap, so
+//!   an unchanged memfd costs nothing, and searched for in the holes
+//!   only, so a changed one costs in proportion to its holes, not its
+//!   size), and writes the header and the folio list ([`memfd_format`]).
 //! - FREEZE first seals the holes (shmem then refuses a new page in a
 //!   hole, `EPERM` for write(), `SIGBUS` for a fault: a page that appeared
-//!   after FREEZE would be lost), then preserves the folios that appeared
-//!   in holes since PREPARE, swapped out or not (found by counting the
-//!   pages the memfd holds in the page cache and in swap, so an unchanged
-//!   memfd costs nothing), and records the file position.
-//! - CANCEL unpreserves and unpins everything and lets holes fill again;
-//!   the mapping stays frozen until the memfd is unpreserved (by
-//!   UNPRESERVE_FD or closing its session), which makes it a normal memfd
-//!   again and gives the charge back.
+//!   after FREEZE would be lost), then takes in the folios that appeared
+//!   since PREPARE, swapped out or not, the same way, and records the file
+//!   position.
+//! - CANCEL drops the header and lets holes fill again; the folios stay
+//!   pinned and preserved and the mapping frozen until the memfd is
+//!   unpreserved (by UNPRESERVE_FD or closing its session), which
+//!   unpreserves and unpins them, makes it a normal memfd again and gives
+//!   the charge back.
 //! - In the new kernel, retrieve() makes a new memfd with the old name,
 //!   size, permission bits, position and seals, and inserts the restored
 //!   folios as shmem's own (`memfd_incoming`): it is an ordinary memfd
@@ -47,18 +53,15 @@
 //!   folios of a memfd nobody retrieved.
 
 use crate::handlers::memfd_format::{
-    self, FormatError, Header, HEADER_LEN, LIST_DESC_LEN, NAME_MAX,
+    self, FormatError, Header, HEADER_LEN, HEADER_PAGE, INLINE_RUNS, LIST_DESC_LEN, NAME_MAX,
 };
 use crate::handlers::memfd_incoming;
 use crate::key_set::KeySet;
-use crate::kho::{OutgoingBlob, PreservedFolio, PreservedWords, VMALLOC_DESC_LEN};
+use crate::kho::{OutgoingBlob, PreservedRuns, PreservedWords, VMALLOC_DESC_LEN};
 use crate::luo_file::{FileHandler, Preserved};
 use crate::pinned_vm::PinnedVm;
 use crate::shmem::Memfd;
 use kernel::{alloc::VVec, bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
-
-/// The header page.
-pub(crate) const HEADER_PAGE: usize = 4096;
 
 const _: () = assert!(VMALLOC_DESC_LEN == LIST_DESC_LEN && HEADER_LEN <= HEADER_PAGE);
 
@@ -117,91 +120,101 @@ pub(crate) struct MemfdHandler;
 /// The one instance, registered at luo-rs's init.
 pub(crate) static HANDLER: MemfdHandler = MemfdHandler;
 
-/// What PREPARE built for one memfd.
-struct Prepared {
-    /// Every present folio, pinned and preserved, in index order.
-    folios: KVVec<PreservedFolio>,
-    /// Pages those folios span.
-    pages: u64,
-    /// The folio list as handed over (`None` when there are no folios).
-    list: Option<PreservedWords>,
-    /// The header page: the handler's handover data is its address.
-    header: OutgoingBlob,
-}
-
 /// A preserved memfd.
 ///
 /// # Invariants
 ///
 /// The mapping of `memfd` is frozen while this lives; its holes are sealed
-/// only between FREEZE and CANCEL.
+/// only between FREEZE and CANCEL (while `header` is set).
 struct PreservedMemfd {
-    // Dropped in this order, after `drop` thawed the memfd: the claim goes
-    // while the file (so the inode) is still held.
+    // Dropped in this order, after `drop` thawed the memfd: the folios
+    // are unpreserved and unpinned, then the claim goes while the file
+    // (so the inode) is still held.
+    /// Every folio present in the file, pinned and preserved (from
+    /// PRESERVE_FD on, the ones that appeared since at each PREPARE and
+    /// FREEZE).
+    folios: PreservedRuns,
+    /// The folio list as last handed over, if it is not inline in the
+    /// header page; `None` if it is, or `folios` changed since.
+    list: Option<PreservedWords>,
+    /// Whether `folios` changed since the folio list was last written.
+    changed: bool,
+    /// From PREPARE to CANCEL: the header page, whose address is the
+    /// handler's handover data.
+    header: Option<OutgoingBlob>,
     _claim: InodeClaim,
     /// Every page of `size`, charged while the memfd is preserved.
     _charge: PinnedVm,
     memfd: Memfd,
     /// Size in bytes, fixed by the frozen mapping.
     size: u64,
-    prepared: Option<Prepared>,
 }
 
 impl PreservedMemfd {
-    /// Pins and preserves the folios present in the file that are not in
-    /// `prepared` yet, keeping the list in index order.
-    fn add_new_folios(&self, p: &mut Prepared) -> Result {
-        let mut added: KVVec<PreservedFolio> = KVVec::new();
-        let end = memfd_format::pages(self.size);
-        let known = &p.folios;
-        self.memfd.pin_present(self.size, 0, end, |pin| {
-            let index = pin.index();
-            if known
-                .binary_search_by_key(&index, |f| f.folio().index())
-                .is_ok()
-            {
-                // Already preserved; dropping the second pin.
-                return Ok(());
-            }
-            pin.settle();
-            added.push(PreservedFolio::new(pin)?, GFP_KERNEL)?;
-            Ok(())
-        })?;
-        if added.is_empty() {
+    /// Pins and preserves the folios that appeared in the file since the
+    /// last call, keeping `folios` in index order. Only the holes between
+    /// the folios held are searched, and nothing at all if the file holds
+    /// no more pages than they span: an unchanged memfd costs no per-page
+    /// work, a changed one work in proportion to its holes.
+    fn catch_up(&mut self) -> Result {
+        // The folios held are pinned, so they stay in the file (reclaim
+        // skips pinned folios, and the frozen mapping cannot be truncated):
+        // the memfd holds exactly as many pages as they span unless some
+        // appeared in holes since, in the page cache or, swapped out, in
+        // swap. The count never reads low, so equality means nothing is
+        // new.
+        if self.memfd.nr_entries() == self.folios.pages() {
             return Ok(());
         }
-        let mut merged = KVVec::with_capacity(p.folios.len() + added.len(), GFP_KERNEL)?;
-        let mut old = core::mem::take(&mut p.folios).into_iter().peekable();
-        let mut new = added.into_iter().peekable();
+        let mut added = PreservedRuns::new();
+        let end = memfd_format::pages(self.size);
+        let held = &self.folios;
+        let mut gap_start = 0;
+        let mut runs = held.runs();
         loop {
-            let take_old = match (old.peek(), new.peek()) {
-                (Some(a), Some(b)) => a.folio().index() < b.folio().index(),
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
+            let (gap_end, after) = match runs.next() {
+                Some(run) => (run.index, run.end()),
+                None => (end, end),
             };
-            let next = if take_old { old.next() } else { new.next() };
-            if let Some(f) = next {
-                p.pages += if take_old { 0 } else { f.folio().nr_pages() };
-                merged.push_within_capacity(f).map_err(|_| ENOMEM)?;
+            if gap_start < gap_end {
+                self.memfd
+                    .pin_present(self.size, gap_start, gap_end, |pin| {
+                        if held.contains(pin.index()) {
+                            // Held already (cannot happen: it lies in a hole).
+                            return Ok(());
+                        }
+                        pin.settle();
+                        added.push(pin)
+                    })?;
             }
+            if gap_end >= end {
+                break;
+            }
+            gap_start = after;
         }
-        p.folios = merged;
-        // The list changed: hand over a new one.
-        p.list = None;
+        drop(runs);
+        if added.pages() == 0 {
+            return Ok(());
+        }
+        self.folios.merge(added)?;
+        self.changed = true;
         Ok(())
     }
 
     /// Writes the folio list (if it changed) and the header; returns the
     /// handover data.
-    fn publish(&self, p: &mut Prepared) -> Result<u64> {
-        if p.list.is_none() && !p.folios.is_empty() {
-            let mut words = VVec::with_capacity(p.folios.len() * 2, GFP_KERNEL)?;
-            for f in p.folios.iter() {
-                words.push(f.folio().phys(), GFP_KERNEL)?;
-                words.push(f.folio().index(), GFP_KERNEL)?;
+    fn publish(&mut self) -> Result<u64> {
+        let runs = self.folios.encoded();
+        if self.changed {
+            self.list = None;
+            if runs.len() > INLINE_RUNS {
+                let mut words = VVec::with_capacity(runs.len() * 2, GFP_KERNEL_ACCOUNT)?;
+                for run in runs {
+                    words.extend_from_slice(run, GFP_KERNEL_ACCOUNT)?;
+                }
+                self.list = Some(PreservedWords::new(words)?);
             }
-            p.list = Some(PreservedWords::new(words)?);
+            self.changed = false;
         }
         let mut name = [0u8; NAME_MAX];
         let name_len = self.memfd.name(&mut name);
@@ -209,62 +222,54 @@ impl PreservedMemfd {
             seals: self.memfd.seals()?,
             size: self.size,
             pos: self.memfd.pos(),
-            nr_folios: p.folios.len() as u64,
+            version: memfd_format::VERSION,
+            nr_entries: runs.len() as u64,
             mode: self.memfd.mode(),
-            list: p
+            list: self
                 .list
                 .as_ref()
                 .map_or([0; LIST_DESC_LEN], |l| l.descriptor()),
             name,
             name_len,
         };
-        header.encode(p.header.as_mut_slice())?;
-        Ok(p.header.phys())
+        let page = self.header.as_mut().ok_or(EINVAL)?;
+        let bytes = page.as_mut_slice();
+        header.encode(bytes)?;
+        if self.list.is_none() {
+            let inline = bytes.get_mut(HEADER_LEN..).ok_or(EINVAL)?;
+            for (&[a, b], out) in runs.iter().zip(inline.chunks_exact_mut(16)) {
+                out[..8].copy_from_slice(&a.to_le_bytes());
+                out[8..].copy_from_slice(&b.to_le_bytes());
+            }
+        }
+        Ok(page.phys())
     }
 }
 
 impl Preserved for PreservedMemfd {
     fn prepare(&mut self) -> Result<u64> {
-        if bindings::PAGE_SIZE as u64 != memfd_format::PAGE_SIZE {
-            return Err(EOPNOTSUPP);
+        self.header = Some(OutgoingBlob::new(HEADER_PAGE)?);
+        let data = self.catch_up().and_then(|()| self.publish());
+        if data.is_err() {
+            // Not prepared. The folios found stay held, as those of
+            // PRESERVE_FD, until the memfd is unpreserved.
+            self.header = None;
         }
-        let mut p = Prepared {
-            folios: KVVec::new(),
-            pages: 0,
-            list: None,
-            header: OutgoingBlob::new(HEADER_PAGE)?,
-        };
-        // On failure, dropping `p` unpreserves and unpins what was done.
-        let data = self
-            .add_new_folios(&mut p)
-            .and_then(|()| self.publish(&mut p))?;
-        self.prepared = Some(p);
-        Ok(data)
+        data
     }
 
     fn freeze(&mut self) -> Result<u64> {
-        let mut p = self.prepared.take().ok_or(EINVAL)?;
+        if self.header.is_none() {
+            return Err(EINVAL);
+        }
         // No page may appear after this: its data would be lost.
         self.memfd.seal_holes();
-        // Every preserved folio is pinned, so it stays in the page cache
-        // (reclaim skips pinned folios and the frozen mapping cannot be
-        // truncated): the memfd holds exactly `p.pages` pages unless some
-        // appeared in holes since PREPARE, in the page cache or, swapped
-        // out, in swap. The count never reads low, so equality means
-        // nothing is new; then an unchanged memfd costs no per-page work.
-        let result = if self.memfd.nr_entries() != p.pages {
-            self.add_new_folios(&mut p)
-        } else {
-            Ok(())
-        };
-        let result = result.and_then(|()| self.publish(&mut p));
-        // Kept even on failure: the core cancels everything next.
-        self.prepared = Some(p);
-        result
+        self.catch_up()?;
+        self.publish()
     }
 
     fn cancel(&mut self) {
-        if self.prepared.take().is_some() {
+        if self.header.take().is_some() {
             // INVARIANT: holes are sealed only until CANCEL.
             self.memfd.unseal_holes();
         }
@@ -280,7 +285,7 @@ impl Drop for PreservedMemfd {
 
 impl FileHandler for MemfdHandler {
     fn compatible(&self) -> &'static CStr {
-        c"luo-rs,memfd-v1"
+        c"luo-rs,memfd-v2"
     }
 
     fn can_preserve(&self, file: &File) -> bool {
@@ -292,6 +297,9 @@ impl FileHandler for MemfdHandler {
             // The memfd comes back read-write, and preserving freezes its
             // shape for every user of it: a reader may do neither.
             return Err(EBADF);
+        }
+        if bindings::PAGE_SIZE as u64 != memfd_format::PAGE_SIZE {
+            return Err(EOPNOTSUPP);
         }
         let memfd = Memfd::new(file).ok_or(ENOENT)?;
         if !memfd.caller_owns() {
@@ -309,25 +317,68 @@ impl FileHandler for MemfdHandler {
                 return Err(e);
             }
         };
-        // INVARIANT: frozen above. If the allocation fails, the drop of
-        // the new object thaws the memfd and gives back claim and charge.
-        Ok(KBox::new(
+        // INVARIANT: frozen above. If a step below fails, the drop of the
+        // new object thaws the memfd, unpins what was pinned and gives
+        // back claim and charge.
+        let mut preserved = KBox::new(
             PreservedMemfd {
+                folios: PreservedRuns::new(),
+                list: None,
+                changed: true,
+                header: None,
                 _claim: claim,
                 _charge: charge,
                 memfd,
                 size,
-                prepared: None,
             },
             GFP_KERNEL_ACCOUNT,
-        )?)
+        )?;
+        // The heavy part, while the workload runs and with no luo-rs lock
+        // held: PREPARE, FREEZE and the kexec then only take in what
+        // changed since. Without KHO nothing can be preserved (and no
+        // PREPARE runs): the memfd is only held.
+        if crate::kho::enabled() {
+            preserved.catch_up()?;
+        }
+        Ok(preserved)
     }
 
     fn retrieve(&self, data: u64) -> Result<ARef<File>> {
-        memfd_incoming::retrieve(data)
+        memfd_incoming::retrieve(data, memfd_format::VERSION)
     }
 
     fn finish(&self, data: u64, retrieved: bool) {
-        memfd_incoming::finish(data, retrieved)
+        memfd_incoming::finish(data, retrieved, memfd_format::VERSION)
+    }
+}
+
+/// Reads the memfds the first release handed over (`luo-rs,memfd-v1`,
+/// [`memfd_format::VERSION_1`]): a kernel must take over from the release
+/// running before it. It preserves nothing: [`MemfdHandler`] writes the
+/// current format.
+pub(crate) struct MemfdV1Reader;
+
+/// The one instance, registered at luo-rs's init.
+pub(crate) static V1_READER: MemfdV1Reader = MemfdV1Reader;
+
+impl FileHandler for MemfdV1Reader {
+    fn compatible(&self) -> &'static CStr {
+        c"luo-rs,memfd-v1"
+    }
+
+    fn can_preserve(&self, _file: &File) -> bool {
+        false
+    }
+
+    fn preserve(&self, _file: ARef<File>) -> Result<KBox<dyn Preserved>> {
+        Err(EOPNOTSUPP)
+    }
+
+    fn retrieve(&self, data: u64) -> Result<ARef<File>> {
+        memfd_incoming::retrieve(data, memfd_format::VERSION_1)
+    }
+
+    fn finish(&self, data: u64, retrieved: bool) {
+        memfd_incoming::finish(data, retrieved, memfd_format::VERSION_1)
     }
 }

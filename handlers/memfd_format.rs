@@ -9,28 +9,42 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic "LUOMEMFD"
-//!      8     4  version (1)
+//!      8     4  version (2; 1 is still read)
 //!     12     4  seals (F_SEAL_*)
 //!     16     8  size in bytes
 //!     24     8  file position
-//!     32     8  number of folios
+//!     32     8  number of entries in the folio list
 //!     40     4  permission bits (mode & 0777)
 //!     44     4  name length
-//!     48    16  KHO descriptor of the folio list (struct kho_vmalloc)
+//!     48    16  KHO descriptor of the folio list (struct kho_vmalloc),
+//!               all zero if the list is inline or empty
 //!     64   256  name (the dentry name, "memfd:..."), not NUL-terminated
+//!    320        version 2: the folio list, if inline
 //! ```
 //!
-//! The folio list is a KHO-preserved vmalloc array of `u64` pairs: the
-//! physical address and the page index of every folio present in the
-//! memfd, in index order. Holes have no entry and cost nothing. A folio's
-//! size is what KHO preserved it with, so large folios stay large.
+//! Version 2's folio list is made of [`Run`]s, two `u64` each: folios of
+//! one size that follow each other both in the file and in physical
+//! memory, in index order. Memory written in order is mostly such runs
+//! (the page allocator hands out neighbours), so a 1 GiB memfd takes a few
+//! KiB of list, not 4 MiB; scattered folios cost 16 bytes each, as in
+//! version 1 (and as much again in the old kernel, which keeps the runs). Up to
+//! [`INLINE_RUNS`] runs are kept in the header page itself (then a small
+//! memfd costs one page); more go into a KHO-preserved vmalloc array.
+//! Version 1 (the first release) listed every folio as a `u64` pair, its
+//! physical address and page index, always in a vmalloc array. Holes have
+//! no entry and cost nothing. A folio's size is what KHO preserved it
+//! with, so large folios stay large; version 2 also names it, and the new
+//! kernel checks the two agree.
 //!
 //! Pure `core` code: the kernel and host tests compile this same file.
 
 /// "LUOMEMFD", little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"LUOMEMFD");
-/// Format version; a reader refuses any other.
-pub(crate) const VERSION: u32 = 1;
+/// Format version written; a reader refuses any but this one and
+/// [`VERSION_1`].
+pub(crate) const VERSION: u32 = 2;
+/// The first release's format: a list of (address, index) pairs.
+pub(crate) const VERSION_1: u32 = 1;
 /// Bytes of a KHO vmalloc descriptor (`struct kho_vmalloc`).
 pub(crate) const LIST_DESC_LEN: usize = 16;
 /// Longest name kept (a dentry name is at most 255 bytes).
@@ -39,8 +53,122 @@ pub(crate) const NAME_MAX: usize = 256;
 pub(crate) const HEADER_LEN: usize = 64 + NAME_MAX;
 /// Page size the format assumes (the handler refuses others).
 pub(crate) const PAGE_SIZE: u64 = 4096;
+/// Bytes of the header page.
+pub(crate) const HEADER_PAGE: usize = PAGE_SIZE as usize;
+/// Runs the header page holds after the header.
+pub(crate) const INLINE_RUNS: usize = (HEADER_PAGE - HEADER_LEN) / 16;
 /// Largest file the format describes: the kernel's `MAX_LFS_FILESIZE`.
 pub(crate) const SIZE_MAX: u64 = i64::MAX as u64;
+
+/// Folios of one order, `count` of them, that follow each other in the
+/// file from page `index` and in physical memory from `phys`.
+///
+/// Encoded as two words: `phys | order` (a folio's address is aligned to
+/// its size, at least a page, so the low 12 bits are free; they hold the
+/// order, at most [`ORDER_MAX`]), and `index | (count - 1) << 52` (page
+/// indexes of the largest file fit in 51 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub(crate) phys: u64,
+    pub(crate) index: u64,
+    /// Every folio spans `1 << order` pages.
+    pub(crate) order: u32,
+    pub(crate) count: u64,
+}
+
+/// Bits of a run's second word that hold the index.
+const INDEX_BITS: u32 = 52;
+/// Bits of a run's first word below the address.
+const ORDER_MASK: u64 = 0xfff;
+/// Highest folio order a run may name (KHO's own limit is lower).
+const ORDER_MAX: u32 = 31;
+
+impl Run {
+    /// Most folios in one run.
+    pub(crate) const COUNT_MAX: u64 = 1 << (64 - INDEX_BITS);
+
+    /// A run of the one folio at `phys` of `1 << order` pages at `index`.
+    pub(crate) fn one(phys: u64, index: u64, order: u32) -> Self {
+        Run {
+            phys,
+            index,
+            order,
+            count: 1,
+        }
+    }
+
+    /// Pages the run spans.
+    pub(crate) fn pages(&self) -> u64 {
+        self.count << self.order
+    }
+
+    /// The page index past the run.
+    pub(crate) fn end(&self) -> u64 {
+        self.index + self.pages()
+    }
+
+    /// Adds the folio at `phys` of `1 << order` pages at `index` if it
+    /// continues the run; whether it did.
+    pub(crate) fn extend(&mut self, phys: u64, index: u64, order: u32) -> bool {
+        let continues = order == self.order
+            && self.count < Self::COUNT_MAX
+            && index == self.end()
+            && phys == self.phys + (self.pages() * PAGE_SIZE);
+        if continues {
+            self.count += 1;
+        }
+        continues
+    }
+
+    /// The two words it is handed over as.
+    pub(crate) fn encode(&self) -> [u64; 2] {
+        [
+            self.phys | u64::from(self.order),
+            self.index | ((self.count - 1) << INDEX_BITS),
+        ]
+    }
+
+    /// Reads back a run this kernel encoded (no checks: see
+    /// [`Run::decode`] for runs from a handover).
+    pub(crate) fn unpack(words: [u64; 2]) -> Run {
+        Run {
+            phys: words[0] & !ORDER_MASK,
+            index: words[1] & ((1 << INDEX_BITS) - 1),
+            order: (words[0] & ORDER_MASK) as u32,
+            count: (words[1] >> INDEX_BITS) + 1,
+        }
+    }
+
+    /// Reads a run of a file of `pages` pages and checks it: aligned, of
+    /// a plausible order, starting inside the file, naturally aligned in
+    /// it, with no overflow. (Order and overlap between runs are the
+    /// caller's check, [`FolioCheck`].)
+    pub(crate) fn decode(words: [u64; 2], pages: u64) -> Result<Run, FormatError> {
+        let run = Run::unpack(words);
+        let order = run.order;
+        let size = PAGE_SIZE << order.min(ORDER_MAX);
+        if order > ORDER_MAX || run.phys % size != 0 || run.index >= pages {
+            return Err(FormatError::Folio);
+        }
+        if run.index % (1 << order) != 0 {
+            return Err(FormatError::Folio);
+        }
+        // The run's last folio must be addressable.
+        run.phys
+            .checked_add((run.count - 1) * size)
+            .ok_or(FormatError::Folio)?;
+        Ok(run)
+    }
+
+    /// Its folios: (physical address, page index) of each.
+    pub(crate) fn folios(self) -> impl Iterator<Item = (u64, u64)> {
+        let run = self;
+        (0..run.count).map(move |k| {
+            let pages = k << run.order;
+            (run.phys + pages * PAGE_SIZE, run.index + pages)
+        })
+    }
+}
 
 /// Why a handed-over memfd was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +184,13 @@ pub(crate) enum FormatError {
 /// One memfd as handed over (the folio list aside).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
+    /// [`VERSION`], or [`VERSION_1`] from the first release.
+    pub(crate) version: u32,
     pub(crate) seals: u32,
     pub(crate) size: u64,
     pub(crate) pos: u64,
-    pub(crate) nr_folios: u64,
+    /// Entries of the folio list: runs (version 2) or folios (version 1).
+    pub(crate) nr_entries: u64,
     pub(crate) mode: u32,
     pub(crate) list: [u8; LIST_DESC_LEN],
     pub(crate) name: [u8; NAME_MAX],
@@ -89,11 +220,11 @@ impl Header {
         let out = out.get_mut(..HEADER_LEN).ok_or(FormatError::Field)?;
         out.fill(0);
         out[0..8].copy_from_slice(&MAGIC.to_le_bytes());
-        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
         out[12..16].copy_from_slice(&self.seals.to_le_bytes());
         out[16..24].copy_from_slice(&self.size.to_le_bytes());
         out[24..32].copy_from_slice(&self.pos.to_le_bytes());
-        out[32..40].copy_from_slice(&self.nr_folios.to_le_bytes());
+        out[32..40].copy_from_slice(&self.nr_entries.to_le_bytes());
         out[40..44].copy_from_slice(&self.mode.to_le_bytes());
         let name_len = u32::try_from(self.name_len).map_err(|_| FormatError::Field)?;
         out[44..48].copy_from_slice(&name_len.to_le_bytes());
@@ -106,15 +237,16 @@ impl Header {
     /// range. The folio list is checked entry by entry ([`FolioCheck`]).
     pub(crate) fn decode(b: &[u8]) -> Result<Header, FormatError> {
         let b = b.get(..HEADER_LEN).ok_or(FormatError::Header)?;
-        if u64_at(b, 0) != MAGIC || u32_at(b, 8) != VERSION {
+        let version = u32_at(b, 8);
+        if u64_at(b, 0) != MAGIC || (version != VERSION && version != VERSION_1) {
             return Err(FormatError::Header);
         }
         let size = u64_at(b, 16);
         let pos = u64_at(b, 24);
-        let nr_folios = u64_at(b, 32);
+        let nr_entries = u64_at(b, 32);
         let mode = u32_at(b, 40);
         let name_len = u32_at(b, 44) as usize;
-        if size > SIZE_MAX || pos > SIZE_MAX || nr_folios > pages(size) {
+        if size > SIZE_MAX || pos > SIZE_MAX || nr_entries > pages(size) {
             return Err(FormatError::Field);
         }
         if mode & !0o777 != 0 || name_len > NAME_MAX {
@@ -127,16 +259,38 @@ impl Header {
         if name[..name_len].contains(&0) {
             return Err(FormatError::Field);
         }
-        Ok(Header {
+        let header = Header {
+            version,
             seals: u32_at(b, 12),
             size,
             pos,
-            nr_folios,
+            nr_entries,
             mode,
             list,
             name,
             name_len,
-        })
+        };
+        // Where the list is must agree with how long it is.
+        let in_page = header.list == [0; LIST_DESC_LEN];
+        let fits = match version {
+            VERSION_1 => nr_entries == 0,
+            _ => nr_entries as usize <= INLINE_RUNS,
+        };
+        if (in_page && !fits) || (!in_page && nr_entries == 0) {
+            return Err(FormatError::Field);
+        }
+        Ok(header)
+    }
+
+    /// Whether the folio list is in the header page (version 2, few runs),
+    /// not in a list of its own.
+    pub(crate) fn list_inline(&self) -> bool {
+        self.list == [0; LIST_DESC_LEN]
+    }
+
+    /// Words of the folio list.
+    pub(crate) fn list_words(&self) -> Option<usize> {
+        usize::try_from(self.nr_entries).ok()?.checked_mul(2)
     }
 
     /// The memfd's name.

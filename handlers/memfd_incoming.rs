@@ -17,8 +17,9 @@
 //! are rebuilt at the same time (RETRIEVE_FD holds only its session's
 //! lock).
 
-use crate::handlers::memfd::HEADER_PAGE;
-use crate::handlers::memfd_format::{FolioCheck, Header};
+use crate::handlers::memfd_format::{
+    self, FolioCheck, FormatError, Header, Run, HEADER_LEN, HEADER_PAGE, VERSION_1,
+};
 use crate::kho::{IncomingBlob, RestoredFolio, RestoredWords};
 use crate::shmem::{self, NewMemfd};
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
@@ -104,12 +105,68 @@ fn restore_failure(e: Error) -> Failure {
     }
 }
 
+/// The folio list of a handed-over memfd, as restored.
+enum List {
+    /// No folios.
+    Empty,
+    /// Version 1: (physical address, index) of every folio.
+    Pairs(RestoredWords),
+    /// Version 2: runs of folios ([`Run`]), from their own array.
+    Runs(RestoredWords),
+    /// Version 2: the first `n` runs after the header in its page, kept
+    /// (restored) until the rebuild is over.
+    InlineRuns(IncomingBlob, usize),
+}
+
+/// One folio as the list names it: address, page index and, in version 2,
+/// its order (checked against what KHO restores).
+type Entry = (u64, u64, Option<u32>);
+
+impl List {
+    /// The list's word pairs: folios (version 1) or runs (version 2).
+    fn pairs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let (words, inline, n) = match self {
+            List::Empty => (None, &[][..], 0),
+            List::Pairs(w) | List::Runs(w) => (Some(w), &[][..], 0),
+            List::InlineRuns(page, n) => {
+                (None, page.as_slice().get(HEADER_LEN..).unwrap_or(&[]), *n)
+            }
+        };
+        let inline = inline.chunks_exact(16).take(n).map(|run| {
+            let mut a = [0u8; 8];
+            let mut b = [0u8; 8];
+            a.copy_from_slice(&run[..8]);
+            b.copy_from_slice(&run[8..]);
+            (u64::from_le_bytes(a), u64::from_le_bytes(b))
+        });
+        Iterator::chain(words.into_iter().flat_map(|w| w.pairs()), inline)
+    }
+
+    /// Every folio it names, in order, for a file of `pages` pages; a run
+    /// that cannot be read is an error in its place.
+    fn entries(&self, pages: u64) -> impl Iterator<Item = Result<Entry, FormatError>> + '_ {
+        let runs = matches!(self, List::Runs(_) | List::InlineRuns(..));
+        self.pairs().flat_map(move |(a, b)| {
+            let (one, run) = match (runs, Run::decode([a, b], pages)) {
+                (false, _) => (Some(Ok((a, b, None))), None),
+                (true, Ok(run)) => (None, Some(run)),
+                (true, Err(e)) => (Some(Err(e)), None),
+            };
+            let folios = run.into_iter().flat_map(|run| {
+                run.folios()
+                    .map(move |(phys, index)| Ok((phys, index, Some(run.order))))
+            });
+            Iterator::chain(one.into_iter(), folios)
+        })
+    }
+}
+
 /// A handed-over memfd being rebuilt; dropping it frees what it holds.
 struct Rebuild {
     /// The header as handed over (its page is freed).
     header: Header,
-    /// The folio list, once restored (never, for a memfd without folios).
-    list: Option<RestoredWords>,
+    /// The folio list, once restored.
+    list: Option<List>,
     /// Every folio, once restored and checked, in list order; `None` once
     /// it is in `memfd`.
     folios: KVVec<Option<RestoredFolio>>,
@@ -118,36 +175,78 @@ struct Rebuild {
 }
 
 impl Rebuild {
-    /// Reads the header the handover data `data` points at.
-    fn start(data: u64) -> Result<Self> {
-        // The page is freed when `page` goes; the header is copied.
+    /// Reads the header the handover data `data` points at, which must be
+    /// of format `version` (the one its handler's compatible names).
+    fn start(data: u64, version: u32) -> Result<Self> {
+        // The page is freed when `page` goes (with the rebuild, if the
+        // folio list is in it); the header is copied.
         let page = IncomingBlob::restore(data, HEADER_PAGE)?;
-        let header = Header::decode(page.as_slice()).inspect_err(|e| {
-            pr_err!("memfd: refusing a handed-over memfd: {:?}\n", e);
-        })?;
+        let header = Header::decode(page.as_slice())
+            .and_then(|h| {
+                if h.version == version {
+                    Ok(h)
+                } else {
+                    Err(FormatError::Header)
+                }
+            })
+            .inspect_err(|e| {
+                pr_err!("memfd: refusing a handed-over memfd: {:?}\n", e);
+            })?;
+        let list = if header.nr_entries == 0 {
+            Some(List::Empty)
+        } else if header.version != VERSION_1 && header.list_inline() {
+            // At most INLINE_RUNS (checked by the decoder): in the page.
+            let n = usize::try_from(header.nr_entries).map_err(|_| EINVAL)?;
+            Some(List::InlineRuns(page, n))
+        } else {
+            None
+        };
         Ok(Self {
             header,
-            list: None,
+            list,
             folios: KVVec::new(),
             memfd: None,
         })
     }
 
-    /// Folios the header announces.
-    fn nr_folios(&self) -> core::result::Result<usize, Failure> {
-        usize::try_from(self.header.nr_folios).map_err(|_| Failure::Gone(EINVAL))
+    /// Pages of the file.
+    fn pages(&self) -> u64 {
+        memfd_format::pages(self.header.size)
     }
 
-    /// Restores the folio list, if there is one and it is not yet.
+    /// Restores the folio list, if not done yet.
     fn restore_list(&mut self) -> core::result::Result<(), Failure> {
-        let nr = self.nr_folios()?;
-        if nr == 0 || self.list.is_some() {
+        if self.list.is_some() {
             return Ok(());
         }
-        let len = nr.checked_mul(2).ok_or(Failure::Gone(EINVAL))?;
-        let list = RestoredWords::restore(&self.header.list, len).map_err(restore_failure)?;
-        self.list = Some(list);
+        let len = self.header.list_words().ok_or(Failure::Gone(EINVAL))?;
+        let words = RestoredWords::restore(&self.header.list, len).map_err(restore_failure)?;
+        self.list = Some(if self.header.version == VERSION_1 {
+            List::Pairs(words)
+        } else {
+            List::Runs(words)
+        });
         Ok(())
+    }
+
+    /// Folios the list names (a bad run counts as one; it is refused when
+    /// its folios are restored).
+    fn nr_folios(&self) -> core::result::Result<usize, Failure> {
+        let Some(list) = &self.list else {
+            return Ok(0);
+        };
+        let mut n: u64 = 0;
+        for (a, b) in list.pairs() {
+            n += match list {
+                List::Pairs(_) | List::Empty => 1,
+                _ => Run::decode([a, b], self.pages()).map_or(1, |r| r.count),
+            };
+            if n > self.pages() {
+                // More folios than pages: cannot be right.
+                return Err(Failure::Gone(EINVAL));
+            }
+        }
+        usize::try_from(n).map_err(|_| Failure::Gone(EINVAL))
     }
 
     /// Restores and checks every folio, if not done yet. On a wrong folio
@@ -158,10 +257,16 @@ impl Rebuild {
             return Ok(());
         }
         let mut folios =
-            KVVec::with_capacity(nr, GFP_KERNEL).map_err(|_| Failure::Retry(ENOMEM))?;
+            KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT).map_err(|_| Failure::Retry(ENOMEM))?;
         let mut check = FolioCheck::new(self.header.size);
-        for (i, (phys, index)) in entries(&self.list).enumerate() {
-            let checked = RestoredFolio::restore(phys).and_then(|folio| {
+        let pages = self.pages();
+        for (i, entry) in entries(&self.list, pages).enumerate() {
+            let checked = entry.map_err(Error::from).and_then(|(phys, index, order)| {
+                let folio = RestoredFolio::restore(phys)?;
+                if order.is_some_and(|o| folio.nr_pages() != 1 << o) {
+                    // Not the size the run says: the record is wrong.
+                    return Err(EINVAL);
+                }
                 check.accept(index, folio.nr_pages())?;
                 Ok(folio)
             });
@@ -171,7 +276,7 @@ impl Rebuild {
                     .map_err(|_| Failure::Gone(EINVAL))?,
                 Err(e) => {
                     pr_err!("memfd: refusing handed-over folio {}: {:?}\n", i, e);
-                    discard(&self.list, i + 1);
+                    discard(&self.list, pages, i + 1);
                     return Err(Failure::Gone(e));
                 }
             }
@@ -229,7 +334,9 @@ impl Rebuild {
     /// stays in its place (charged).
     fn insert_all(&mut self) -> core::result::Result<(), Failure> {
         let memfd = self.memfd.as_ref().ok_or(Failure::Gone(EINVAL))?;
-        for (i, (slot, (_, index))) in self.folios.iter_mut().zip(entries(&self.list)).enumerate() {
+        let entries = entries(&self.list, memfd_format::pages(self.header.size));
+        for (i, (slot, entry)) in self.folios.iter_mut().zip(entries).enumerate() {
+            let index = entry.map_or(0, |(_, index, _)| index);
             if let Some(folio) = slot.take() {
                 if let Err((e, folio)) = memfd.insert(folio, index) {
                     *slot = Some(folio);
@@ -244,16 +351,21 @@ impl Rebuild {
     }
 }
 
-/// The folio list's entries, (physical address, index) in list order.
-fn entries(list: &Option<RestoredWords>) -> impl Iterator<Item = (u64, u64)> + '_ {
-    list.iter().flat_map(RestoredWords::pairs)
+/// The folios `list` names, in order, for a file of `pages` pages.
+fn entries(
+    list: &Option<List>,
+    pages: u64,
+) -> impl Iterator<Item = Result<Entry, FormatError>> + '_ {
+    list.iter().flat_map(move |l| l.entries(pages))
 }
 
 /// Restores and frees every folio of `list` from entry `from` on; an entry
 /// that cannot be restored (a wrong record) is skipped quietly.
-fn discard(list: &Option<RestoredWords>, from: usize) {
-    for (i, (phys, _)) in entries(list).skip(from).enumerate() {
-        drop(RestoredFolio::restore(phys));
+fn discard(list: &Option<List>, pages: u64, from: usize) {
+    for (i, entry) in entries(list, pages).skip(from).enumerate() {
+        if let Ok((phys, _, _)) = entry {
+            drop(RestoredFolio::restore(phys));
+        }
         if i % RESCHED_EVERY == 0 {
             crate::sched::cond_resched();
         }
@@ -267,13 +379,13 @@ fn unpark(data: u64) -> Option<Rebuild> {
     parked.rebuilds.remove(i).ok().map(|(_, r)| r)
 }
 
-/// RETRIEVE_FD of the memfd handed over as `data`.
-pub(crate) fn retrieve(data: u64) -> Result<ARef<File>> {
+/// RETRIEVE_FD of the memfd handed over as `data`, in format `version`.
+pub(crate) fn retrieve(data: u64, version: u32) -> Result<ARef<File>> {
     // Room to park what this attempt builds, before anything is consumed.
     let room = ParkRoom::new()?;
     let mut rebuild = match unpark(data) {
         Some(r) => r,
-        None => Rebuild::start(data)?,
+        None => Rebuild::start(data, version)?,
     };
     match rebuild.step() {
         Ok(file) => Ok(file),
@@ -287,7 +399,7 @@ pub(crate) fn retrieve(data: u64) -> Result<ARef<File>> {
 
 /// The update is over for the memfd handed over as `data`: frees what a
 /// failed RETRIEVE_FD left, or, if it was never retrieved, its folios.
-pub(crate) fn finish(data: u64, retrieved: bool) {
+pub(crate) fn finish(data: u64, retrieved: bool, version: u32) {
     if let Some(rebuild) = unpark(data) {
         drop(rebuild);
         return;
@@ -295,11 +407,11 @@ pub(crate) fn finish(data: u64, retrieved: bool) {
     if retrieved {
         return;
     }
-    let Ok(mut rebuild) = Rebuild::start(data) else {
+    let Ok(mut rebuild) = Rebuild::start(data, version) else {
         return;
     };
     match rebuild.restore_list() {
-        Ok(()) => discard(&rebuild.list, 0),
+        Ok(()) => discard(&rebuild.list, rebuild.pages(), 0),
         Err(Failure::Retry(e) | Failure::Gone(e)) => {
             pr_warn!("memfd: cannot free an unretrieved memfd: {:?}\n", e);
         }

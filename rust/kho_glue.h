@@ -35,4 +35,10 @@ void luo_kho_words_start(const struct kho_vmalloc *v, struct luo_kho_words_curso
  */
 const u64 *luo_kho_words_next(struct luo_kho_words_cursor *c);
 
+/*
+ * Unpreserves the folio at phys (kho_preserve_folio()), then drops the pin
+ * the caller owns on it.
+ */
+void luo_kho_release_pinned(phys_addr_t phys);
+
 #endif

@@ -5,8 +5,10 @@
  *
  * Stage 1 preserves memfds of 0 bytes, 1 byte, 4 KiB, odd sizes, a sparse
  * 64 MiB one with data at both ends, a sealed one, one with a file
- * position, and a 32 MiB one; runs a first update up to FREEZE and
- * CANCELs it (sizes stay frozen while preserved); changes the data; then a
+ * position, a 32 MiB one and a 4 MiB one with every other page written
+ * (its folio list too long for the header page); writes into a hole; runs a first update up
+ * to FREEZE and CANCELs it (sizes stay frozen while preserved); changes
+ * the data and fills two more holes; then a
  * second update, writing through write() and a shared mapping between
  * PREPARE and FREEZE (into existing pages and into a hole), and kexecs.
  * The hashes go to stage 2 on the command line.
@@ -31,6 +33,7 @@ static const struct {
 	{ "sealed", 8193 },	/* token 6 */
 	{ "pos", 10000 },	/* token 7 */
 	{ "big", 32 * MiB },	/* token 8 */
+	{ "checker", 4 * MiB },	/* token 9: every other page */
 };
 #define N (sizeof(files) / sizeof(files[0]))
 #define POS 4321
@@ -56,9 +59,14 @@ static void stage1(void)
 		fd[i] = luo_memfd(files[i].name, files[i].size);
 		if (fd[i] < 0)
 			die("memfd", fd[i]);
-		if (i != 4 && (err = luo_fill(fd[i], 0, files[i].size, i)))
+		if (i != 4 && i != 8 && (err = luo_fill(fd[i], 0, files[i].size, i)))
 			die("fill", err);
 	}
+	/* Checker: 512 lone pages, more runs than the header page holds, so
+	 * the folio list has a page of its own. */
+	for (long long off = 0; off < 4 * MiB; off += 8192)
+		if ((err = luo_fill(fd[8], off, 4096, 90)))
+			die("fill checker", err);
 	/* Sparse: data at both ends only. */
 	if (luo_fill(fd[4], 0, 4096, 40) || luo_fill(fd[4], 64 * MiB - 100, 100, 41))
 		die("fill sparse", errno);
@@ -69,6 +77,9 @@ static void stage1(void)
 	for (size_t i = 0; i < N; i++)
 		if ((err = luo_preserve(s, fd[i], i + 1)))
 			die("PRESERVE_FD", err);
+	/* Pages that appear in holes after PRESERVE_FD are taken in by PREPARE. */
+	if ((err = luo_fill(fd[4], 16 * MiB, 4096, 42)))
+		die("write after PRESERVE_FD", err);
 
 	/* A first update, cancelled: everything is normal again. */
 	if ((err = luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE)) ||
@@ -83,6 +94,9 @@ static void stage1(void)
 		die("truncate after CANCEL was not refused", EINVAL);
 	if ((err = luo_fill(fd[2], 0, 4096, 99)))
 		die("refill", err);
+	/* A hole filled between the two updates crosses too. */
+	if ((err = luo_fill(fd[4], 48 * MiB + 100, 5000, 43)))
+		die("write after CANCEL", err);
 
 	/* The second update; writes between PREPARE and FREEZE must count. */
 	if ((err = luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE)))
@@ -147,12 +161,18 @@ TEST(every_byte_and_size_survived)
 
 TEST(sparse_stays_sparse)
 {
-	int s = -1, fd = get(_metadata, &s, 5);
+	int s = -1, fd = get(_metadata, &s, 5), checker = get(_metadata, &s, 9);
 
 	ASSERT_LE(0, fd);
-	/* The two ends and the page written into a hole after PREPARE. */
-	EXPECT_EQ(3 * 4096, luo_fd_bytes(fd));
+	ASSERT_LE(0, checker);
+	/*
+	 * The two ends, the page written into a hole after PRESERVE_FD, the
+	 * two after CANCEL and the one after PREPARE.
+	 */
+	EXPECT_EQ(6 * 4096, luo_fd_bytes(fd));
+	EXPECT_EQ(2 * MiB, luo_fd_bytes(checker));
 	close(fd);
+	close(checker);
 	close(s);
 }
 

@@ -58,10 +58,10 @@ TEST_F(m, takes_memfds)
 
 	ASSERT_EQ(0, luo_preserve(self->session, self->fd, 1));
 	ASSERT_LE(0, luo_read_all(LUO_STATUS, status, sizeof(status)));
-	EXPECT_NE(NULL, strstr(status, "file token=0x1 handler=luo-rs,memfd-v1 preserved"));
+	EXPECT_NE(NULL, strstr(status, "file token=0x1 handler=luo-rs,memfd-v2 preserved"));
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
 	ASSERT_LE(0, luo_read_all(LUO_STATUS, status, sizeof(status)));
-	EXPECT_NE(NULL, strstr(status, "file token=0x1 handler=luo-rs,memfd-v1 prepared"));
+	EXPECT_NE(NULL, strstr(status, "file token=0x1 handler=luo-rs,memfd-v2 prepared"));
 }
 
 TEST_F(m, refuses_other_files)
@@ -218,8 +218,8 @@ TEST_F(m, only_the_owner_preserves_a_memfd)
 	EXPECT_EQ(0, luo_preserve(self->session, self->fd, 1));
 }
 
-/* A 1 GiB memfd with two pages of data: PREPARE spends no memory on the
- * holes (upstream's handler would fill them). */
+/* A 1 GiB memfd with two pages of data: PRESERVE_FD, PREPARE and FREEZE
+ * spend no memory on the holes (upstream's handler would fill them). */
 TEST_F(m, holes_cost_nothing)
 {
 	long long before, after;
@@ -228,13 +228,13 @@ TEST_F(m, holes_cost_nothing)
 	ASSERT_LE(0, sparse);
 	ASSERT_EQ(0, luo_fill(sparse, 0, 4096, 2));
 	ASSERT_EQ(0, luo_fill(sparse, (1LL << 30) - 4096, 4096, 3));
-	ASSERT_EQ(0, luo_preserve(self->session, sparse, 2));
 	before = luo_meminfo_kb("MemFree");
+	ASSERT_EQ(0, luo_preserve(self->session, sparse, 2));
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_FREEZE));
 	after = luo_meminfo_kb("MemFree");
 	EXPECT_GT(4096, before - after) {
-		TH_LOG("PREPARE+FREEZE used %lld kB", before - after);
+		TH_LOG("PRESERVE_FD+PREPARE+FREEZE used %lld kB", before - after);
 	}
 	EXPECT_EQ(8192, luo_fd_bytes(sparse));
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_CANCEL));
@@ -302,15 +302,21 @@ TEST_F(m, holes_refuse_new_pages_after_freeze)
 	munmap(map, 16 * 4096);
 }
 
-/* Pinned pages stop a write seal (documented in memfd.rst). */
-TEST_F(m, write_seal_waits_for_cancel)
+/* Pinned pages stop a write seal (documented in memfd.rst): from
+ * PRESERVE_FD, through PREPARE and CANCEL, until UNPRESERVE_FD. */
+TEST_F(m, write_seal_waits_for_unpreserve)
 {
 	ASSERT_EQ(0, luo_preserve(self->session, self->fd, 1));
+	EXPECT_EQ(-1, fcntl(self->fd, F_ADD_SEALS, F_SEAL_WRITE));
+	EXPECT_EQ(EBUSY, errno);
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
 	EXPECT_EQ(-1, fcntl(self->fd, F_ADD_SEALS, F_SEAL_WRITE));
 	EXPECT_EQ(EBUSY, errno);
 	EXPECT_EQ(0, fcntl(self->fd, F_ADD_SEALS, F_SEAL_GROW));
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_CANCEL));
+	EXPECT_EQ(-1, fcntl(self->fd, F_ADD_SEALS, F_SEAL_WRITE));
+	EXPECT_EQ(EBUSY, errno);
+	ASSERT_EQ(0, luo_unpreserve(self->session, 1));
 	EXPECT_EQ(0, fcntl(self->fd, F_ADD_SEALS, F_SEAL_WRITE));
 }
 

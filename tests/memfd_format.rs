@@ -9,10 +9,11 @@ fn sample() -> Header {
     let mut name = [0u8; NAME_MAX];
     name[..9].copy_from_slice(b"memfd:kv1");
     Header {
+        version: VERSION,
         seals: 0x1f,
         size: 3 * PAGE_SIZE + 1,
         pos: 77,
-        nr_folios: 2,
+        nr_entries: 2,
         mode: 0o600,
         list: [7; LIST_DESC_LEN],
         name,
@@ -42,9 +43,10 @@ fn header_needs_room() {
 fn bad_headers_are_refused() {
     let mut page = [0u8; 4096];
     sample().encode(&mut page).unwrap();
-    let cases: [(usize, &[u8], FormatError); 8] = [
+    let cases: [(usize, &[u8], FormatError); 9] = [
         (0, b"X", FormatError::Header),
-        (8, &2u32.to_le_bytes(), FormatError::Header),
+        (8, &3u32.to_le_bytes(), FormatError::Header),
+        (8, &0u32.to_le_bytes(), FormatError::Header),
         (16, &u64::MAX.to_le_bytes(), FormatError::Field),
         (24, &(1u64 << 63).to_le_bytes(), FormatError::Field),
         // More folios than pages.
@@ -100,4 +102,124 @@ fn a_large_folio_may_reach_past_the_end() {
     c.accept(0, 512).unwrap();
     let mut empty = FolioCheck::new(0);
     assert_eq!(empty.accept(0, 1), Err(FormatError::Folio));
+}
+
+#[test]
+fn the_first_release_is_still_read() {
+    let mut page = [0u8; 4096];
+    let mut h = sample();
+    h.version = VERSION_1;
+    h.encode(&mut page).unwrap();
+    assert_eq!(&page[8..12], &1u32.to_le_bytes());
+    assert_eq!(Header::decode(&page), Ok(h));
+}
+
+#[test]
+fn where_the_list_is_matches_its_length() {
+    let mut page = [0u8; 4096];
+    let mut h = sample();
+    // Version 2: up to INLINE_RUNS runs in the header page.
+    h.size = 1 << 30;
+    h.list = [0; LIST_DESC_LEN];
+    for (n, ok) in [
+        (0, true),
+        (1, true),
+        (INLINE_RUNS, true),
+        (INLINE_RUNS + 1, false),
+    ] {
+        h.nr_entries = n as u64;
+        h.encode(&mut page).unwrap();
+        assert_eq!(Header::decode(&page).is_ok(), ok, "{n} inline runs");
+        assert_eq!(
+            Header::decode(&page).map(|h| h.list_inline()),
+            ok.then_some(true).ok_or(FormatError::Field)
+        );
+    }
+    // A list of its own is never empty.
+    h.list = [7; LIST_DESC_LEN];
+    h.nr_entries = 0;
+    h.encode(&mut page).unwrap();
+    assert_eq!(Header::decode(&page), Err(FormatError::Field));
+    // Version 1 has no inline list.
+    h.version = VERSION_1;
+    h.list = [0; LIST_DESC_LEN];
+    h.nr_entries = 1;
+    h.encode(&mut page).unwrap();
+    assert_eq!(Header::decode(&page), Err(FormatError::Field));
+    h.nr_entries = 0;
+    h.encode(&mut page).unwrap();
+    assert!(Header::decode(&page).is_ok());
+    assert_eq!(INLINE_RUNS, 236);
+}
+
+#[test]
+fn runs_grow_only_with_what_follows_them() {
+    let mut r = Run::one(0x10_0000, 8, 0);
+    assert!(r.extend(0x10_1000, 9, 0));
+    assert!(r.extend(0x10_2000, 10, 0));
+    assert_eq!((r.count, r.pages(), r.end()), (3, 3, 11));
+    assert!(!r.extend(0x10_4000, 11, 0), "a gap in memory");
+    assert!(!r.extend(0x10_3000, 12, 0), "a gap in the file");
+    assert!(!r.extend(0x10_3000, 11, 1), "another order");
+    assert!(!r.extend(0x10_2000, 11, 0), "backwards");
+    // Large folios: 2 MiB each.
+    let mut big = Run::one(0x4000_0000, 512, 9);
+    assert!(big.extend(0x4020_0000, 1024, 9));
+    assert_eq!(big.pages(), 1024);
+    // At most COUNT_MAX folios a run.
+    let mut full = Run::one(0, 0, 0);
+    for k in 1..Run::COUNT_MAX {
+        assert!(full.extend(k * PAGE_SIZE, k, 0));
+    }
+    assert!(!full.extend(Run::COUNT_MAX * PAGE_SIZE, Run::COUNT_MAX, 0));
+    assert_eq!(full.count, Run::COUNT_MAX);
+}
+
+#[test]
+fn runs_round_trip_and_list_their_folios() {
+    let pages = 1 << 20;
+    let mut full = Run::one(0xfff_ffff_f000, (1 << 20) - 4096, 0);
+    full.count = Run::COUNT_MAX;
+    for run in [
+        Run::one(0x1000, 0, 0),
+        Run::one(0x20_0000, 512, 9),
+        Run {
+            phys: 0x5000,
+            index: 3,
+            order: 0,
+            count: 17,
+        },
+        full,
+    ] {
+        assert_eq!(Run::decode(run.encode(), pages), Ok(run));
+    }
+    let r = Run {
+        phys: 0x40_0000,
+        index: 1024,
+        order: 9,
+        count: 3,
+    };
+    let folios: Vec<(u64, u64)> = r.folios().collect();
+    assert_eq!(
+        folios,
+        [(0x40_0000, 1024), (0x60_0000, 1536), (0x80_0000, 2048)]
+    );
+}
+
+#[test]
+fn bad_runs_are_refused() {
+    let pages = 1024;
+    let ok = Run::one(0x20_0000, 512, 9).encode();
+    assert!(Run::decode(ok, pages).is_ok());
+    let cases: [([u64; 2], &str); 6] = [
+        ([0x20_0000 | 40, 512], "order too high"),
+        ([0x20_0000 | (1 << 6) | 9, 512], "bits above the order"),
+        ([0x10_0000 | 9, 512], "address not aligned to the folio"),
+        ([0x20_0000 | 9, 256], "index not aligned to the folio"),
+        ([0x20_0000 | 9, 1024], "starts past the end"),
+        ([!0xfff, 5 << 52], "address overflows"),
+    ];
+    for (words, why) in cases {
+        assert_eq!(Run::decode(words, pages), Err(FormatError::Folio), "{why}");
+    }
 }

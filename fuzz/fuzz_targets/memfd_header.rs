@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! cargo-fuzz (libFuzzer) target: the memfd handler's header decoder and
-//! folio-list check on arbitrary bytes, from the very same file as the
+//! cargo-fuzz (libFuzzer) target: the memfd handler's header and run
+//! decoders and folio check on arbitrary bytes, from the very same file as the
 //! kernel. What the decoder accepts must re-encode to the same bytes.
 
 #![no_main]
@@ -10,7 +10,7 @@
 #[path = "../../handlers/memfd_format.rs"]
 mod memfd_format;
 
-use memfd_format::{FolioCheck, Header, HEADER_LEN};
+use memfd_format::{FolioCheck, Header, Run, HEADER_LEN};
 
 libfuzzer_sys::fuzz_target!(|input: &[u8]| {
     let Ok(h) = Header::decode(input) else {
@@ -20,11 +20,21 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
     h.encode(&mut again).expect("a decoded header encodes");
     assert_eq!(Header::decode(&again), Ok(h));
     assert!(h.name().len() <= memfd_format::NAME_MAX);
-    // The rest of the input as a folio list: (index, order) pairs.
+    // The rest of the input as runs, checked folio by folio as the
+    // kernel does.
+    let pages = memfd_format::pages(h.size);
     let mut check = FolioCheck::new(h.size);
-    for pair in input[HEADER_LEN..].chunks_exact(9) {
-        let mut index = [0u8; 8];
-        index.copy_from_slice(&pair[..8]);
-        let _ = check.accept(u64::from_le_bytes(index), 1u64 << (pair[8] % 64));
+    for words in input[HEADER_LEN..].chunks_exact(16).take(64) {
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&words[..8]);
+        b.copy_from_slice(&words[8..]);
+        let Ok(run) = Run::decode([u64::from_le_bytes(a), u64::from_le_bytes(b)], pages) else {
+            continue;
+        };
+        assert_eq!(Run::decode(run.encode(), pages), Ok(run));
+        for (_, index) in run.folios().take(4096) {
+            let _ = check.accept(index, 1 << run.order);
+        }
     }
 });

@@ -252,7 +252,9 @@ struct liveupdate_ioctl_set_event {
  *	   in the session.
  *
  * Adds a file to a named outgoing session. The session keeps a reference
- * to the file; the heavy work (preserving its memory) happens at PREPARE.
+ * to the file. A memfd's present pages are pinned and preserved here,
+ * while the workload runs; PREPARE and FREEZE take in only the pages that
+ * appeared since.
  * A file can be in one session only. Built in: memfds (not hugetlb ones),
  * preserved zero-copy with size, holes, seals, position and name; while
  * a memfd is preserved, truncating, growing or punching holes in it fails
@@ -264,9 +266,10 @@ struct liveupdate_ioctl_set_event {
  * file (a /dev/liveupdate or session fd, for one); ENOMEM if a memfd's
  * size would take the caller past its RLIMIT_MEMLOCK (CAP_IPC_LOCK goes
  * past it), or out of memory; EAGAIN if a write() held the memfd for
- * 2 s (try again; EINTR if killed meanwhile); EEXIST if @token is
- * used in the session; EBUSY if the file is preserved already, or while
- * PREPARED or FROZEN; EINVAL on an unnamed or incoming session; EDQUOT if
+ * 2 s (try again); EINTR if killed while waiting or pinning; EEXIST if
+ * @token is used in the session; EBUSY if the file is preserved already,
+ * while PREPARED or FROZEN, or while a kexec is starting; EINVAL on an
+ * unnamed or incoming session; EDQUOT if
  * the session's owner has max_files_per_user files preserved
  * (/sys/kernel/liveupdate; CAP_SYS_RESOURCE goes past it); E2BIG if the
  * session holds as many files as one handover blob carries (~40,000).
