@@ -290,7 +290,8 @@ impl PreservedRuns {
     }
 
     /// Takes over the folios of `other`, none of which overlaps one held,
-    /// keeping index order. On failure both are as they were.
+    /// keeping index order. On failure `self` is as it was and `other`'s
+    /// folios are released (unpreserved and unpinned).
     pub(crate) fn merge(&mut self, mut other: PreservedRuns) -> Result {
         let mut merged =
             KVVec::with_capacity(self.runs.len() + other.runs.len(), GFP_KERNEL_ACCOUNT)?;

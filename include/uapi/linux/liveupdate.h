@@ -266,7 +266,8 @@ struct liveupdate_ioctl_set_event {
  * file (a /dev/liveupdate or session fd, for one); ENOMEM if a memfd's
  * size would take the caller past its RLIMIT_MEMLOCK (CAP_IPC_LOCK goes
  * past it), or out of memory; EAGAIN if a write() held the memfd for
- * 2 s (try again); EINTR if killed while waiting or pinning; EEXIST if
+ * 2 s (try again); EINTR if killed while waiting or pinning (EIO, or
+ * EBUSY for a page that could not be migrated, if pinning fails); EEXIST if
  * @token is used in the session; EBUSY if the file is preserved already,
  * while PREPARED or FROZEN, or while a kexec is starting; EINVAL on an
  * unnamed or incoming session; EDQUOT if
