@@ -192,13 +192,30 @@ pub(crate) fn init() {
     unsafe { RESTORING.init() };
 }
 
+/// [`RESTORING`], held: a loop restoring many folios takes it once per
+/// batch ([`RestoredFolio::restore_with`]), not once per folio.
+pub(crate) struct Restoring {
+    _guard: kernel::sync::lock::GlobalGuard<RESTORING>,
+}
+
+/// Takes [`RESTORING`]; no other luo-rs lock may be taken while it is held.
+pub(crate) fn restoring() -> Restoring {
+    Restoring {
+        _guard: RESTORING.lock(),
+    }
+}
+
 /// Restores the folio the previous kernel preserved at `phys`, which a
 /// handover names: `EINVAL`, without KHO's warning, if none was preserved
 /// there or it was restored already.
 fn restore_folio(phys: u64) -> Result<NonNull<bindings::folio>> {
+    restore_folio_with(phys, &restoring())
+}
+
+/// [`restore_folio`] with [`RESTORING`] held by the caller.
+fn restore_folio_with(phys: u64, _held: &Restoring) -> Result<NonNull<bindings::folio>> {
     // KHO exists only on 64-bit architectures: no truncation.
     let phys = phys as bindings::phys_addr_t;
-    let _restoring = RESTORING.lock();
     // SAFETY: `kho_restorable_order` only reads the page's KHO metadata.
     if unsafe { bindings::kho_restorable_order(phys) } < 0 {
         return Err(EINVAL);
@@ -346,10 +363,10 @@ pub(crate) struct RestoredFolio(NonNull<bindings::folio>);
 unsafe impl Send for RestoredFolio {}
 
 impl RestoredFolio {
-    /// Restores the folio preserved at `phys`: `EINVAL` if KHO did not
-    /// preserve one there.
-    pub(crate) fn restore(phys: u64) -> Result<Self> {
-        restore_folio(phys).map(Self)
+    /// Restores the folio preserved at `phys`, in a batch that holds
+    /// [`RESTORING`]: `EINVAL` if KHO did not preserve one there.
+    pub(crate) fn restore_with(phys: u64, held: &Restoring) -> Result<Self> {
+        restore_folio_with(phys, held).map(Self)
     }
 
     /// Pages it spans.

@@ -20,7 +20,7 @@
 use crate::handlers::memfd_format::{
     self, FolioCheck, FormatError, Header, Run, HEADER_LEN, HEADER_PAGE, VERSION_1,
 };
-use crate::kho::{IncomingBlob, RestoredFolio, RestoredWords};
+use crate::kho::{self, IncomingBlob, RestoredFolio, RestoredWords};
 use crate::shmem::{self, NewMemfd};
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
 
@@ -260,9 +260,11 @@ impl Rebuild {
             KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT).map_err(|_| Failure::Retry(ENOMEM))?;
         let mut check = FolioCheck::new(self.header.size);
         let pages = self.pages();
+        let mut restoring = kho::restoring();
+        let mut refused = None;
         for (i, entry) in entries(&self.list, pages).enumerate() {
             let checked = entry.map_err(Error::from).and_then(|(phys, index, order)| {
-                let folio = RestoredFolio::restore(phys)?;
+                let folio = RestoredFolio::restore_with(phys, &restoring)?;
                 if order.is_some_and(|o| folio.nr_pages() != 1 << o) {
                     // Not the size the run says: the record is wrong.
                     return Err(EINVAL);
@@ -275,14 +277,22 @@ impl Rebuild {
                     .push_within_capacity(Some(folio))
                     .map_err(|_| Failure::Gone(EINVAL))?,
                 Err(e) => {
-                    pr_err!("memfd: refusing handed-over folio {}: {:?}\n", i, e);
-                    discard(&self.list, pages, i + 1);
-                    return Err(Failure::Gone(e));
+                    refused = Some((i, e));
+                    break;
                 }
             }
             if i % RESCHED_EVERY == 0 {
+                // Other sessions' restores take their turn.
+                drop(restoring);
                 crate::sched::cond_resched();
+                restoring = kho::restoring();
             }
+        }
+        drop(restoring);
+        if let Some((i, e)) = refused {
+            pr_err!("memfd: refusing handed-over folio {}: {:?}\n", i, e);
+            discard(&self.list, pages, i + 1);
+            return Err(Failure::Gone(e));
         }
         self.folios = folios;
         Ok(())
@@ -362,12 +372,15 @@ fn entries(
 /// Restores and frees every folio of `list` from entry `from` on; an entry
 /// that cannot be restored (a wrong record) is skipped quietly.
 fn discard(list: &Option<List>, pages: u64, from: usize) {
+    let mut restoring = kho::restoring();
     for (i, entry) in entries(list, pages).skip(from).enumerate() {
         if let Ok((phys, _, _)) = entry {
-            drop(RestoredFolio::restore(phys));
+            drop(RestoredFolio::restore_with(phys, &restoring));
         }
         if i % RESCHED_EVERY == 0 {
+            drop(restoring);
             crate::sched::cond_resched();
+            restoring = kho::restoring();
         }
     }
 }
