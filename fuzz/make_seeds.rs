@@ -84,10 +84,11 @@ fn main() {
         let mut name = [0u8; memfd_format::NAME_MAX];
         name[..8].copy_from_slice(b"memfd:kv");
         let h = memfd_format::Header {
+            version: memfd_format::VERSION,
             seals: 0xf,
             size,
             pos: size / 2,
-            nr_folios: memfd_format::pages(size).min(3),
+            nr_entries: memfd_format::pages(size).min(3),
             mode: 0o600,
             list: [0; memfd_format::LIST_DESC_LEN],
             name,
@@ -95,10 +96,12 @@ fn main() {
         };
         let mut buf = vec![0u8; memfd_format::HEADER_LEN];
         h.encode(&mut buf).expect("seed encodes");
-        // Folio list: (index, log2 pages) pairs.
-        for f in 0..h.nr_folios {
-            buf.extend_from_slice(&f.to_le_bytes());
-            buf.push(0);
+        // Inline runs of one page each.
+        for index in 0..h.nr_entries {
+            let run = memfd_format::Run::one(0x10_0000 + index * 0x1000, index, 0);
+            for word in run.encode() {
+                buf.extend_from_slice(&word.to_le_bytes());
+            }
         }
         std::fs::write(format!("{dir}/memfd_header/seed-{i}"), &buf).expect("seed written");
     }
