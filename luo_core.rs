@@ -17,6 +17,7 @@
 
 mod anon_file;
 mod capable;
+mod file_deps;
 mod handlers;
 mod key_set;
 mod kho;
@@ -222,7 +223,10 @@ impl Core {
             generation: generation.checked_add(1).ok_or(EOVERFLOW)?,
             boot_id: boot.boot_id,
         };
-        let snapshot = luo_session::snapshot()?;
+        // Every file after those it depends on, their edges as tokens.
+        luo_session::link_files()?;
+        let depends = luo_session::depends_of_all()?;
+        let snapshot = luo_session::snapshot(&depends)?;
         let mut records = KVec::with_capacity(snapshot.len(), GFP_KERNEL)?;
         for s in snapshot.iter() {
             records.push(
@@ -462,18 +466,38 @@ struct Incoming {
 }
 
 impl Incoming {
-    /// Refuses the record if one owner has two sessions of one name or a
-    /// session has two files of one token: sorted, not compared pairwise,
-    /// so that a large handover costs O(n log n) at boot.
-    fn check_unique(&mut self) -> core::result::Result<(), FdtError> {
+    /// Refuses the record if one owner has two sessions of one name, a
+    /// session has two files of one token, or a file depends on anything
+    /// but a file before it in its session (which also rules out
+    /// cycles); links each file to the files it depends on. Sorted, not
+    /// compared pairwise, so that a large handover costs O(n log n) at
+    /// boot.
+    fn check_record(&mut self) -> core::result::Result<(), FdtError> {
         let mut keys =
             KVec::with_capacity(self.sessions.len(), GFP_KERNEL).map_err(|_| FdtError::NoSpace)?;
+        let mut tokens = KVec::new();
         for (name, owner, files) in self.sessions.iter_mut() {
             keys.push((owner.to_handover(), *name), GFP_KERNEL)
                 .map_err(|_| FdtError::NoSpace)?;
-            files.sort_unstable_by_key(|f| f.token());
-            if files.windows(2).any(|w| w[0].token() == w[1].token()) {
+            // The files stay in the record's order: each after those it
+            // depends on.
+            tokens.clear();
+            tokens
+                .reserve(files.len(), GFP_KERNEL)
+                .map_err(|_| FdtError::NoSpace)?;
+            for (f, position) in files.iter().zip(0u32..) {
+                tokens
+                    .push_within_capacity((f.token(), position))
+                    .map_err(|_| FdtError::NoSpace)?;
+            }
+            tokens.sort_unstable_by_key(|&(token, _)| token);
+            if tokens.windows(2).any(|w| w[0].0 == w[1].0) {
                 return Err(FdtError::BadValue);
+            }
+            for (f, position) in files.iter_mut().zip(0u32..) {
+                if !f.link(&tokens, position) {
+                    return Err(FdtError::BadValue);
+                }
             }
         }
         keys.sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
@@ -537,7 +561,7 @@ fn take_incoming() -> Option<Handover> {
         subsystems: KVec::new(),
     };
     let decoded = read_record(blob.as_slice(), &mut incoming);
-    let h = match decoded.and_then(|h| incoming.check_unique().map(|()| h)) {
+    let h = match decoded.and_then(|h| incoming.check_record().map(|()| h)) {
         Ok(h) => h,
         Err(FdtError::BadVersion) => {
             pr_err!(

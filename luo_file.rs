@@ -21,6 +21,13 @@
 //! lets go of what the handover kept, for retrieved files and for files
 //! nobody retrieved.
 //!
+//! A file may need other files of its session in the new kernel (a
+//! guest_memfd its VM, an iommufd the memfds it maps): its state names
+//! them ([`Preserved::dependencies`]), PREPARE and FREEZE check that each
+//! is preserved in the same session and record the edges in the
+//! handover, and [`FileHandler::retrieve`] gets them already rebuilt,
+//! whatever order user space retrieves in.
+//!
 //! Handlers register and unregister at any time ([`register`],
 //! [`unregister`]); unregistering is refused while files of the handler
 //! are preserved or handed over and not finished.
@@ -34,8 +41,51 @@
 
 use kernel::{fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
+/// A file a preserved file needs in the new kernel: another file of its
+/// session, named as its handler knows it.
+#[derive(Clone, Copy)]
+pub(crate) struct Dependency {
+    /// The compatible string of the handler that preserves it.
+    pub(crate) handler: &'static CStr,
+    /// What that file's state says it is ([`Preserved::object`]).
+    pub(crate) object: usize,
+}
+
+impl Dependency {
+    /// The preserved file `file`, of a handler that keeps the default
+    /// [`Preserved::object`]. The caller holds a reference to `file` for
+    /// as long as it names it, so that its address is not reused.
+    pub(crate) fn on_file(handler: &'static CStr, file: &File) -> Self {
+        Self {
+            handler,
+            object: core::ptr::from_ref(file) as usize,
+        }
+    }
+}
+
 /// The per-file state of a preserved file in the outgoing kernel.
 pub(crate) trait Preserved: Send {
+    /// What the file is to files that depend on it
+    /// ([`Dependency::object`]): `None` (the default) for the address of
+    /// its `struct file`. A handler whose dependents know the object
+    /// behind the file instead (a VM's `struct kvm`) says so here; no two
+    /// of its files in a session may say the same.
+    fn object(&self) -> Option<usize> {
+        None
+    }
+    /// The files this one needs in the new kernel, in the order
+    /// [`FileHandler::retrieve`] gets them; asked at PRESERVE_FD (each
+    /// must be preserved in the same session already: `ENOLINK`
+    /// otherwise), UNPRESERVE_FD (a file still needed stays: `EBUSY`),
+    /// and at PREPARE and FREEZE, after [`Preserved::prepare`] and
+    /// [`Preserved::freeze`], for a handler whose needs change meanwhile
+    /// (`ENOLINK` if one is not in the session, `ELOOP` if files need
+    /// each other in a cycle). At most the handler's
+    /// [`FileHandler::max_dependencies`]. Runs under luo-rs's locks: it
+    /// must not sleep or call back into luo-rs.
+    fn dependencies(&self) -> &[Dependency] {
+        &[]
+    }
     /// PREPARE: do the heavy work left (what changed since PRESERVE_FD);
     /// returns the handover data.
     fn prepare(&mut self) -> Result<u64>;
@@ -55,17 +105,28 @@ pub(crate) trait FileHandler: Sync {
     fn compatible(&self) -> &'static CStr;
     /// Whether this handler preserves `file`.
     fn can_preserve(&self, file: &File) -> bool;
+    /// Most dependencies a file of this handler has
+    /// ([`Preserved::dependencies`]; at most
+    /// [`crate::luo_handover::MAX_DEPENDS`]): the room it takes in the
+    /// handover is counted at PRESERVE_FD.
+    fn max_dependencies(&self) -> usize {
+        0
+    }
     /// Takes `file` for preservation (PRESERVE_FD), deciding what the
     /// caller may be refused (limits, charges). Runs with no luo-rs lock
     /// held, while the workload runs: it may do the heavy work right away
     /// (the memfd handler pins and preserves the memfd's pages), so that
     /// PREPARE and FREEZE only take in what changed.
     fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>>;
-    /// In the new kernel: rebuilds the file from its handover `data`. On
-    /// failure what the handover kept is still the handler's: retrieve()
-    /// may be called again (after a failure for want of memory it should
-    /// go on from where it stopped), and finish() must free it.
-    fn retrieve(&self, data: u64) -> Result<ARef<File>>;
+    /// In the new kernel: rebuilds the file from its handover `data`;
+    /// `depends` are the files it depends on, retrieved (by user space or
+    /// for this call), in the order [`Preserved::dependencies`] named
+    /// them. They may be in user space's hands already, and a damaged
+    /// record can name any earlier file of the session: check each one's
+    /// kind (its `f_op`) before using what is behind it. On failure what the handover kept is still the handler's:
+    /// retrieve() may be called again (after a failure for want of memory
+    /// it should go on from where it stopped), and finish() must free it.
+    fn retrieve(&self, data: u64, depends: &[ARef<File>]) -> Result<ARef<File>>;
     /// Whether the file may be finished now (`EBUSY` for SESSION_FINISH
     /// otherwise); `retrieved` as for `finish`.
     fn can_finish(&self, _data: u64, _retrieved: bool) -> bool {
@@ -113,7 +174,10 @@ pub(crate) fn init() {
 /// is received can retrieve the incoming files it names.
 pub(crate) fn register(handler: &'static dyn FileHandler) -> Result {
     let compatible = handler.compatible().to_bytes();
-    if compatible.is_empty() || compatible.len() > crate::luo_handover::COMPATIBLE_MAX {
+    if compatible.is_empty()
+        || compatible.len() > crate::luo_handover::COMPATIBLE_MAX
+        || handler.max_dependencies() > crate::luo_handover::MAX_DEPENDS
+    {
         return Err(EINVAL);
     }
     let mut registry = HANDLERS.lock();
@@ -230,6 +294,17 @@ pub(crate) fn stop_preserving() -> Result<PreservingStopped> {
         waited += 10;
     }
     Ok(stopped)
+}
+
+/// The compatible string of the handler that would preserve `file`, if
+/// any: for a handler naming a dependency it does not preserve itself.
+pub(crate) fn compatible_of(file: &File) -> Option<&'static CStr> {
+    HANDLERS
+        .lock()
+        .handlers
+        .iter()
+        .find(|h| h.can_preserve(file))
+        .map(|h| h.compatible())
 }
 
 /// The handler named `compatible` in a handover, if one is registered.

@@ -32,6 +32,9 @@
 //!             token = <u64>;  // userspace's name for the file, unique
 //!                             // in its session
 //!             data = <u64>;   // the handler's own handover data
+//!             depends = <u64 ...>;  // optional: tokens of the files of
+//!                                   // this session it needs, each of
+//!                                   // a file before it (no cycles)
 //!         };
 //!     };
 //!     subsystem@0 {               // in blob 0 only
@@ -49,8 +52,17 @@
 //! and hands sessions, files and subsystems to a [`Sink`] one by one, so
 //! neither side allocates. Unknown properties are ignored (a newer writer
 //! may add some); unknown nodes, missing or malformed properties,
-//! duplicate names, duplicate tokens and duplicate subsystems are refused
-//! (the last three by the sink, which sees everything).
+//! duplicate names, duplicate tokens, duplicate subsystems and
+//! dependencies on anything but an earlier file of the same session are
+//! refused (the last four by the sink, which sees everything; see
+//! [`dependency_position`]).
+//!
+//! A file's `depends` names the files of its session its handler needs
+//! in the new kernel (a guest_memfd its VM, an iommufd the memfds it
+//! maps). The writer puts every file after the files it depends on, so a
+//! reader can rebuild a session front to back and finish it back to
+//! front, and a cycle cannot even be written down. An older reader
+//! ignores the property: only handlers that came with it write one.
 //!
 //! Pure `core` code: the kernel and host tests compile this same file.
 
@@ -122,6 +134,63 @@ pub(crate) struct Handover {
     pub(crate) boot_id: u64,
 }
 
+/// Most files one file may depend on.
+pub(crate) const MAX_DEPENDS: usize = 256;
+
+/// The tokens of the files a file depends on, as the handover carries
+/// them: big-endian `u64`s.
+///
+/// # Invariants
+///
+/// A whole number of `u64`s, at most [`MAX_DEPENDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Depends<'a>(&'a [u8]);
+
+impl<'a> Depends<'a> {
+    /// No dependencies.
+    pub(crate) const NONE: Depends<'static> = Depends(&[]);
+
+    /// The list in `bytes`, if it is one.
+    pub(crate) fn from_bytes(bytes: &'a [u8]) -> Option<Self> {
+        if bytes.len() % 8 != 0 || bytes.len() > 8 * MAX_DEPENDS {
+            return None;
+        }
+        // INVARIANT: checked just above.
+        Some(Depends(bytes))
+    }
+
+    /// The bytes of the `depends` property.
+    pub(crate) fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// How many files are named.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len() / 8
+    }
+
+    /// Whether none is.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The tokens named, in order.
+    pub(crate) fn tokens(&self) -> impl Iterator<Item = u64> + 'a {
+        self.0
+            .chunks_exact(8)
+            .map(|c| c.try_into().map(u64::from_be_bytes).unwrap_or(0))
+    }
+}
+
+/// The position of the file `token` that the file at `position` in the
+/// same session depends on, if it is before it (`None` for itself, a
+/// later file or none): what keeps a record free of cycles. `tokens` are
+/// the session's (token, position) pairs, sorted by token.
+pub(crate) fn dependency_position(tokens: &[(u64, u32)], position: u32, token: u64) -> Option<u32> {
+    let i = tokens.binary_search_by_key(&token, |&(t, _)| t).ok()?;
+    tokens.get(i).map(|&(_, p)| p).filter(|&p| p < position)
+}
+
 /// One preserved file, as handed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FileRecord<'a> {
@@ -131,6 +200,9 @@ pub(crate) struct FileRecord<'a> {
     pub(crate) token: u64,
     /// The handler's handover data.
     pub(crate) data: u64,
+    /// The files of the same session it depends on, each written before
+    /// it.
+    pub(crate) depends: Depends<'a>,
 }
 
 /// One session, as handed over.
@@ -231,9 +303,15 @@ const SESSION_BASE_ROOM: usize = node_room("session") + prop_room(NAME_LEN) + pr
 /// it must fit in a blob of its own (about 40,000 memfds).
 pub(crate) const MAX_FILES_ROOM: usize = MAX_BLOB - ROOT_ROOM - SESSION_BASE_ROOM;
 
-/// Bytes a file of the handler `compatible` takes in a blob, at most.
-pub(crate) fn file_room(compatible: &[u8]) -> usize {
-    node_room("file") + prop_room(compatible.len() + 1) + 2 * prop_room(8)
+/// Bytes a file of the handler `compatible` with up to `depends`
+/// dependencies takes in a blob, at most.
+pub(crate) fn file_room(compatible: &[u8], depends: usize) -> usize {
+    let depends = if depends == 0 {
+        0
+    } else {
+        prop_room(8 * depends.min(MAX_DEPENDS))
+    };
+    node_room("file") + prop_room(compatible.len() + 1) + 2 * prop_room(8) + depends
 }
 
 /// Bytes `s` takes in a blob, at most: how records are split into blobs.
@@ -243,7 +321,7 @@ pub(crate) fn session_room(s: &SessionRecord<'_>) -> usize {
         + prop_room(8)
         + s.files
             .iter()
-            .map(|f| file_room(f.compatible))
+            .map(|f| file_room(f.compatible, f.depends.len()))
             .sum::<usize>()
 }
 
@@ -311,6 +389,9 @@ pub(crate) fn encode_part(
             w.prop_bytes_str("compatible", f.compatible)?;
             w.prop_u64("token", f.token)?;
             w.prop_u64("data", f.data)?;
+            if !f.depends.is_empty() {
+                w.prop("depends", f.depends.as_bytes())?;
+            }
             w.end_node()?;
         }
         w.end_node()?;
@@ -354,6 +435,7 @@ struct Props<'a> {
     compatible: Option<&'a [u8]>,
     token: Option<u64>,
     data: Option<u64>,
+    depends: Option<Depends<'a>>,
 }
 
 fn node_is(name: &[u8], prefix: &[u8]) -> bool {
@@ -478,6 +560,9 @@ fn decode_blob<'a>(
                 (3, b"compatible") => props.compatible = Some(value_str(value)?),
                 (3, b"token") => props.token = Some(value_u64(value)?),
                 (3, b"data") => props.data = Some(value_u64(value)?),
+                (3, b"depends") => {
+                    props.depends = Some(Depends::from_bytes(value).ok_or(FdtError::BadValue)?)
+                }
                 _ => {}
             },
             Token::End => {
@@ -506,6 +591,7 @@ fn decode_blob<'a>(
                             compatible,
                             token,
                             data,
+                            depends: props.depends.unwrap_or(Depends::NONE),
                         })?;
                     }
                     _ => {}

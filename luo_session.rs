@@ -31,10 +31,11 @@
 //! session finished.
 
 use crate::capable::{self, Admin};
+use crate::file_deps::{self, OrderError, Visit};
 use crate::key_set::{KeySet, Tally, TallyRoom};
-use crate::luo_file::{FileHandler, Preserved};
+use crate::luo_file::{Dependency, FileHandler, Preserved};
 use crate::luo_handover;
-use crate::luo_handover::FileRecord;
+use crate::luo_handover::{Depends, FileRecord};
 use crate::luo_state::Origin;
 use crate::luo_uapi::Name;
 use kernel::{
@@ -90,6 +91,9 @@ pub(crate) struct OutgoingFile {
     state: KBox<dyn Preserved>,
     /// The handover data, once PREPARE ran (`None` again after CANCEL).
     data: Option<u64>,
+    /// The tokens of the files of its session it depends on, as PREPARE
+    /// or FREEZE last found them ([`link_files`]).
+    depends: KVec<u64>,
 }
 
 impl OutgoingFile {
@@ -108,6 +112,24 @@ impl OutgoingFile {
     /// The file's key in [`PRESERVED_FILES`].
     fn key(file: &File) -> usize {
         core::ptr::from_ref(file) as usize
+    }
+
+    /// What the file is to the files that depend on it.
+    fn object(&self) -> usize {
+        self.state.object().unwrap_or(Self::key(&self.file))
+    }
+
+    /// Whether the file is the one `d` names.
+    fn is(&self, d: &Dependency) -> bool {
+        self.object() == d.object && self.handler.compatible() == d.handler
+    }
+
+    /// The room the file takes in the handover, at most.
+    fn room(&self) -> usize {
+        luo_handover::file_room(
+            self.handler.compatible().to_bytes(),
+            self.handler.max_dependencies(),
+        )
     }
 }
 
@@ -135,21 +157,48 @@ pub(crate) struct IncomingFile {
     /// is needed, so one registered late still finds its files.
     compatible: Name,
     data: u64,
+    /// The files of its session it depends on: their tokens as decoded,
+    /// then, once [`IncomingFile::link`] checked them, their positions in
+    /// the session's list (each before this file).
+    depends: KVec<u64>,
     /// The file the first successful RETRIEVE_FD made, given again to
     /// later ones. A failed one decides nothing: the handler keeps what it
     /// built for the next attempt, and finish() frees it.
     retrieved: Option<ARef<File>>,
+    /// Marks the file while [`Session::needed_by`] collects files to
+    /// rebuild; false otherwise.
+    queued: bool,
 }
 
 impl IncomingFile {
     /// A file of an incoming record.
     pub(crate) fn new(record: &FileRecord<'_>) -> Result<Self> {
+        let mut depends = KVec::with_capacity(record.depends.len(), GFP_KERNEL)?;
+        for token in record.depends.tokens() {
+            depends.push(token, GFP_KERNEL)?;
+        }
         Ok(Self {
             token: record.token,
             compatible: Name::from_bytes(record.compatible).map_err(|_| EINVAL)?,
             data: record.data,
+            depends,
             retrieved: None,
+            queued: false,
         })
+    }
+
+    /// Checks that the file, at `position` in its session, depends only
+    /// on files before it, and turns its dependencies' tokens into their
+    /// positions; `tokens` are the session's (token, position) pairs,
+    /// sorted by token. False if it does not.
+    pub(crate) fn link(&mut self, tokens: &[(u64, u32)], position: u32) -> bool {
+        for dep in self.depends.iter_mut() {
+            match luo_handover::dependency_position(tokens, position, *dep) {
+                Some(p) => *dep = u64::from(p),
+                None => return false,
+            }
+        }
+        true
     }
 
     /// The registered handler of this file, if any.
@@ -340,7 +389,9 @@ struct Inner {
     claimed: bool,
     /// Incoming only: finished; nothing is left in it.
     finished: bool,
-    /// Outgoing only: the preserved files, in PRESERVE_FD order.
+    /// Outgoing only: the preserved files, in PRESERVE_FD order (every
+    /// file after those it needs, which PRESERVE_FD requires; PREPARE and
+    /// FREEZE restore that order if what a file needs changed since).
     files: KVec<OutgoingFile>,
     /// Bytes `files` take in the handover, at most: a session must fit
     /// in one blob.
@@ -549,7 +600,8 @@ impl Session {
             preserved.per_owner.get(&self.owner)
         };
         within_limit(has, max_files_per_user())?;
-        let room = luo_handover::file_room(handler.compatible().to_bytes());
+        let room =
+            luo_handover::file_room(handler.compatible().to_bytes(), handler.max_dependencies());
         if self.inner.lock().files_room + room > luo_handover::MAX_FILES_ROOM {
             return Err(E2BIG);
         }
@@ -575,7 +627,18 @@ impl Session {
         let key = OutgoingFile::key(&file);
         let node = KeySet::node(key)?;
         let count = Tally::room()?;
-        self.inner.lock().files.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        {
+            let mut inner = self.inner.lock();
+            // What the file needs is in the session already.
+            let needs = state.as_ref().ok_or(EINVAL)?.dependencies();
+            if needs.len() > handler.max_dependencies() {
+                return Err(EINVAL);
+            }
+            if !needs.iter().all(|d| inner.files.iter().any(|f| f.is(d))) {
+                return Err(ENOLINK);
+            }
+            inner.files.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        }
         let state = state.take().ok_or(EINVAL)?;
         // From here nothing fails. Its drop takes the file out again.
         let mut preserved = PRESERVED_FILES.lock();
@@ -590,6 +653,7 @@ impl Session {
             file,
             state,
             data: None,
+            depends: KVec::new(),
         });
         if added.is_ok() {
             inner.files_room += room;
@@ -597,7 +661,8 @@ impl Session {
         added.map_err(|_| ENOMEM)
     }
 
-    /// UNPRESERVE_FD: removes the file preserved under `token`.
+    /// UNPRESERVE_FD: removes the file preserved under `token`; `EBUSY`
+    /// while another file of the session needs it.
     pub(crate) fn unpreserve(&self, token: u64) -> Result {
         let mut inner = self.inner.lock();
         let i = inner
@@ -605,43 +670,118 @@ impl Session {
             .iter()
             .position(|f| f.token == token)
             .ok_or(ENOENT)?;
+        let needed = inner.files.get(i).is_some_and(|f| {
+            inner
+                .files
+                .iter()
+                .any(|g| g.token != token && g.state.dependencies().iter().any(|d| f.is(d)))
+        });
+        if needed {
+            return Err(EBUSY);
+        }
         let mut f = inner.files.remove(i).map_err(|_| ENOENT)?;
-        inner.files_room = inner
-            .files_room
-            .saturating_sub(luo_handover::file_room(f.handler.compatible().to_bytes()));
+        inner.files_room = inner.files_room.saturating_sub(f.room());
         f.cancel();
         Ok(())
     }
 
     /// RETRIEVE_FD: the file handed over under `token`, rebuilt by its
-    /// handler on first success; later calls get the same file. Called
-    /// with no luo-rs lock held: the rebuild runs under this session's
+    /// handler on first success; later calls get the same file. The files
+    /// it depends on are retrieved first, if user space has not yet. Called
+    /// with no luo-rs lock held: the rebuilds run under this session's
     /// `restoring` lock only.
     pub(crate) fn retrieve(&self, token: u64) -> Result<ARef<File>> {
         let _restoring = self.restoring.lock();
-        let (handler, data) = {
+        let (wanted, needs_others) = {
             let inner = self.inner.lock();
-            let f = inner
+            let i = inner
                 .incoming
                 .iter()
-                .find(|f| f.token == token)
+                .position(|f| f.token == token)
                 .ok_or(ENOENT)?;
+            let f = inner.incoming.get(i).ok_or(ENOENT)?;
+            if let Some(file) = &f.retrieved {
+                return Ok(file.clone());
+            }
+            (i, !f.depends.is_empty())
+        };
+        if needs_others {
+            // Front to back: every file's dependencies are before it.
+            for i in self.needed_by(wanted)? {
+                if crate::sched::killed() {
+                    return Err(EINTR);
+                }
+                self.rebuild(i)?;
+            }
+        }
+        self.rebuild(wanted)
+    }
+
+    /// The positions of the files not retrieved yet that the incoming file
+    /// at `wanted` needs, directly or not, in ascending order (`wanted`
+    /// not included). A retrieved file's own needs were retrieved before
+    /// it: the walk stops there.
+    fn needed_by(&self, wanted: usize) -> Result<KVec<usize>> {
+        let mut inner = self.inner.lock();
+        let mut needed = KVec::new();
+        let mut walk = KVec::new();
+        walk.push(wanted, GFP_KERNEL)?;
+        let result = (|| -> Result {
+            while let Some(i) = walk.pop() {
+                let n = inner.incoming.get(i).map_or(0, |f| f.depends.len());
+                for k in 0..n {
+                    let dep = inner
+                        .incoming
+                        .get(i)
+                        .and_then(|f| f.depends.get(k))
+                        .and_then(|&d| usize::try_from(d).ok())
+                        .ok_or(EINVAL)?;
+                    let f = inner.incoming.get_mut(dep).ok_or(EINVAL)?;
+                    if f.queued || f.retrieved.is_some() {
+                        continue;
+                    }
+                    f.queued = true;
+                    needed.push(dep, GFP_KERNEL)?;
+                    walk.push(dep, GFP_KERNEL)?;
+                }
+            }
+            Ok(())
+        })();
+        for &i in needed.iter() {
+            if let Some(f) = inner.incoming.get_mut(i) {
+                f.queued = false;
+            }
+        }
+        result?;
+        needed.sort_unstable();
+        Ok(needed)
+    }
+
+    /// Rebuilds the incoming file at `i` if it is not yet, with the files
+    /// it depends on, which must be.
+    fn rebuild(&self, i: usize) -> Result<ARef<File>> {
+        let (handler, data, depends) = {
+            let inner = self.inner.lock();
+            let f = inner.incoming.get(i).ok_or(ENOENT)?;
             if let Some(file) = &f.retrieved {
                 return Ok(file.clone());
             }
             // Without a handler nothing is decided: one may register later
             // (a module), and then its files are waiting for it.
-            (f.handler().ok_or(EOPNOTSUPP)?, f.data)
+            let handler = f.handler().ok_or(EOPNOTSUPP)?;
+            let mut depends = KVec::with_capacity(f.depends.len(), GFP_KERNEL)?;
+            for &dep in f.depends.iter() {
+                let dep = usize::try_from(dep).map_err(|_| EINVAL)?;
+                let file = inner.incoming.get(dep).and_then(|d| d.retrieved.clone());
+                depends.push(file.ok_or(EINVAL)?, GFP_KERNEL)?;
+            }
+            (handler, f.data, depends)
         };
         // The file stays incoming while `restoring` is held (FINISH takes
         // it too), so its handler cannot be unregistered meanwhile.
-        let file = handler.retrieve(data)?;
+        let file = handler.retrieve(data, &depends)?;
         let mut inner = self.inner.lock();
-        let f = inner
-            .incoming
-            .iter_mut()
-            .find(|f| f.token == token)
-            .ok_or(ENOENT)?;
+        let f = inner.incoming.get_mut(i).ok_or(ENOENT)?;
         f.retrieved = Some(file.clone());
         Ok(file)
     }
@@ -661,13 +801,14 @@ impl Session {
                 return Err(EBUSY);
             }
         }
-        for f in inner.incoming.iter() {
+        // Back to front: a file is finished before the files it depends on
+        // (an iommufd's page tables go before the memory they map).
+        while let Some(f) = inner.incoming.pop() {
             match f.handler() {
                 Some(h) => h.finish(f.data, f.retrieve_ran()),
                 None => pr_warn!("no handler finishes an incoming file: its memory stays\n"),
             }
         }
-        inner.incoming.clear();
         inner.finished = true;
         Ok(())
     }
@@ -782,30 +923,59 @@ pub(crate) fn for_each(mut f: impl FnMut(&Session)) {
 }
 
 /// One outgoing session's part of the handover.
-pub(crate) struct Snapshot {
+pub(crate) struct Snapshot<'a> {
     pub(crate) name: Name,
     pub(crate) owner: Owner,
-    pub(crate) files: KVec<FileRecord<'static>>,
+    pub(crate) files: KVec<FileRecord<'a>>,
 }
 
-/// The outgoing sessions that go into the handover: the named ones (an
-/// unnamed session could not be retrieved), with their files' handover
-/// data. Call after PREPARE.
-pub(crate) fn snapshot() -> Result<KVec<Snapshot>> {
+/// Calls `f` on every outgoing session that goes into the handover: the
+/// named ones (an unnamed session could not be retrieved).
+fn each_handed_over(mut f: impl FnMut(&Session, &mut Inner) -> Result) -> Result {
     let sessions = SESSIONS.lock();
-    let mut out = KVec::new();
     for s in sessions.all.iter().filter(|s| s.origin == Origin::Outgoing) {
-        let inner = s.inner.lock();
-        if inner.name.is_empty() {
-            continue;
+        let mut inner = s.inner.lock();
+        if !inner.name.is_empty() {
+            f(s, &mut inner)?;
         }
+    }
+    Ok(())
+}
+
+/// The dependencies of every file that goes into the handover, as the
+/// `depends` properties carry them, one after the other in the order of
+/// [`snapshot`], which takes its files' share from it. Call after
+/// [`link_files`], with the core lock held.
+pub(crate) fn depends_of_all() -> Result<KVec<u8>> {
+    let mut out = KVec::new();
+    each_handed_over(|_, inner| {
+        for f in inner.files.iter() {
+            for token in f.depends.iter() {
+                out.extend_from_slice(&token.to_be_bytes(), GFP_KERNEL)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The outgoing sessions that go into the handover, with their files'
+/// handover data; `depends` is what [`depends_of_all`] returned. Call
+/// after PREPARE, with the core lock held.
+pub(crate) fn snapshot(depends: &[u8]) -> Result<KVec<Snapshot<'_>>> {
+    let mut out = KVec::new();
+    let mut rest = depends;
+    each_handed_over(|s, inner| {
         let mut files = KVec::with_capacity(inner.files.len(), GFP_KERNEL)?;
         for f in inner.files.iter() {
+            let (mine, others) = rest.split_at_checked(8 * f.depends.len()).ok_or(EINVAL)?;
+            rest = others;
             files.push(
                 FileRecord {
                     compatible: f.handler.compatible().to_bytes(),
                     token: f.token,
                     data: f.data.ok_or(EINVAL)?,
+                    depends: Depends::from_bytes(mine).ok_or(EINVAL)?,
                 },
                 GFP_KERNEL,
             )?;
@@ -818,8 +988,109 @@ pub(crate) fn snapshot() -> Result<KVec<Snapshot>> {
             },
             GFP_KERNEL,
         )?;
+        Ok(())
+    })?;
+    // Every file took its share, and the shares were all there was.
+    if !rest.is_empty() {
+        return Err(EINVAL);
     }
     Ok(out)
+}
+
+/// Resolves the dependencies of every file that goes into the handover
+/// to tokens of its session, and orders each session's files so that
+/// every file comes after those it depends on (`file_deps`). `ENOLINK` if
+/// a dependency is not preserved in the same session, `ELOOP` if files
+/// depend on each other in a cycle. Called by PREPARE and FREEZE once the
+/// files are prepared or frozen, with the core lock held (no file comes
+/// or goes meanwhile).
+pub(crate) fn link_files() -> Result {
+    each_handed_over(|s, inner| link_session(s.owner, &mut inner.files))
+}
+
+/// [`link_files`] for the files of one session, of `owner`.
+fn link_session(owner: Owner, files: &mut [OutgoingFile]) -> Result {
+    if files.iter().all(|f| f.state.dependencies().is_empty()) {
+        for f in files.iter_mut() {
+            f.depends.clear();
+        }
+        return Ok(());
+    }
+    let n = files.len();
+    // What each file is, sorted, to find dependencies in O(log n).
+    let mut objects = KVec::with_capacity(n, GFP_KERNEL)?;
+    for (i, f) in files.iter().enumerate() {
+        objects.push((f.object(), i), GFP_KERNEL)?;
+    }
+    objects.sort_unstable();
+    // Each file's dependencies as positions: `edges[starts[i]..starts[i + 1]]`.
+    let mut starts = KVec::with_capacity(n + 1, GFP_KERNEL)?;
+    let mut edges = KVec::new();
+    for f in files.iter() {
+        starts.push(edges.len(), GFP_KERNEL)?;
+        let deps = f.state.dependencies();
+        if deps.len() > f.handler.max_dependencies() {
+            pr_err!("a file depends on more files than its handler said\n");
+            return Err(EINVAL);
+        }
+        for d in deps {
+            let first = objects.partition_point(|&(o, _)| o < d.object);
+            let found = objects
+                .get(first..)
+                .unwrap_or(&[])
+                .iter()
+                .take_while(|&&(o, _)| o == d.object)
+                .map(|&(_, i)| i)
+                .find(|&i| files.get(i).is_some_and(|g| g.is(d)));
+            let Some(i) = found else {
+                pr_warn!(
+                    "a session of uid {}: file {} needs a file of {} the session does not hold\n",
+                    owner.to_handover(),
+                    f.token,
+                    d.handler.to_str().unwrap_or("?")
+                );
+                return Err(ENOLINK);
+            };
+            edges.push(i, GFP_KERNEL)?;
+        }
+    }
+    starts.push(edges.len(), GFP_KERNEL)?;
+    let depends = |i: usize| -> &[usize] {
+        match (starts.get(i), starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => edges.get(a..b).unwrap_or(&[]),
+            _ => &[],
+        }
+    };
+    let mut order = KVec::from_elem(0usize, n, GFP_KERNEL)?;
+    let mut visits = KVec::from_elem(Visit::New, n, GFP_KERNEL)?;
+    let mut stack = KVec::from_elem((0usize, 0usize), n, GFP_KERNEL)?;
+    match file_deps::order(depends, &mut order, &mut visits, &mut stack) {
+        Ok(()) => {}
+        Err(OrderError::Cycle(i)) => {
+            let token = files.get(i).map_or(0, |f| f.token);
+            pr_warn!(
+                "a session of uid {}: file {} is in a cycle of dependencies\n",
+                owner.to_handover(),
+                token
+            );
+            return Err(ELOOP);
+        }
+        Err(OrderError::Bad) => return Err(EINVAL),
+    }
+    // Room first: from here nothing fails but a broken order.
+    for (i, f) in files.iter_mut().enumerate() {
+        f.depends.clear();
+        f.depends.reserve(depends(i).len(), GFP_KERNEL)?;
+    }
+    for i in 0..n {
+        for &dep in depends(i) {
+            let token = files.get(dep).map(|g| g.token).ok_or(EINVAL)?;
+            if let Some(f) = files.get_mut(i) {
+                f.depends.push_within_capacity(token).map_err(|_| ENOMEM)?;
+            }
+        }
+    }
+    file_deps::permute(files, &mut order).map_err(|_| EINVAL)
 }
 
 /// Calls `f` on every preserved file of every outgoing session, in order.

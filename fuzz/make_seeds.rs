@@ -14,7 +14,9 @@ mod luo_uapi;
 #[path = "../handlers/memfd_format.rs"]
 mod memfd_format;
 
-use luo_handover::{encode_part, FileRecord, Handover, Part, SessionRecord, SubsystemRecord};
+use luo_handover::{
+    encode_part, Depends, FileRecord, Handover, Part, SessionRecord, SubsystemRecord,
+};
 use luo_uapi::{Name, NAME_LEN};
 
 fn name(s: &str) -> Name {
@@ -22,6 +24,11 @@ fn name(s: &str) -> Name {
     f[..s.len()].copy_from_slice(s.as_bytes());
     Name::parse(&f).expect("valid seed name")
 }
+
+/// The `depends` of the seed file that needs the two before it.
+const NEEDS: [u8; 16] = [
+    0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+];
 
 fn main() {
     let dir = std::env::args().nth(1).expect("usage: make_seeds DIR");
@@ -37,11 +44,20 @@ fn main() {
             compatible: b"luo-rs,test-v1",
             token: 0,
             data: 0x1000,
+            depends: Depends::NONE,
         },
         FileRecord {
             compatible: b"memfd",
             token: u64::MAX,
             data: 7,
+            depends: Depends::NONE,
+        },
+        // Needs both files before it.
+        FileRecord {
+            compatible: b"luo-rs,test-v1",
+            token: 5,
+            data: 0x2000,
+            depends: Depends::from_bytes(&NEEDS).expect("a whole number of tokens"),
         },
     ];
     let seeds: [&[SessionRecord<'_>]; 3] = [

@@ -343,7 +343,7 @@ impl FileHandler for MemfdHandler {
         Ok(preserved)
     }
 
-    fn retrieve(&self, data: u64) -> Result<ARef<File>> {
+    fn retrieve(&self, data: u64, _depends: &[ARef<File>]) -> Result<ARef<File>> {
         memfd_incoming::retrieve(data, memfd_format::VERSION)
     }
 
@@ -374,7 +374,7 @@ impl FileHandler for MemfdV1Reader {
         Err(EOPNOTSUPP)
     }
 
-    fn retrieve(&self, data: u64) -> Result<ARef<File>> {
+    fn retrieve(&self, data: u64, _depends: &[ARef<File>]) -> Result<ARef<File>> {
         memfd_incoming::retrieve(data, memfd_format::VERSION_1)
     }
 

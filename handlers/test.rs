@@ -239,7 +239,7 @@ impl FileHandler for TestHandler {
         )?)
     }
 
-    fn retrieve(&self, data: u64) -> Result<ARef<File>> {
+    fn retrieve(&self, data: u64, _depends: &[ARef<File>]) -> Result<ARef<File>> {
         // The page is freed when `page` goes out of scope.
         let page = IncomingBlob::restore(data, PAGE)?;
         let payload = payload_of(&page)?;

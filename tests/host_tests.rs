@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../file_deps.rs"]
+mod file_deps;
 #[path = "../kho_ser.rs"]
 mod kho_ser;
 #[path = "../luo_handover.rs"]
@@ -21,7 +23,8 @@ mod memfd_format;
 mod against_dtc {
     use crate::kho_ser::FdtError;
     use crate::luo_handover::{
-        decode_first, encode_part, FileRecord, Handover, Part, SessionRecord, Sink, SubsystemRecord,
+        decode_first, encode_part, Depends, FileRecord, Handover, Part, SessionRecord, Sink,
+        SubsystemRecord,
     };
     use crate::luo_uapi::{Name, NAME_LEN};
 
@@ -47,11 +50,22 @@ mod against_dtc {
     fn sample(h: &Handover, out: &mut [u8]) -> usize {
         let mut field = [0u8; NAME_LEN];
         field[..4].copy_from_slice(b"vm-1");
-        let files = [FileRecord {
-            compatible: b"luo-rs,test-v1",
-            token: 42,
-            data: 0x1234,
-        }];
+        // The second file depends on the first (token 42).
+        let depends = 42u64.to_be_bytes();
+        let files = [
+            FileRecord {
+                compatible: b"luo-rs,test-v1",
+                token: 42,
+                data: 0x1234,
+                depends: Depends::NONE,
+            },
+            FileRecord {
+                compatible: b"luo-rs,test-v1",
+                token: 43,
+                data: 0x5678,
+                depends: Depends::from_bytes(&depends).unwrap(),
+            },
+        ];
         let s = [SessionRecord {
             name: Name::parse(&field).unwrap(),
             owner: 1000,
@@ -106,6 +120,8 @@ mod against_dtc {
         assert!(dts.contains("compatible = \"luo-rs,test-v1\";"), "{dts}");
         assert!(dts.contains("token = <0x00 0x2a>;"), "{dts}");
         assert!(dts.contains("data = <0x00 0x1234>;"), "{dts}");
+        assert!(dts.contains("file@1 {"), "{dts}");
+        assert!(dts.contains("depends = <0x00 0x2a>;"), "{dts}");
         assert!(dts.contains("subsystem@0 {"), "{dts}");
         assert!(
             dts.contains("compatible = \"luo-rs,test-subsystem-v1\";"),
@@ -127,6 +143,6 @@ mod against_dtc {
         let dtb = dtc(&buf[..n], "dtb");
         let (read, parts) = decode_first(&dtb, &mut count).unwrap();
         assert_eq!((read, parts.count), (h, 1));
-        assert_eq!((count.0, count.1, count.2), (1, 1, 1));
+        assert_eq!((count.0, count.1, count.2), (1, 2, 1));
     }
 }

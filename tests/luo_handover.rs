@@ -33,6 +33,8 @@ struct Collect {
     sessions: Vec<(Name, Vec<(Vec<u8>, u64, u64)>)>,
     owners: Vec<u32>,
     subsystems: Vec<(Vec<u8>, u64)>,
+    /// Every file's dependencies, in the order reported.
+    depends: Vec<Vec<u64>>,
 }
 
 impl Sink for Collect {
@@ -51,6 +53,7 @@ impl Sink for Collect {
             return Err(FdtError::BadValue);
         }
         files.push((f.compatible.to_vec(), f.token, f.data));
+        self.depends.push(f.depends.tokens().collect());
         Ok(())
     }
     fn subsystem(&mut self, s: SubsystemRecord<'_>) -> Result<(), FdtError> {
@@ -73,11 +76,13 @@ fn sample(out: &mut [u8]) -> usize {
             compatible: b"luo-rs,test-v1",
             token: 0,
             data: 0x1000,
+            depends: Depends::NONE,
         },
         FileRecord {
             compatible: b"memfd",
             token: u64::MAX,
             data: 7,
+            depends: Depends::NONE,
         },
     ];
     let sessions = [
@@ -139,6 +144,7 @@ fn small_buffer_asks_for_more() {
         compatible: b"x",
         token: 1,
         data: 2,
+        depends: Depends::NONE,
     }];
     let s = [SessionRecord {
         name: name("s"),
@@ -162,6 +168,7 @@ fn encoder_refuses_unnamed_sessions_and_bad_compatibles() {
         compatible: &long,
         token: 1,
         data: 2,
+        depends: Depends::NONE,
     }];
     let s = [SessionRecord {
         name: name("s"),
@@ -195,6 +202,7 @@ fn duplicates_are_refused_by_the_sink() {
         compatible: b"x",
         token: 5,
         data: 0,
+        depends: Depends::NONE,
     };
     let files = [f, f];
     let s = [SessionRecord {
@@ -312,7 +320,7 @@ fn handmade(build: impl FnOnce(&mut FdtWriter<'_>)) -> Vec<u8> {
 }
 
 fn handmade_as(compatible: &str, build: impl FnOnce(&mut FdtWriter<'_>)) -> Vec<u8> {
-    let mut buf = vec![0u8; 2048];
+    let mut buf = vec![0u8; 4096];
     let mut strings = [0u8; 256];
     let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
     w.begin_node("").unwrap();
@@ -485,6 +493,79 @@ fn unknown_properties_are_ignored() {
     assert_eq!(c.sessions.len(), 1);
 }
 
+/// `tokens` as a `depends` property's bytes.
+fn depends_bytes(tokens: &[u64]) -> Vec<u8> {
+    tokens.iter().flat_map(|t| t.to_be_bytes()).collect()
+}
+
+#[test]
+fn dependencies_round_trip() {
+    let (one, two) = (depends_bytes(&[7]), depends_bytes(&[7, u64::MAX]));
+    let file = |token, depends| FileRecord {
+        compatible: b"luo-rs,test-v1",
+        token,
+        data: token,
+        depends,
+    };
+    let files = [
+        file(7, Depends::NONE),
+        file(u64::MAX, Depends::from_bytes(&one).unwrap()),
+        file(3, Depends::from_bytes(&two).unwrap()),
+    ];
+    let sessions = [SessionRecord {
+        name: name("vm"),
+        owner: 0,
+        files: &files,
+    }];
+    let mut buf = [0u8; 2048];
+    let n = encode(&H, &sessions, &[], &mut buf).unwrap();
+    assert!(n <= ROOT_ROOM + session_room(&sessions[0]));
+    let mut c = Collect::default();
+    assert_eq!(decode(&buf[..n], &mut c), Ok(H));
+    assert_eq!(c.depends, vec![vec![], vec![7], vec![7, u64::MAX]]);
+}
+
+#[test]
+fn malformed_depends_are_refused() {
+    for len in [1, 7, 9, 8 * MAX_DEPENDS + 8] {
+        let blob = handmade(|w| {
+            w.begin_node("session@0").unwrap();
+            w.prop_str("session-name", "s").unwrap();
+            w.begin_node("file@0").unwrap();
+            w.prop_str("compatible", "c").unwrap();
+            w.prop_u64("token", 1).unwrap();
+            w.prop_u64("data", 1).unwrap();
+            w.prop("depends", &vec![0u8; len]).unwrap();
+            w.end_node().unwrap();
+            w.end_node().unwrap();
+        });
+        let mut c = Collect::default();
+        assert_eq!(decode(&blob, &mut c), Err(FdtError::BadValue), "{len}");
+    }
+    assert!(Depends::from_bytes(&[0u8; 8 * MAX_DEPENDS]).is_some());
+    assert!(Depends::from_bytes(&[]).is_some_and(|d| d.is_empty()));
+}
+
+#[test]
+fn dependencies_name_earlier_files_only() {
+    // Tokens 5, 9, 2 at positions 0, 1, 2; sorted by token.
+    let tokens = [(2, 2), (5, 0), (9, 1)];
+    let at = |position, list: &[u64]| {
+        list.iter()
+            .all(|&t| dependency_position(&tokens, position, t).is_some())
+    };
+    assert_eq!(dependency_position(&tokens, 2, 9), Some(1));
+    assert_eq!(dependency_position(&tokens, 1, 5), Some(0));
+    assert!(at(0, &[]));
+    assert!(at(1, &[5]));
+    assert!(at(2, &[5, 9]));
+    // Itself, a later file, one that is not there.
+    assert!(!at(1, &[9]));
+    assert!(!at(0, &[9]));
+    assert!(!at(2, &[5, 4]));
+    assert!(!at(2, &[u64::MAX]));
+}
+
 /// An empty record whose format name ends in `version` instead.
 fn record_of_version(version: u8) -> ([u8; 512], usize) {
     let mut buf = [0u8; 512];
@@ -554,11 +635,18 @@ fn big_sessions<'a>(files: &'a [FileRecord<'a>], n: usize) -> Vec<SessionRecord<
 
 fn long_files() -> Vec<FileRecord<'static>> {
     let compatible: &'static [u8] = &[b'c'; COMPATIBLE_MAX];
+    // Every tenth file depends on as many files as allowed.
+    let most: &'static [u8] = Box::leak(vec![0xffu8; 8 * MAX_DEPENDS].into_boxed_slice());
     (0..40u64)
         .map(|t| FileRecord {
             compatible,
             token: u64::MAX - t,
             data: t,
+            depends: if t % 10 == 9 {
+                Depends::from_bytes(most).unwrap()
+            } else {
+                Depends::NONE
+            },
         })
         .collect()
 }

@@ -35,6 +35,9 @@ impl Sink for Check {
     fn file(&mut self, f: FileRecord<'_>) -> Result<(), FdtError> {
         assert!(self.sessions > 0, "a file outside a session");
         assert!(!f.compatible.is_empty() && f.compatible.len() <= luo_handover::COMPATIBLE_MAX);
+        assert!(f.depends.len() <= luo_handover::MAX_DEPENDS);
+        assert_eq!(f.depends.as_bytes().len(), 8 * f.depends.len());
+        assert_eq!(f.depends.tokens().count(), f.depends.len());
         self.files += 1;
         Ok(())
     }

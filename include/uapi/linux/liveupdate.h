@@ -233,8 +233,11 @@ struct liveupdate_ioctl_get_state {
  * Return: 0 once the event's work is done; EPERM without CAP_SYS_ADMIN;
  * EOPNOTSUPP for an unknown @event, or with KHO off; EBUSY if @event is
  * not valid in the current state, or once a kexec has committed to the
- * handover; the error of the failed step (state rolled back to
- * NORMAL) otherwise; EINVAL/E2BIG/EFAULT for a bad struct.
+ * handover; for PREPARE and FREEZE, ENOLINK if a preserved file came to
+ * need a file that is not preserved in the same session, ELOOP if files
+ * came to need each other in a cycle; the error of the failed
+ * step (state rolled back to NORMAL) otherwise; EINVAL/E2BIG/EFAULT for
+ * a bad struct.
  */
 struct liveupdate_ioctl_set_event {
 	__u32 size;
@@ -270,7 +273,9 @@ struct liveupdate_ioctl_set_event {
  * EBUSY for a page that could not be migrated, if pinning fails); EEXIST if
  * @token is used in the session; EBUSY if the file is preserved already,
  * while PREPARED or FROZEN, or while a kexec is starting; EINVAL on an
- * unnamed or incoming session; EDQUOT if
+ * unnamed or incoming session; ENOLINK if the file needs a file (a
+ * guest_memfd its VM) that is not preserved in this session yet: those
+ * go first; EDQUOT if
  * the session's owner has max_files_per_user files preserved
  * (/sys/kernel/liveupdate; CAP_SYS_RESOURCE goes past it); E2BIG if the
  * session holds as many files as one handover blob carries (~40,000).
@@ -294,7 +299,9 @@ struct liveupdate_session_preserve_fd {
  * the file from the handover; later calls return new fds for the same
  * file. A failed call loses nothing: after ENOMEM (the memory is charged
  * to the caller's memory cgroup) another call, by a caller with more
- * memory, can succeed; SESSION_FINISH frees what is left.
+ * memory, can succeed; SESSION_FINISH frees what is left. The files of
+ * the session this file needs are rebuilt first if they are not yet
+ * (later RETRIEVE_FDs of them return them); their errors are this call's.
  *
  * Return: 0; ENOENT for an unknown @token; EOPNOTSUPP while no handler of
  * the file's kind is registered (retry once one is); ENOMEM (retry with
@@ -319,7 +326,8 @@ struct liveupdate_session_retrieve_fd {
  * Removes a file from an outgoing session and drops the session's
  * reference to it.
  *
- * Return: 0; ENOENT for an unknown @token; EBUSY while PREPARED or FROZEN;
+ * Return: 0; ENOENT for an unknown @token; EBUSY while PREPARED or FROZEN,
+ * or while another preserved file of the session needs this one;
  * EINVAL on an incoming session.
  */
 struct liveupdate_session_unpreserve_fd {
