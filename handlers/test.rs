@@ -16,19 +16,26 @@
 //! fail with `EIO`, so the tests can check that luo-rs rolls back; one
 //! starting with `stall:retrieve` makes retrieve() wait for the test
 //! control's `release-retrieves` (`test_control`).
+//!
+//! A payload `needs:<fd>[,<fd>...]` makes the file depend on the files
+//! behind those fds of the caller of PRESERVE_FD (test files, memfds):
+//! the dependency API on real files. In the new kernel the retrieved
+//! file's content is its payload followed, for each file it depends on,
+//! by a line `dep ino=<inode number> <its first bytes>`, read from the
+//! file retrieve() was given.
 
 use crate::anon_file;
 use crate::kho::{IncomingBlob, OutgoingBlob};
-use crate::luo_file::{FileHandler, Preserved};
+use crate::luo_file::{Dependency, FileHandler, Preserved};
 use kernel::{
     bindings,
-    ffi::{c_char, c_int},
-    fs::{File, Kiocb},
+    ffi::c_int,
+    fs::{File, Kiocb, LocalFile},
     iov::{IovIterDest, IovIterSource},
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     new_mutex,
     prelude::*,
-    str::CStr,
+    str::{CStr, CString},
     sync::{aref::ARef, Mutex, SetOnce},
     types::ForeignOwnable,
 };
@@ -46,6 +53,12 @@ const FAIL_PREPARE: &[u8] = b"fail:prepare";
 const FAIL_FREEZE: &[u8] = b"fail:freeze";
 /// Payload prefix that makes retrieve() wait for the test control.
 const STALL_RETRIEVE: &[u8] = b"stall:retrieve";
+/// Payload prefix of a file that depends on others, by fd.
+const NEEDS: &[u8] = b"needs:";
+/// Most files a test file depends on.
+const MAX_NEEDS: usize = 4;
+/// Bytes of each dependency the retrieved file shows.
+const DEP_SHOWN: usize = 16;
 
 /// One open of /dev/liveupdate-test.
 #[pin_data]
@@ -107,6 +120,10 @@ pub(crate) fn register_device() -> Result<Pin<KBox<MiscDeviceRegistration<TestFi
 struct PreservedTest {
     file: ARef<File>,
     page: Option<OutgoingBlob>,
+    /// The files its payload said it needs, held so that their addresses,
+    /// which `depends` names them by, stay theirs.
+    _needs: KVec<ARef<File>>,
+    depends: KVec<Dependency>,
 }
 
 /// The state behind a file of /dev/liveupdate-test.
@@ -142,6 +159,10 @@ impl PreservedTest {
 }
 
 impl Preserved for PreservedTest {
+    fn dependencies(&self) -> &[Dependency] {
+        &self.depends
+    }
+
     fn prepare(&mut self) -> Result<u64> {
         self.injected(FAIL_PREPARE)?;
         self.page = Some(OutgoingBlob::new(PAGE)?);
@@ -159,28 +180,28 @@ impl Preserved for PreservedTest {
     }
 }
 
+/// A read of a retrieved test file (a `read_iter`, so that the kernel can
+/// read it too: a file that needs it shows its bytes).
+///
 /// # Safety
 ///
-/// `file` is a retrieved test file made by [`TestHandler::retrieve`].
-unsafe extern "C" fn retrieved_read(
-    file: *mut bindings::file,
-    buf: *mut c_char,
-    count: usize,
-    ppos: *mut bindings::loff_t,
+/// `iocb` is a valid read of a retrieved test file made by
+/// [`TestHandler::retrieve`], into the valid destination `to`.
+unsafe extern "C" fn retrieved_read_iter(
+    iocb: *mut bindings::kiocb,
+    to: *mut bindings::iov_iter,
 ) -> isize {
-    // SAFETY: `private_data` is the `KBox<KVec<u8>>` set at creation, freed
-    // only at release.
-    let payload = unsafe { <KBox<KVec<u8>> as ForeignOwnable>::borrow((*file).private_data) };
-    // SAFETY: `buf`/`count` come from read(2); `ppos` is the file position;
-    // the payload is valid for its length.
-    unsafe {
-        bindings::simple_read_from_buffer(
-            buf.cast(),
-            count,
-            ppos,
-            payload.as_ptr().cast(),
-            payload.len(),
-        )
+    // SAFETY: the file's `private_data` is the `KBox<KVec<u8>>` set at
+    // creation, freed only at release, which cannot run during a read.
+    let payload =
+        unsafe { <KBox<KVec<u8>> as ForeignOwnable>::borrow((*(*iocb).ki_filp).private_data) };
+    // SAFETY: `to` is this read's destination, valid for the call.
+    let to = unsafe { IovIterDest::from_raw(to) };
+    // SAFETY: `ki_pos` is this read's position, the call's to move.
+    let pos = unsafe { &mut (*iocb).ki_pos };
+    match to.simple_read_from_buffer(pos, payload) {
+        Ok(n) => isize::try_from(n).unwrap_or(isize::MAX),
+        Err(e) => e.to_errno() as isize,
     }
 }
 
@@ -197,7 +218,7 @@ unsafe extern "C" fn retrieved_release(
 }
 
 const RETRIEVED_FOPS: bindings::file_operations = bindings::file_operations {
-    read: Some(retrieved_read),
+    read_iter: Some(retrieved_read_iter),
     release: Some(retrieved_release),
     ..pin_init::zeroed()
 };
@@ -207,6 +228,57 @@ pub(crate) struct TestHandler;
 
 /// The one instance, listed in `luo_file`.
 pub(crate) static HANDLER: TestHandler = TestHandler;
+
+/// The files a payload `needs:<fd>,...` names, in the caller's fd table,
+/// and how the handlers that preserve them know them; none for another
+/// payload. `EBADF` for a bad fd, `EINVAL` for a malformed list or a file
+/// no handler preserves, `E2BIG` beyond [`MAX_NEEDS`].
+fn needs_of(payload: &[u8]) -> Result<(KVec<ARef<File>>, KVec<Dependency>)> {
+    let (mut needs, mut depends) = (KVec::new(), KVec::new());
+    let Some(list) = payload.strip_prefix(NEEDS) else {
+        return Ok((needs, depends));
+    };
+    let list = core::str::from_utf8(list).map_err(|_| EINVAL)?;
+    for fd in list.trim_end().split(',') {
+        if needs.len() == MAX_NEEDS {
+            return Err(E2BIG);
+        }
+        let fd: u32 = fd.parse().map_err(|_| EINVAL)?;
+        let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
+        // SAFETY: the file is only held (as `ARef<File>`) and read with
+        // kernel_read(), never used with fdget_pos().
+        let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+        let handler = crate::luo_file::compatible_of(&file).ok_or(EINVAL)?;
+        depends.push(Dependency::on_file(handler, &file), GFP_KERNEL)?;
+        needs.push(file, GFP_KERNEL)?;
+    }
+    Ok((needs, depends))
+}
+
+/// Appends to `out` the line a retrieved file shows for the file `dep` it
+/// depends on: its inode number and first bytes.
+fn show_dependency(out: &mut KVec<u8>, dep: &File) -> Result {
+    // SAFETY: `dep` is a valid file, whose inode lives as long as it.
+    let ino = unsafe { (*(*dep.as_ptr()).f_inode).i_ino };
+    let line = CString::try_from_fmt(fmt!("\ndep ino={} ", ino))?;
+    out.extend_from_slice(line.to_bytes(), GFP_KERNEL)?;
+    let mut bytes = [0u8; DEP_SHOWN];
+    let mut pos: bindings::loff_t = 0;
+    // SAFETY: `dep` is a valid file, `bytes` is writable for its length,
+    // `pos` is a valid position for the call.
+    let read = unsafe {
+        bindings::kernel_read(
+            dep.as_ptr(),
+            bytes.as_mut_ptr().cast(),
+            bytes.len(),
+            &mut pos,
+        )
+    };
+    let read = usize::try_from(read)
+        .map_err(|_| Error::from_errno(i32::try_from(read).unwrap_or(EIO.to_errno())))?;
+    out.extend_from_slice(bytes.get(..read).ok_or(EIO)?, GFP_KERNEL)?;
+    Ok(())
+}
 
 /// Reads the payload out of a restored page.
 fn payload_of(page: &IncomingBlob) -> Result<KVec<u8>> {
@@ -232,19 +304,42 @@ impl FileHandler for TestHandler {
         DEVICE_FOPS.as_ref() == Some(&fops)
     }
 
+    fn max_dependencies(&self) -> usize {
+        MAX_NEEDS
+    }
+
     fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>> {
+        // A copy: the payload lock stays a leaf.
+        let payload = {
+            let test = test_file(&file);
+            let payload = test.payload.lock();
+            let mut copy = KVec::new();
+            if payload.starts_with(NEEDS) {
+                copy.extend_from_slice(&payload, GFP_KERNEL)?;
+            }
+            copy
+        };
+        let (needs, depends) = needs_of(&payload)?;
         Ok(KBox::new(
-            PreservedTest { file, page: None },
+            PreservedTest {
+                file,
+                page: None,
+                _needs: needs,
+                depends,
+            },
             GFP_KERNEL_ACCOUNT,
         )?)
     }
 
-    fn retrieve(&self, data: u64, _depends: &[ARef<File>]) -> Result<ARef<File>> {
+    fn retrieve(&self, data: u64, depends: &[ARef<File>]) -> Result<ARef<File>> {
         // The page is freed when `page` goes out of scope.
         let page = IncomingBlob::restore(data, PAGE)?;
-        let payload = payload_of(&page)?;
+        let mut payload = payload_of(&page)?;
         if payload.starts_with(STALL_RETRIEVE) {
             crate::test_control::stall_retrieve()?;
+        }
+        for dep in depends {
+            show_dependency(&mut payload, dep)?;
         }
         const FOPS: &bindings::file_operations = &RETRIEVED_FOPS;
         anon_file::new(c"[liveupdate-test]", FOPS, KBox::new(payload, GFP_KERNEL)?)
