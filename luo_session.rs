@@ -396,8 +396,12 @@ struct Inner {
     /// Bytes `files` take in the handover, at most: a session must fit
     /// in one blob.
     files_room: usize,
-    /// Incoming only: the files handed over.
+    /// Incoming only: the files handed over, in the record's order (every
+    /// file after those it needs).
     incoming: KVec<IncomingFile>,
+    /// Incoming only: their tokens and positions in `incoming`, sorted by
+    /// token, so that RETRIEVE_FD finds a file in O(log n).
+    incoming_by_token: KVec<(u64, usize)>,
 }
 
 /// One session.
@@ -439,6 +443,11 @@ impl Session {
             Some(NameRoom::new()?)
         };
         sessions.all.reserve(1, GFP_KERNEL)?;
+        let mut incoming_by_token = KVec::with_capacity(incoming.len(), GFP_KERNEL)?;
+        for (i, f) in incoming.iter().enumerate() {
+            incoming_by_token.push((f.token, i), GFP_KERNEL)?;
+        }
+        incoming_by_token.sort_unstable();
         let session = Arc::pin_init(
             try_pin_init!(Session {
                 id: NEXT_ID.fetch_add(1, Relaxed),
@@ -452,6 +461,7 @@ impl Session {
                     files: KVec::new(),
                     files_room: 0,
                     incoming,
+                    incoming_by_token,
                 }),
             }),
             // The caller's, in its memory cgroup (at boot: nobody's).
@@ -694,10 +704,12 @@ impl Session {
         let _restoring = self.restoring.lock();
         let (wanted, needs_others) = {
             let inner = self.inner.lock();
-            let i = inner
-                .incoming
-                .iter()
-                .position(|f| f.token == token)
+            let by_token = &inner.incoming_by_token;
+            let i = by_token
+                .binary_search_by_key(&token, |&(t, _)| t)
+                .ok()
+                .and_then(|k| by_token.get(k))
+                .map(|&(_, i)| i)
                 .ok_or(ENOENT)?;
             let f = inner.incoming.get(i).ok_or(ENOENT)?;
             if let Some(file) = &f.retrieved {
@@ -803,6 +815,7 @@ impl Session {
         }
         // Back to front: a file is finished before the files it depends on
         // (an iommufd's page tables go before the memory they map).
+        inner.incoming_by_token.clear();
         while let Some(f) = inner.incoming.pop() {
             match f.handler() {
                 Some(h) => h.finish(f.data, f.retrieve_ran()),
