@@ -70,13 +70,34 @@ const fn align4(n: usize) -> usize {
 
 /// Writes an FDT into `out`, keeping property names in `strings` until
 /// [`FdtWriter::finish`] appends them.
+///
+/// Property names are `'static` (the record's schema, not data): the
+/// writer remembers where the last few went in the strings block by their
+/// address, so a record of many nodes with the same few properties does
+/// not search the block for every one.
 pub(crate) struct FdtWriter<'a> {
     out: &'a mut [u8],
     strings: &'a mut [u8],
     pos: usize,
     strings_len: usize,
     depth: usize,
+    /// The last names looked up: (address, length, offset in `strings`).
+    recent: [(usize, usize, u32); RECENT_NAMES],
+    /// Where in `recent` the next name found goes.
+    next_recent: usize,
 }
+
+/// How many property names [`FdtWriter`] remembers: more than a node of
+/// luo-rs's record uses.
+const RECENT_NAMES: usize = 8;
+
+/// Room for the token [`FdtWriter::begin_node_at`] writes.
+const INDEXED_TOKEN: usize = 64;
+
+/// The longest prefix of [`FdtWriter::begin_node_at`]: its token holds
+/// FDT_BEGIN_NODE (4 bytes), the prefix, `@`, up to 16 hex digits and the
+/// NUL.
+pub(crate) const MAX_INDEXED_PREFIX: usize = INDEXED_TOKEN - 4 - 1 - 16 - 1;
 
 impl<'a> FdtWriter<'a> {
     /// Starts a blob in `out`; `strings` is scratch space for property names.
@@ -90,6 +111,8 @@ impl<'a> FdtWriter<'a> {
             pos: start,
             strings_len: 0,
             depth: 0,
+            recent: [(0, 0, 0); RECENT_NAMES],
+            next_recent: 0,
         })
     }
 
@@ -106,10 +129,9 @@ impl<'a> FdtWriter<'a> {
     }
 
     fn pad(&mut self) -> Result<(), FdtError> {
-        while self.pos % 4 != 0 {
-            self.put(&[0])?;
-        }
-        Ok(())
+        let zeros = [0u8; 3];
+        let pad = zeros.get(..align4(self.pos) - self.pos);
+        self.put(pad.ok_or(FdtError::NoSpace)?)
     }
 
     fn check_name(name: &str) -> Result<(), FdtError> {
@@ -119,8 +141,27 @@ impl<'a> FdtWriter<'a> {
         Ok(())
     }
 
-    /// Offset of `name` in the strings block, adding it if new.
-    fn string_offset(&mut self, name: &str) -> Result<u32, FdtError> {
+    /// Offset of `name` in the strings block, adding it if new; `BadName`
+    /// if it is not a valid property name.
+    fn string_offset(&mut self, name: &'static str) -> Result<u32, FdtError> {
+        let key = (name.as_ptr() as usize, name.len());
+        // A `'static` string at the same address with the same length is
+        // the same name, checked and placed before.
+        if let Some(&(_, _, off)) = self.recent.iter().find(|r| (r.0, r.1) == key) {
+            return Ok(off);
+        }
+        Self::check_name(name)?;
+        let off = self.find_or_add_string(name)?;
+        if let Some(slot) = self.recent.get_mut(self.next_recent % RECENT_NAMES) {
+            *slot = (key.0, key.1, off);
+        }
+        self.next_recent = self.next_recent.wrapping_add(1);
+        Ok(off)
+    }
+
+    /// Offset of `name` in the strings block, searched for, then added if
+    /// it is not there.
+    fn find_or_add_string(&mut self, name: &str) -> Result<u32, FdtError> {
         let used = &self.strings[..self.strings_len];
         let mut off = 0;
         while off < used.len() {
@@ -160,16 +201,28 @@ impl<'a> FdtWriter<'a> {
         Ok(())
     }
 
-    /// Opens a node named `prefix@<index in hex>`, e.g. `session@1f`.
+    /// Opens a node named `prefix@<index in hex>`, e.g. `session@1f`, under
+    /// the root. `BadName` if `prefix` is empty, longer than
+    /// [`MAX_INDEXED_PREFIX`] or holds a NUL, or if no root is open.
     pub(crate) fn begin_node_at(&mut self, prefix: &str, index: u64) -> Result<(), FdtError> {
-        let mut name = [0u8; 64];
+        // The whole token at once: FDT_BEGIN_NODE, the name, its NUL and
+        // the padding.
+        let mut token = [0u8; INDEXED_TOKEN];
         let p = prefix.as_bytes();
-        if p.len() > name.len() - 18 {
+        if p.len() > MAX_INDEXED_PREFIX {
             return Err(FdtError::BadName);
         }
-        name[..p.len()].copy_from_slice(p);
-        name[p.len()] = b'@';
-        let mut len = p.len() + 1;
+        Self::check_name(prefix)?;
+        if self.depth == 0 {
+            return Err(FdtError::BadName);
+        }
+        if self.depth >= MAX_DEPTH {
+            return Err(FdtError::TooDeep);
+        }
+        token[..4].copy_from_slice(&FDT_BEGIN_NODE.to_be_bytes());
+        token[4..4 + p.len()].copy_from_slice(p);
+        token[4 + p.len()] = b'@';
+        let mut len = 4 + p.len() + 1;
         let digits = if index == 0 {
             1
         } else {
@@ -177,15 +230,18 @@ impl<'a> FdtWriter<'a> {
         };
         for i in (0..digits).rev() {
             let nibble = ((index >> (i * 4)) & 0xf) as u8;
-            name[len] = if nibble < 10 {
+            token[len] = if nibble < 10 {
                 b'0' + nibble
             } else {
                 b'a' + nibble - 10
             };
             len += 1;
         }
-        let name = core::str::from_utf8(&name[..len]).map_err(|_| FdtError::BadName)?;
-        self.begin_node(name)
+        // The NUL, then zeros up to a multiple of 4 (already zero).
+        let len = align4(len + 1);
+        self.put(token.get(..len).ok_or(FdtError::BadName)?)?;
+        self.depth += 1;
+        Ok(())
     }
 
     /// Closes the innermost open node.
@@ -199,44 +255,57 @@ impl<'a> FdtWriter<'a> {
     }
 
     /// Adds a property with a raw value to the open node.
-    pub(crate) fn prop(&mut self, name: &str, value: &[u8]) -> Result<(), FdtError> {
-        Self::check_name(name)?;
+    pub(crate) fn prop(&mut self, name: &'static str, value: &[u8]) -> Result<(), FdtError> {
         if self.depth == 0 {
             return Err(FdtError::Unbalanced);
         }
         let len = u32::try_from(value.len()).map_err(|_| FdtError::NoSpace)?;
         let nameoff = self.string_offset(name)?;
-        self.put32(FDT_PROP)?;
-        self.put32(len)?;
-        self.put32(nameoff)?;
+        self.prop_header(len, nameoff)?;
         self.put(value)?;
         self.pad()
     }
 
+    /// Writes FDT_PROP, the value's length and the name's offset.
+    fn prop_header(&mut self, len: u32, nameoff: u32) -> Result<(), FdtError> {
+        let mut head = [0u8; 12];
+        head[..4].copy_from_slice(&FDT_PROP.to_be_bytes());
+        head[4..8].copy_from_slice(&len.to_be_bytes());
+        head[8..].copy_from_slice(&nameoff.to_be_bytes());
+        self.put(&head)
+    }
+
     /// Adds a big-endian u64 property (two FDT cells).
-    pub(crate) fn prop_u64(&mut self, name: &str, value: u64) -> Result<(), FdtError> {
+    pub(crate) fn prop_u64(&mut self, name: &'static str, value: u64) -> Result<(), FdtError> {
         self.prop(name, &value.to_be_bytes())
     }
 
     /// Adds a NUL-terminated string property.
-    pub(crate) fn prop_str(&mut self, name: &str, value: &str) -> Result<(), FdtError> {
+    pub(crate) fn prop_str(&mut self, name: &'static str, value: &str) -> Result<(), FdtError> {
         self.prop_bytes_str(name, value.as_bytes())
     }
 
     /// Adds a NUL-terminated string property from raw bytes (which must
     /// not contain NUL).
-    pub(crate) fn prop_bytes_str(&mut self, name: &str, value: &[u8]) -> Result<(), FdtError> {
+    pub(crate) fn prop_bytes_str(
+        &mut self,
+        name: &'static str,
+        value: &[u8],
+    ) -> Result<(), FdtError> {
+        if self.depth == 0 {
+            return Err(FdtError::Unbalanced);
+        }
         if value.contains(&0) {
             return Err(FdtError::BadValue);
         }
         let len = u32::try_from(value.len() + 1).map_err(|_| FdtError::NoSpace)?;
         let nameoff = self.string_offset(name)?;
-        self.put32(FDT_PROP)?;
-        self.put32(len)?;
-        self.put32(nameoff)?;
+        self.prop_header(len, nameoff)?;
         self.put(value)?;
-        self.put(&[0])?;
-        self.pad()
+        // The NUL, then the padding.
+        let zeros = [0u8; 4];
+        let end = zeros.get(..align4(self.pos + 1) - self.pos);
+        self.put(end.ok_or(FdtError::NoSpace)?)
     }
 
     /// Ends the blob, writes the header and returns its total size.

@@ -152,3 +152,103 @@ fn nesting_is_bounded() {
     }
     assert_eq!(w.begin_node("n"), Err(FdtError::TooDeep));
 }
+
+#[test]
+fn property_names_are_stored_once_however_many_and_wherever_they_live() {
+    // More names than the writer remembers, in turns, plus the same names
+    // at other addresses: each is stored once, and every property reads
+    // back under its own name.
+    const NAMES: [&str; 12] = [
+        "a", "bb", "ccc", "d", "e", "f", "g", "h", "i", "j", "k", "ll",
+    ];
+    let copies: Vec<&'static str> = NAMES
+        .iter()
+        .map(|n| &*Box::leak(String::from(*n).into_boxed_str()))
+        .collect();
+    let mut buf = vec![0u8; 8192];
+    let mut strings = [0u8; 64];
+    let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
+    w.begin_node("").unwrap();
+    for round in 0..5u64 {
+        w.begin_node_at("n", round).unwrap();
+        for (i, name) in NAMES.iter().enumerate() {
+            let name = if (i as u64 + round) % 2 == 0 {
+                *name
+            } else {
+                copies[i]
+            };
+            w.prop_u64(name, round * 100 + i as u64).unwrap();
+        }
+        w.end_node().unwrap();
+    }
+    w.end_node().unwrap();
+    let n = w.finish().unwrap();
+    let strings_size = be32(&buf, 32).unwrap() as usize;
+    assert_eq!(
+        strings_size,
+        NAMES.iter().map(|s| s.len() + 1).sum::<usize>()
+    );
+    let fdt = Fdt::parse(&buf[..n]).unwrap();
+    let mut node = 0u64;
+    let mut seen = 0;
+    for t in fdt.tokens() {
+        match t.unwrap() {
+            Token::Begin { depth: 2, .. } => seen = 0,
+            Token::Prop { name, value } => {
+                assert_eq!(name, NAMES[seen].as_bytes());
+                let want = node * 100 + seen as u64;
+                assert_eq!(value, &want.to_be_bytes()[..]);
+                seen += 1;
+            }
+            Token::End if seen == NAMES.len() => {
+                node += 1;
+                seen = 0;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(node, 5);
+}
+
+#[test]
+fn indexed_nodes_are_checked_like_others() {
+    let mut buf = [0u8; 1024];
+    let mut strings = [0u8; 16];
+    let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
+    assert_eq!(w.begin_node_at("s", 1), Err(FdtError::BadName));
+    w.begin_node("").unwrap();
+    assert_eq!(w.begin_node_at("", 1), Err(FdtError::BadName));
+    assert_eq!(w.begin_node_at("a\0b", 1), Err(FdtError::BadName));
+    let longest = "x".repeat(MAX_INDEXED_PREFIX);
+    assert_eq!(
+        w.begin_node_at(&"x".repeat(MAX_INDEXED_PREFIX + 1), 1),
+        Err(FdtError::BadName)
+    );
+    // The longest name fills the token exactly.
+    w.begin_node_at(&longest, u64::MAX).unwrap();
+    w.end_node().unwrap();
+    for _ in 1..MAX_DEPTH {
+        w.begin_node_at("n", 3).unwrap();
+    }
+    assert_eq!(w.begin_node_at("n", 3), Err(FdtError::TooDeep));
+    for _ in 1..MAX_DEPTH {
+        w.end_node().unwrap();
+    }
+    w.end_node().unwrap();
+    let n = w.finish().unwrap();
+    let fdt = Fdt::parse(&buf[..n]).unwrap();
+    let want = format!("{longest}@ffffffffffffffff");
+    let found = fdt
+        .tokens()
+        .any(|t| matches!(t, Ok(Token::Begin { name, depth: 2 }) if name == want.as_bytes()));
+    assert!(found);
+}
+
+#[test]
+fn properties_need_a_node() {
+    let mut buf = [0u8; 256];
+    let mut strings = [0u8; 64];
+    let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
+    assert_eq!(w.prop_str("compatible", "x"), Err(FdtError::Unbalanced));
+    assert_eq!(w.prop("raw", &[1]), Err(FdtError::Unbalanced));
+}
