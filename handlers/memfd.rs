@@ -38,8 +38,9 @@
 //! - FREEZE first seals the holes (shmem then refuses a new page in a
 //!   hole, `EPERM` for write(), `SIGBUS` for a fault: a page that appeared
 //!   after FREEZE would be lost), then takes in the folios that appeared
-//!   since PREPARE, swapped out or not, the same way, and records the file
-//!   position.
+//!   since PREPARE, swapped out or not, the same way, and rewrites the
+//!   header (file position, mode, seals, folio list) if any of it changed:
+//!   for an unchanged memfd FREEZE writes nothing.
 //! - CANCEL drops the header and lets holes fill again; the folios stay
 //!   pinned and preserved and the mapping frozen until the memfd is
 //!   unpreserved (by UNPRESERVE_FD or closing its session), which
@@ -142,12 +143,25 @@ struct PreservedMemfd {
     /// From PREPARE to CANCEL: the header page, whose address is the
     /// handler's handover data.
     header: Option<OutgoingBlob>,
+    /// What the header page says of the fields that can change while the
+    /// memfd is preserved, as last written; `None` until it is written.
+    published: Option<Mutable>,
     _claim: InodeClaim,
     /// Every page of `size`, charged while the memfd is preserved.
     _charge: PinnedVm,
     memfd: Memfd,
     /// Size in bytes, fixed by the frozen mapping.
     size: u64,
+}
+
+/// A preserved memfd's header fields that may change after PREPARE: FREEZE
+/// rewrites its header page only if one of them or its folios did. (Size
+/// and name cannot change.)
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Mutable {
+    seals: u32,
+    pos: u64,
+    mode: u32,
 }
 
 impl PreservedMemfd {
@@ -201,9 +215,20 @@ impl PreservedMemfd {
         Ok(())
     }
 
-    /// Writes the folio list (if it changed) and the header; returns the
-    /// handover data.
+    /// Writes the folio list (if it changed) and the header (if anything
+    /// in it did); returns the handover data.
     fn publish(&mut self) -> Result<u64> {
+        let now = Mutable {
+            seals: self.memfd.seals()?,
+            pos: self.memfd.pos(),
+            mode: self.memfd.mode(),
+        };
+        if !self.changed && self.published == Some(now) {
+            // The header page says it all already.
+            return self.header.as_ref().map(OutgoingBlob::phys).ok_or(EINVAL);
+        }
+        // Rewritten below; if that fails, it says nothing valid.
+        self.published = None;
         let runs = self.folios.encoded();
         if self.changed {
             self.list = None;
@@ -219,12 +244,12 @@ impl PreservedMemfd {
         let mut name = [0u8; NAME_MAX];
         let name_len = self.memfd.name(&mut name);
         let header = Header {
-            seals: self.memfd.seals()?,
+            seals: now.seals,
             size: self.size,
-            pos: self.memfd.pos(),
+            pos: now.pos,
             version: memfd_format::VERSION,
             nr_entries: runs.len() as u64,
-            mode: self.memfd.mode(),
+            mode: now.mode,
             list: self
                 .list
                 .as_ref()
@@ -242,6 +267,7 @@ impl PreservedMemfd {
                 out[8..].copy_from_slice(&b.to_le_bytes());
             }
         }
+        self.published = Some(now);
         Ok(page.phys())
     }
 }
@@ -249,6 +275,7 @@ impl PreservedMemfd {
 impl Preserved for PreservedMemfd {
     fn prepare(&mut self) -> Result<u64> {
         self.header = Some(OutgoingBlob::new(HEADER_PAGE)?);
+        self.published = None;
         let data = self.catch_up().and_then(|()| self.publish());
         if data.is_err() {
             // Not prepared. The folios found stay held, as those of
@@ -269,6 +296,7 @@ impl Preserved for PreservedMemfd {
     }
 
     fn cancel(&mut self) {
+        self.published = None;
         if self.header.take().is_some() {
             // INVARIANT: holes are sealed only until CANCEL.
             self.memfd.unseal_holes();
@@ -326,6 +354,7 @@ impl FileHandler for MemfdHandler {
                 list: None,
                 changed: true,
                 header: None,
+                published: None,
                 _claim: claim,
                 _charge: charge,
                 memfd,
