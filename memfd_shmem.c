@@ -216,15 +216,25 @@ int luo_memfd_insert(struct file *file, struct folio *folio, pgoff_t index)
 	/* Dirty: the data exists nowhere else, reclaim must not drop it. */
 	folio_mark_dirty(folio);
 	folio_add_lru(folio);
-	shmem_recalc_inode(inode, nr, 0);
 	folio_unlock(folio);
 	folio_put(folio);
-	return 0;
+	return nr;
 
 fail:
 	__folio_clear_swapbacked(folio);
 	folio_unlock(folio);
 	return err;
+}
+
+/*
+ * Once per batch, as shmem's own paths do once per change: until then
+ * shmem's allocated count lags behind the page cache, which only keeps
+ * shmem_recalc_inode() (called by swap-out, say) from seeing pages as
+ * freed.
+ */
+void luo_memfd_account(struct file *file, long nr)
+{
+	shmem_recalc_inode(file_inode(file), nr, 0);
 }
 
 int luo_memfd_finish_setup(struct file *file, unsigned int seals, umode_t mode, loff_t pos)

@@ -278,25 +278,13 @@ impl NewMemfd {
         Ok(NewMemfd(unsafe { ARef::from_raw(ptr) }))
     }
 
-    /// Puts `folio` (charged) into the file at page `index`, as shmem's
-    /// own page. On failure the folio is given back, as it was.
-    pub(crate) fn insert(
-        &self,
-        folio: RestoredFolio,
-        index: u64,
-    ) -> core::result::Result<(), (Error, RestoredFolio)> {
-        let Ok(index) = kernel::ffi::c_ulong::try_from(index) else {
-            return Err((EINVAL, folio));
-        };
-        // SAFETY: the file is a new memfd and we hold a reference to the
-        // folio, which `luo_memfd_insert` consumes on success only.
-        let ret = unsafe { bindings::luo_memfd_insert(self.0.as_ptr(), folio.as_ptr(), index) };
-        match kernel::error::to_result(ret) {
-            Ok(()) => {
-                folio.consumed();
-                Ok(())
-            }
-            Err(e) => Err((e, folio)),
+    /// Starts putting folios into the file; shmem counts them when the
+    /// batch ends, which the borrow makes come before [`NewMemfd::finish`]
+    /// hands the file out.
+    pub(crate) fn batch(&mut self) -> Batch<'_> {
+        Batch {
+            memfd: self,
+            pages: 0,
         }
     }
 
@@ -309,5 +297,53 @@ impl NewMemfd {
             bindings::luo_memfd_finish_setup(self.0.as_ptr(), seals, mode as bindings::umode_t, pos)
         })?;
         Ok(self.0.clone())
+    }
+}
+
+/// Folios being put into a [`NewMemfd`]: shmem counts the pages once, when
+/// the batch is dropped, as upstream's restore does, not once per folio.
+/// Until then shmem's count of allocated pages lags behind the page cache:
+/// the memfd must not be handed out (truncate trusts that count), which
+/// the exclusive borrow ensures.
+pub(crate) struct Batch<'a> {
+    memfd: &'a mut NewMemfd,
+    /// Pages inserted by this batch, not yet counted by shmem.
+    pages: kernel::ffi::c_long,
+}
+
+impl Batch<'_> {
+    /// Puts `folio` (charged) into the file at page `index`, as shmem's
+    /// own page. On failure the folio is given back, as it was.
+    pub(crate) fn insert(
+        &mut self,
+        folio: RestoredFolio,
+        index: u64,
+    ) -> core::result::Result<(), (Error, RestoredFolio)> {
+        let Ok(index) = kernel::ffi::c_ulong::try_from(index) else {
+            return Err((EINVAL, folio));
+        };
+        // SAFETY: the file is a new memfd and we hold a reference to the
+        // folio, which `luo_memfd_insert` consumes on success only.
+        let ret =
+            unsafe { bindings::luo_memfd_insert(self.memfd.0.as_ptr(), folio.as_ptr(), index) };
+        match kernel::error::to_result(ret) {
+            Ok(()) => {
+                folio.consumed();
+                // The pages it spans (at most 1 << MAX_PAGE_ORDER).
+                self.pages = self.pages.saturating_add(ret as kernel::ffi::c_long);
+                Ok(())
+            }
+            Err(e) => Err((e, folio)),
+        }
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if self.pages > 0 {
+            // SAFETY: the file is a new memfd, and `pages` pages were
+            // inserted into it by `luo_memfd_insert` and not counted yet.
+            unsafe { bindings::luo_memfd_account(self.memfd.0.as_ptr(), self.pages) }
+        }
     }
 }

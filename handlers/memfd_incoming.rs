@@ -343,12 +343,13 @@ impl Rebuild {
     /// Inserts every charged folio still to insert; on failure the folio
     /// stays in its place (charged).
     fn insert_all(&mut self) -> core::result::Result<(), Failure> {
-        let memfd = self.memfd.as_ref().ok_or(Failure::Gone(EINVAL))?;
+        let memfd = self.memfd.as_mut().ok_or(Failure::Gone(EINVAL))?;
+        let mut batch = memfd.batch();
         let entries = entries(&self.list, memfd_format::pages(self.header.size));
         for (i, (slot, entry)) in self.folios.iter_mut().zip(entries).enumerate() {
             let index = entry.map_or(0, |(_, index, _)| index);
             if let Some(folio) = slot.take() {
-                if let Err((e, folio)) = memfd.insert(folio, index) {
+                if let Err((e, folio)) = batch.insert(folio, index) {
                     *slot = Some(folio);
                     return Err(Failure::Retry(e));
                 }

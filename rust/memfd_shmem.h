@@ -65,10 +65,14 @@ int luo_folio_charge(struct folio *folio);
 void luo_folio_uncharge(struct folio *folio);
 /*
  * Puts folio (restored from KHO, charged) into the memfd at index, as
- * shmem's own: 0, and the caller's reference is consumed; or -errno, and
- * the folio is as it was (still charged), the reference still the caller's.
+ * shmem's own: returns the pages it spans, and the caller's reference is
+ * consumed; or -errno, and the folio is as it was (still charged), the
+ * reference still the caller's. The memfd must not be handed out before
+ * luo_memfd_account() counted the pages inserted.
  */
 int luo_memfd_insert(struct file *file, struct folio *folio, pgoff_t index);
+/* Tells shmem that nr pages were inserted by luo_memfd_insert() since. */
+void luo_memfd_account(struct file *file, long nr);
 /* Last step of a retrieve: permission bits, position, then seals. */
 int luo_memfd_finish_setup(struct file *file, unsigned int seals, umode_t mode, loff_t pos);
 unsigned int luo_memfd_mode(struct file *file);
