@@ -227,7 +227,9 @@ def main():
 
     path = os.path.join(logdir, "bench.json")
     with open(path, "w") as f:
-        json.dump({"scenarios": table, "targets": out_targets}, f, indent=1)
+        # A run of some scenarios only (LUO_BENCH_ONLY) says so.
+        json.dump({"only": os.environ.get("LUO_BENCH_ONLY") or None,
+                   "scenarios": table, "targets": out_targets}, f, indent=1)
     print(f"\nbench: every value in {path}")
     return 0 if ok else 1
 

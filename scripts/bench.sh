@@ -24,6 +24,24 @@ scenarios=(
 # Scenarios profiled (LUO_BENCH_PROFILE=0 skips it).
 profiled=("big-1g:scenario=big size=1024" "files:scenario=files")
 
+# LUO_BENCH_ONLY=files,big-64m runs only those scenarios (a quick look
+# while working; the published table comes from a run of all of them).
+only() { # keeps the entries of array $1 whose name LUO_BENCH_ONLY lists
+	local -n list=$1
+	local kept=() s
+	[ -z "${LUO_BENCH_ONLY:-}" ] && return
+	for s in "${list[@]}"; do
+		case ",$LUO_BENCH_ONLY," in *",${s%%:*},"*) kept+=("$s") ;; esac
+	done
+	list=("${kept[@]}")
+}
+only scenarios
+only profiled
+if [ ${#scenarios[@]} -eq 0 ]; then
+	echo "LUO_BENCH_ONLY=$LUO_BENCH_ONLY names no scenario" >&2
+	exit 2
+fi
+
 for flavor in bench-rs bench-c; do
 	in_chroot env LUO_FLAVOR=$flavor /luo/src/scripts/build-kernel.sh
 	in_chroot env LUO_FLAVOR=$flavor /luo/src/scripts/build-tests.sh
