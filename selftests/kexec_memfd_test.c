@@ -10,7 +10,8 @@
  * to FREEZE and CANCELs it (sizes stay frozen while preserved); changes
  * the data and fills two more holes; then a
  * second update, writing through write() and a shared mapping between
- * PREPARE and FREEZE (into existing pages and into a hole), and kexecs.
+ * PREPARE and FREEZE (into existing pages and into a hole) and changing
+ * one memfd's position, seals and mode there too, and kexecs.
  * The hashes go to stage 2 on the command line.
  */
 #define _GNU_SOURCE
@@ -37,6 +38,10 @@ static const struct {
 };
 #define N (sizeof(files) / sizeof(files[0]))
 #define POS 4321
+/* What the "pos" memfd is given between the second PREPARE and FREEZE. */
+#define LATE_POS 6543
+#define LATE_SEALS F_SEAL_SHRINK
+#define LATE_MODE 0640
 
 static void die(const char *what, int err)
 {
@@ -109,6 +114,10 @@ static void stage1(void)
 	munmap(map, 64 * MiB);
 	if ((err = luo_fill(fd[7], 16 * MiB, 4096, 123)))
 		die("write after PREPARE", err);
+	/* What the header says changes too: FREEZE must write it again. */
+	if (lseek(fd[6], LATE_POS, SEEK_SET) != LATE_POS ||
+	    fcntl(fd[6], F_ADD_SEALS, LATE_SEALS) || fchmod(fd[6], LATE_MODE))
+		die("position, seals or mode after PREPARE", errno);
 	if ((err = luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE)))
 		die("FREEZE", err);
 
@@ -180,6 +189,7 @@ TEST(seals_position_name_and_mode)
 {
 	char link[64], want[64];
 	int s = -1, sealed = get(_metadata, &s, 6), pos = get(_metadata, &s, 7);
+	struct stat st;
 	char c = 0;
 
 	ASSERT_LE(0, sealed);
@@ -188,7 +198,11 @@ TEST(seals_position_name_and_mode)
 	EXPECT_EQ(-1, pwrite(sealed, &c, 1, 0));
 	EXPECT_EQ(EPERM, errno);
 	EXPECT_EQ(-1, ftruncate(sealed, 0));
-	EXPECT_EQ(POS, lseek(pos, 0, SEEK_CUR));
+	/* Changed between PREPARE and FREEZE. */
+	EXPECT_EQ(LATE_POS, lseek(pos, 0, SEEK_CUR));
+	EXPECT_EQ(LATE_SEALS, fcntl(pos, F_GET_SEALS));
+	ASSERT_EQ(0, fstat(pos, &st));
+	EXPECT_EQ(LATE_MODE, st.st_mode & 0777);
 	snprintf(want, sizeof(want), "/proc/self/fd/%d", pos);
 	memset(link, 0, sizeof(link));
 	ASSERT_LT(0, readlink(want, link, sizeof(link) - 1));
