@@ -83,6 +83,11 @@ struct Core {
     /// it does not fit): built by PREPARE, refreshed by FREEZE, withdrawn
     /// (unpreserved and freed) by CANCEL.
     outgoing: KVec<OutgoingBlob>,
+    /// The record `outgoing` holds, as [`luo_handover::record_words`]
+    /// spells it; empty if unknown (none written yet, a write failed or
+    /// was cancelled). FREEZE writes the blobs again only if its record
+    /// differs: the blackout of an unchanged update encodes nothing.
+    written: KVVec<u64>,
     /// Files of sessions closed while FROZEN: committed to the handover,
     /// so kept preserved until the kexec (or a CANCEL).
     committed: KVec<KVec<OutgoingFile>>,
@@ -112,6 +117,7 @@ kernel::sync::global_lock! {
     unsafe(uninit) static CORE: Mutex<Core> = Core {
         state: State::Normal,
         outgoing: KVec::new(),
+        written: KVVec::new(),
         committed: KVec::new(),
         jump: Jump::NotYet,
     };
@@ -238,7 +244,44 @@ impl Core {
                 GFP_KERNEL,
             )?;
         }
-        luo_subsystem::with_records(|subsystems| self.write_blobs(&header, &records, subsystems))
+        luo_subsystem::with_records(|subsystems| {
+            if self.holds(&header, &records, subsystems) {
+                return Ok(());
+            }
+            self.written.clear();
+            self.write_blobs(&header, &records, subsystems)?;
+            // Remember what they hold; if there is no memory for that, the
+            // next FREEZE writes them again.
+            let mut written = KVVec::new();
+            let spelt = luo_handover::record_words(&header, &records, subsystems, &mut |w| {
+                written.push(w, GFP_KERNEL)
+            });
+            if spelt.is_ok() {
+                self.written = written;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether the blobs hold this record already, word for word.
+    fn holds(
+        &self,
+        header: &Handover,
+        sessions: &[SessionRecord<'_>],
+        subsystems: &[SubsystemRecord<'_>],
+    ) -> bool {
+        if self.outgoing.is_empty() || self.written.is_empty() {
+            return false;
+        }
+        let mut held = self.written.iter();
+        let same = luo_handover::record_words(header, sessions, subsystems, &mut |w| {
+            if held.next() == Some(&w) {
+                Ok(())
+            } else {
+                Err(())
+            }
+        });
+        same.is_ok() && held.next().is_none()
     }
 
     /// Writes the record into as many blobs as it needs ([`plan_blobs`]),
@@ -321,6 +364,7 @@ impl Core {
         }
         self.committed.clear();
         // Dropping the blobs withdraws their subtrees and frees them.
+        self.written.clear();
         self.outgoing.clear();
     }
 

@@ -409,6 +409,55 @@ pub(crate) fn encode_part(
     w.finish()
 }
 
+/// Spells out everything [`encode_part`] writes of a record as `u64`
+/// words, one after the other, each list preceded by its length, so that
+/// two records give the same words if and only if they are the same
+/// record. A caller that keeps the words of the record its blobs hold can
+/// tell, without encoding again, that a new record is that one. Stops at
+/// the first error `emit` returns.
+pub(crate) fn record_words<E>(
+    h: &Handover,
+    sessions: &[SessionRecord<'_>],
+    subsystems: &[SubsystemRecord<'_>],
+    emit: &mut impl FnMut(u64) -> Result<(), E>,
+) -> Result<(), E> {
+    emit(h.generation)?;
+    emit(h.boot_id)?;
+    emit(sessions.len() as u64)?;
+    for s in sessions {
+        bytes_words(s.name.as_bytes(), emit)?;
+        emit(u64::from(s.owner))?;
+        emit(s.files.len() as u64)?;
+        for f in s.files {
+            bytes_words(f.compatible, emit)?;
+            emit(f.token)?;
+            emit(f.data)?;
+            emit(f.depends.len() as u64)?;
+            for token in f.depends.tokens() {
+                emit(token)?;
+            }
+        }
+    }
+    emit(subsystems.len() as u64)?;
+    for s in subsystems {
+        bytes_words(s.compatible, emit)?;
+        emit(s.data)?;
+    }
+    Ok(())
+}
+
+/// `bytes` as [`record_words`] spells them: their length, then eight at a
+/// time (the last word zero-padded).
+fn bytes_words<E>(bytes: &[u8], emit: &mut impl FnMut(u64) -> Result<(), E>) -> Result<(), E> {
+    emit(bytes.len() as u64)?;
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word.iter_mut().zip(chunk).for_each(|(w, &b)| *w = b);
+        emit(u64::from_le_bytes(word))?;
+    }
+    Ok(())
+}
+
 /// Receives what [`decode`] finds, in order: a session, then its files;
 /// subsystems (in any order with sessions).
 pub(crate) trait Sink {

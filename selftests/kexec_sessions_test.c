@@ -2,17 +2,19 @@
 /*
  * Two-stage: named sessions cross a kexec driven by explicit events.
  *
- * Stage 1 makes sessions "a", "b" and "c", an unnamed one and one ("gone")
- * closed before PREPARE; runs PREPARE and FREEZE; closes "c" while FROZEN
+ * Stage 1 makes sessions "a", "b" and "c", an unnamed one, one ("gone")
+ * closed before PREPARE and one ("late", with a memfd) closed between
+ * PREPARE and FREEZE; runs PREPARE and FREEZE; closes "c" while FROZEN
  * (it is committed, so it still goes); kexecs. Stage 2 checks which
  * sessions arrived and the rules of UPDATED, then ends the update with
  * SESSION_FINISH and a global FINISH. The TEST()s run in order.
  */
+#include "memfd_util.h"
 #include "luo_test.h"
 
 static void stage1(void)
 {
-	int dev = luo_open(), unnamed = luo_open(), a, b, c, gone;
+	int dev = luo_open(), unnamed = luo_open(), a, b, c, gone, late, memfd;
 
 	if (dev < 0 || unnamed < 0)
 		ksft_exit_fail_msg("open: %s\n", strerror(errno));
@@ -20,12 +22,19 @@ static void stage1(void)
 	b = luo_create_session(dev, "b");
 	c = luo_create_session(dev, "c");
 	gone = luo_create_session(dev, "gone");
-	if (a < 0 || b < 0 || c < 0 || gone < 0)
-		ksft_exit_fail_msg("CREATE_SESSION failed\n");
+	late = luo_create_session(dev, "late");
+	memfd = luo_memfd("late", 4096);
+	if (a < 0 || b < 0 || c < 0 || gone < 0 || late < 0 || memfd < 0)
+		ksft_exit_fail_msg("CREATE_SESSION or memfd failed\n");
+	if (luo_preserve(late, memfd, 1))
+		ksft_exit_fail_msg("PRESERVE_FD failed\n");
 	close(gone);
-	if (luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE) ||
-	    luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE))
-		ksft_exit_fail_msg("PREPARE/FREEZE failed\n");
+	if (luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE))
+		ksft_exit_fail_msg("PREPARE failed\n");
+	/* In PREPARE's record, not in FREEZE's: FREEZE must write it again. */
+	close(late);
+	if (luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE))
+		ksft_exit_fail_msg("FREEZE failed\n");
 	close(c);
 	ksft_exit_fail_msg("kexec: %s\n", strerror(-luo_kexec("")));
 }
@@ -61,8 +70,9 @@ TEST(named_sessions_arrived)
 		EXPECT_STREQ(names[i], name);
 		close(s);
 	}
-	/* Closed before PREPARE: not handed over. */
+	/* Closed before FREEZE: not handed over. */
 	EXPECT_EQ(-ENOENT, luo_retrieve_session(dev, "gone"));
+	EXPECT_EQ(-ENOENT, luo_retrieve_session(dev, "late"));
 	EXPECT_EQ(-ENOENT, luo_retrieve_session(dev, "never"));
 	/* No unnamed session is handed over: ENOENT, as upstream. */
 	EXPECT_EQ(-ENOENT, luo_retrieve_session(dev, ""));

@@ -841,3 +841,137 @@ fn every_truncation_and_every_byte_flip_is_safe() {
         let _ = decode(&b[..n], &mut Collect::default());
     }
 }
+
+fn words_of(
+    h: &Handover,
+    sessions: &[SessionRecord<'_>],
+    subs: &[SubsystemRecord<'_>],
+) -> Vec<u64> {
+    let mut out = Vec::new();
+    record_words(h, sessions, subs, &mut |w| -> Result<(), ()> {
+        out.push(w);
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn record_words_tell_records_apart() {
+    let h = Handover {
+        generation: 3,
+        boot_id: 0xfeed,
+    };
+    let deps = depends_bytes(&[7]);
+    let files = [
+        FileRecord {
+            compatible: b"luo-rs,memfd-v2",
+            token: 7,
+            data: 0x1000,
+            depends: Depends::NONE,
+        },
+        FileRecord {
+            compatible: b"luo-rs,test-v1",
+            token: 8,
+            data: 0x2000,
+            depends: Depends::from_bytes(&deps).unwrap(),
+        },
+    ];
+    let sessions = [SessionRecord {
+        name: name("vm-1"),
+        owner: 1000,
+        files: &files,
+    }];
+    let subs = [SubsystemRecord {
+        compatible: b"luo-rs,sub-v1",
+        data: 0x3000,
+    }];
+    let base = words_of(&h, &sessions, &subs);
+    // The same record, rebuilt from other memory, spells the same words.
+    let compat: Vec<u8> = b"luo-rs,memfd-v2".to_vec();
+    let mut same_files = files;
+    same_files[0].compatible = &compat;
+    let same = [SessionRecord {
+        files: &same_files,
+        ..sessions[0]
+    }];
+    assert_eq!(words_of(&h, &same, &subs), base);
+
+    // Any one change, however small, spells other words.
+    let mut variants: Vec<Vec<u64>> = Vec::new();
+    let other_h = [
+        Handover { generation: 4, ..h },
+        Handover { boot_id: 1, ..h },
+    ];
+    for oh in &other_h {
+        variants.push(words_of(oh, &sessions, &subs));
+    }
+    let other_deps = depends_bytes(&[8]);
+    let file_changes: [&dyn Fn(&mut FileRecord<'_>); 5] = [
+        &|f| f.token += 1,
+        &|f| f.data += 1,
+        &|f| f.compatible = b"luo-rs,memfd-v3",
+        &|f| f.compatible = b"luo-rs,memfd-v2\0",
+        &|f| f.depends = Depends::NONE,
+    ];
+    for change in file_changes {
+        let mut fs = files;
+        change(&mut fs[1]);
+        let ss = [SessionRecord {
+            files: &fs,
+            ..sessions[0]
+        }];
+        variants.push(words_of(&h, &ss, &subs));
+    }
+    let mut fs = files;
+    fs[1].depends = Depends::from_bytes(&other_deps).unwrap();
+    let ss = [SessionRecord {
+        files: &fs,
+        ..sessions[0]
+    }];
+    variants.push(words_of(&h, &ss, &subs));
+    // A file less, a session renamed or of another owner, one more session.
+    let fewer = [SessionRecord {
+        files: &files[..1],
+        ..sessions[0]
+    }];
+    variants.push(words_of(&h, &fewer, &subs));
+    let renamed = [SessionRecord {
+        name: name("vm-2"),
+        ..sessions[0]
+    }];
+    variants.push(words_of(&h, &renamed, &subs));
+    let longer = [SessionRecord {
+        name: name("vm-1\u{1}"),
+        ..sessions[0]
+    }];
+    variants.push(words_of(&h, &longer, &subs));
+    let other_owner = [SessionRecord {
+        owner: 0,
+        ..sessions[0]
+    }];
+    variants.push(words_of(&h, &other_owner, &subs));
+    let two = [sessions[0], sessions[0]];
+    variants.push(words_of(&h, &two, &subs));
+    // Files moved from one session to the next.
+    let split = [
+        SessionRecord {
+            files: &files[..1],
+            ..sessions[0]
+        },
+        SessionRecord {
+            files: &files[1..],
+            ..sessions[0]
+        },
+    ];
+    variants.push(words_of(&h, &split, &subs));
+    variants.push(words_of(&h, &sessions, &[]));
+    let other_sub = [SubsystemRecord {
+        data: 0x3001,
+        ..subs[0]
+    }];
+    variants.push(words_of(&h, &sessions, &other_sub));
+    for (i, v) in variants.iter().enumerate() {
+        assert_ne!(*v, base, "variant {i}");
+    }
+}
