@@ -83,16 +83,27 @@ struct Core {
     /// it does not fit): built by PREPARE, refreshed by FREEZE, withdrawn
     /// (unpreserved and freed) by CANCEL.
     outgoing: KVec<OutgoingBlob>,
-    /// The record `outgoing` holds, as [`luo_handover::record_words`]
-    /// spells it; empty if unknown (none written yet, a write failed or
-    /// was cancelled). FREEZE writes the blobs again only if its record
-    /// differs: the blackout of an unchanged update encodes nothing.
+    /// From PREPARE to FREEZE, the record `outgoing` holds, as
+    /// [`luo_handover::record_words`] spells it; empty if unknown (a write
+    /// failed or was cancelled, or no memory to keep it). FREEZE writes
+    /// the blobs again only if its record differs: the blackout of an
+    /// unchanged update encodes nothing.
     written: KVVec<u64>,
     /// Files of sessions closed while FROZEN: committed to the handover,
     /// so kept preserved until the kexec (or a CANCEL).
     committed: KVec<KVec<OutgoingFile>>,
     /// Whether `liveupdate_reboot()` succeeded: the kexec jumps next.
     jump: Jump,
+}
+
+/// The transition a serialization is for.
+#[derive(Clone, Copy)]
+enum Step {
+    /// The first write of the record; a FREEZE follows.
+    Prepare,
+    /// The last write before the kexec, skipped if PREPARE's record is
+    /// unchanged.
+    Freeze,
 }
 
 /// Where the kexec stands.
@@ -220,8 +231,9 @@ impl Core {
     }
 
     /// Writes the whole outgoing state into the handover blobs, allocating
-    /// (or growing) and publishing them as needed.
-    fn serialize(&mut self) -> Result {
+    /// (or growing) and publishing them as needed; at FREEZE, only if it
+    /// changed since PREPARE.
+    fn serialize(&mut self, step: Step) -> Result {
         let boot = BOOT.as_ref().ok_or(ENODEV)?;
         let generation = boot.incoming.map_or(0, |h| h.generation);
         let header = Handover {
@@ -245,35 +257,42 @@ impl Core {
             )?;
         }
         luo_subsystem::with_records(|subsystems| {
-            if self.holds(&header, &records, subsystems) {
-                return Ok(());
+            // What PREPARE wrote is of no more use after FREEZE.
+            let written = core::mem::take(&mut self.written);
+            match step {
+                Step::Freeze if self.holds(&written, &header, &records, subsystems) => Ok(()),
+                Step::Freeze => self.write_blobs(&header, &records, subsystems),
+                Step::Prepare => {
+                    self.write_blobs(&header, &records, subsystems)?;
+                    // For FREEZE; if there is no memory for it, FREEZE
+                    // writes the blobs again.
+                    let mut words = KVVec::new();
+                    let spelt =
+                        luo_handover::record_words(&header, &records, subsystems, &mut |w| {
+                            words.push(w, GFP_KERNEL)
+                        });
+                    if spelt.is_ok() {
+                        self.written = words;
+                    }
+                    Ok(())
+                }
             }
-            self.written.clear();
-            self.write_blobs(&header, &records, subsystems)?;
-            // Remember what they hold; if there is no memory for that, the
-            // next FREEZE writes them again.
-            let mut written = KVVec::new();
-            let spelt = luo_handover::record_words(&header, &records, subsystems, &mut |w| {
-                written.push(w, GFP_KERNEL)
-            });
-            if spelt.is_ok() {
-                self.written = written;
-            }
-            Ok(())
         })
     }
 
-    /// Whether the blobs hold this record already, word for word.
+    /// Whether the blobs hold this record already: `written` (what they
+    /// were written with) spells it word for word.
     fn holds(
         &self,
+        written: &[u64],
         header: &Handover,
         sessions: &[SessionRecord<'_>],
         subsystems: &[SubsystemRecord<'_>],
     ) -> bool {
-        if self.outgoing.is_empty() || self.written.is_empty() {
+        if self.outgoing.is_empty() || written.is_empty() {
             return false;
         }
-        let mut held = self.written.iter();
+        let mut held = written.iter();
         let same = luo_handover::record_words(header, sessions, subsystems, &mut |w| {
             if held.next() == Some(&w) {
                 Ok(())
@@ -374,7 +393,7 @@ impl Core {
             Work::Prepare => {
                 luo_session::prepare_files()?;
                 luo_subsystem::prepare_all()?;
-                self.serialize()
+                self.serialize(Step::Prepare)
             }
             Work::Freeze => {
                 // Room to keep the files of every session closed while
@@ -384,7 +403,7 @@ impl Core {
                     .reserve(luo_session::live_sessions(), GFP_KERNEL)?;
                 luo_session::freeze_files()?;
                 luo_subsystem::freeze_all()?;
-                self.serialize()
+                self.serialize(Step::Freeze)
             }
             Work::Cancel { .. } => {
                 self.cancel_everything();
@@ -478,6 +497,8 @@ pub(crate) fn damage_handover(damage: Damage) -> Result {
     if core.state != State::Frozen {
         return Err(EBUSY);
     }
+    // The blobs no longer hold the record they were written with.
+    core.written = KVVec::new();
     let bytes = core.outgoing.first_mut().ok_or(ENOENT)?.as_mut_slice();
     let format = luo_handover::COMPATIBLE.as_bytes();
     let at = bytes

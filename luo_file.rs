@@ -90,7 +90,9 @@ pub(crate) trait Preserved: Send {
     /// returns the handover data.
     fn prepare(&mut self) -> Result<u64>;
     /// FREEZE: take in what changed since `prepare`; returns the final
-    /// handover data.
+    /// handover data. Only that `u64` is in luo-rs's record (written
+    /// again only if it or the sessions changed): what it points to, the
+    /// handler updates in place.
     fn freeze(&mut self) -> Result<u64>;
     /// CANCEL (or a failed PREPARE/FREEZE): undo what `prepare` and
     /// `freeze` changed for the update (the file is as after PRESERVE_FD

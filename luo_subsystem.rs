@@ -34,6 +34,7 @@ pub(crate) trait Subsystem: Sync {
     /// PREPARE: do the heavy work; returns the handover data.
     fn prepare(&self) -> Result<u64>;
     /// FREEZE: `data` is what `prepare` returned; returns the final data.
+    /// What it points to, the subsystem updates in place.
     fn freeze(&self, data: u64) -> Result<u64>;
     /// CANCEL (or a failed PREPARE/FREEZE): undo `prepare` and `freeze`;
     /// `data` is the last value they returned.
