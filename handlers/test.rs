@@ -14,6 +14,8 @@
 //!
 //! A payload starting with `fail:prepare` or `fail:freeze` makes that step
 //! fail with `EIO`, so the tests can check that luo-rs rolls back; one
+//! starting with `fail:retrieve` makes retrieve() in the new kernel fail
+//! with `EIO` (the page freed: every later attempt gets `EINVAL`); one
 //! starting with `stall:retrieve` makes retrieve() wait for the test
 //! control's `release-retrieves` (`test_control`).
 //!
@@ -51,6 +53,8 @@ const MAGIC: u32 = 0x544f_554c;
 /// the tests can check rollback.
 const FAIL_PREPARE: &[u8] = b"fail:prepare";
 const FAIL_FREEZE: &[u8] = b"fail:freeze";
+/// Payload prefix that makes retrieve() fail with `EIO`.
+const FAIL_RETRIEVE: &[u8] = b"fail:retrieve";
 /// Payload prefix that makes retrieve() wait for the test control.
 const STALL_RETRIEVE: &[u8] = b"stall:retrieve";
 /// Payload prefix of a file that depends on others, by fd.
@@ -335,6 +339,9 @@ impl FileHandler for TestHandler {
         // The page is freed when `page` goes out of scope.
         let page = IncomingBlob::restore(data, PAGE)?;
         let mut payload = payload_of(&page)?;
+        if payload.starts_with(FAIL_RETRIEVE) {
+            return Err(EIO);
+        }
         if payload.starts_with(STALL_RETRIEVE) {
             crate::test_control::stall_retrieve()?;
         }

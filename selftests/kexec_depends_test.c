@@ -14,14 +14,17 @@
  * yet (not preserved, in another session, a cycle, itself: ENOLINK), and
  * the test handler bad lists (EBADF, EINVAL, E2BIG); UNPRESERVE_FD refuses
  * a file another still needs (EBUSY). Then session "vm" with a file that
- * needs a test file and a 1 MiB memfd, and sessions "vm2" and "vm3" with
- * a file that needs another; PREPARE; kexec (FREEZE inside reboot()).
+ * needs a test file and a 1 MiB memfd, sessions "vm2" and "vm3" with a
+ * file that needs another, and session "vm4" with a file that needs one
+ * whose retrieve fails ("fail:retrieve") and a third that needs nothing;
+ * PREPARE; kexec (FREEZE inside reboot()).
  *
  * Stage 2: in "vm" the dependent file, retrieved first, was given the
  * rebuilt test file and memfd, the very ones RETRIEVE_FD gives next (same
  * inode, same bytes); in "vm2" only the dependency is retrieved and FINISH
  * frees the other; in "vm3" the dependency comes first and the dependent
- * gets it.
+ * gets it; in "vm4" the dependent gets its dependency's error and is not
+ * rebuilt, the independent file still is, and FINISH ends the session.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -107,7 +110,7 @@ static void refusals(int dev)
 
 static void stage1(void)
 {
-	int dev = luo_open(), vm, vm2, vm3, a, b, m, a2, b2, a3, b3;
+	int dev = luo_open(), vm, vm2, vm3, vm4, a, b, m, a2, b2, a3, b3, a4, b4, c4;
 
 	CHECK(dev >= 0, "open: %s\n", strerror(errno));
 	refusals(dev);
@@ -115,6 +118,8 @@ static void stage1(void)
 	vm = luo_create_session(dev, "vm");
 	vm2 = luo_create_session(dev, "vm2");
 	vm3 = luo_create_session(dev, "vm3");
+	vm4 = luo_create_session(dev, "vm4");
+	CHECK(vm4 >= 0, "CREATE_SESSION vm4: %s\n", strerror(-vm4));
 	m = luo_memfd("vm", MEMFD_SIZE);
 	a = luo_test_file("vm-a", 4);
 	CHECK(vm >= 0 && vm2 >= 0 && vm3 >= 0 && m >= 0 && a >= 0, "setup failed\n");
@@ -124,7 +129,10 @@ static void stage1(void)
 	b2 = a2 < 0 ? a2 : test_file_fmt("needs:%d", a2);
 	a3 = luo_test_file("vm3-a", 5);
 	b3 = a3 < 0 ? a3 : test_file_fmt("needs:%d", a3);
-	CHECK(b >= 0 && b2 >= 0 && b3 >= 0, "test files\n");
+	a4 = test_file_fmt("fail:retrieve");
+	b4 = a4 < 0 ? a4 : test_file_fmt("needs:%d", a4);
+	c4 = luo_test_file("vm4-c", 5);
+	CHECK(b >= 0 && b2 >= 0 && b3 >= 0 && b4 >= 0 && c4 >= 0, "test files\n");
 	/* What a file needs goes first, and stays while it is needed. */
 	CHECK(luo_preserve(vm, b, 12) == -ENOLINK, "needs what is not there yet: not ENOLINK\n");
 	CHECK(!luo_preserve(vm, a, 11) && !luo_preserve(vm, m, 10) && !luo_preserve(vm, b, 12),
@@ -135,8 +143,10 @@ static void stage1(void)
 		      !luo_preserve(vm, b, 12),
 	      "UNPRESERVE_FD and PRESERVE_FD again failed\n");
 	CHECK(!luo_preserve(vm2, a2, 1) && !luo_preserve(vm2, b2, 2) &&
-		      !luo_preserve(vm3, a3, 1) && !luo_preserve(vm3, b3, 2),
-	      "PRESERVE_FD in \"vm2\", \"vm3\" failed\n");
+		      !luo_preserve(vm3, a3, 1) && !luo_preserve(vm3, b3, 2) &&
+		      !luo_preserve(vm4, a4, 1) && !luo_preserve(vm4, b4, 2) &&
+		      !luo_preserve(vm4, c4, 3),
+	      "PRESERVE_FD in \"vm2\", \"vm3\", \"vm4\" failed\n");
 	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE), "PREPARE: %s\n", strerror(errno));
 	ksft_exit_fail_msg("kexec: %s\n", strerror(-luo_kexec("")));
 }
@@ -238,6 +248,32 @@ TEST(a_dependency_retrieved_first_is_the_one_given)
 	EXPECT_EQ(0, luo_finish(s));
 	close(a);
 	close(b);
+	close(s);
+	close(dev);
+}
+
+TEST(a_dependency_that_cannot_be_rebuilt)
+{
+	char buf[64];
+	int dev = luo_open(), s, c;
+
+	ASSERT_LE(0, dev);
+	s = luo_retrieve_session(dev, "vm4");
+	ASSERT_LE(0, s);
+	/* Its dependency's retrieve fails: so does its own, with that errno. */
+	EXPECT_EQ(-EIO, luo_retrieve_fd(s, 2));
+	/* That handler keeps nothing for another attempt. */
+	EXPECT_EQ(-EINVAL, luo_retrieve_fd(s, 2));
+	EXPECT_EQ(-EINVAL, luo_retrieve_fd(s, 1));
+	/* A file that needs neither is rebuilt as ever. */
+	c = luo_retrieve_fd(s, 3);
+	ASSERT_LE(0, c);
+	EXPECT_EQ(5, luo_test_read(c, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "vm4-c", 5));
+	/* FINISH frees what is left, the failed files with it. */
+	EXPECT_EQ(0, luo_finish(s));
+	EXPECT_EQ(-ENOENT, luo_retrieve_fd(s, 2));
+	close(c);
 	close(s);
 	close(dev);
 }
