@@ -22,6 +22,8 @@ mod handlers;
 mod key_set;
 mod kho;
 mod kho_ser;
+#[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+mod kvm;
 mod luo_file;
 mod luo_handover;
 mod luo_ioctl;
@@ -929,6 +931,10 @@ impl kernel::InPlaceModule for LiveUpdate {
             if let Err(e) = luo_file::register(handler) {
                 pr_err!("cannot register a memfd handler: {:?}\n", e);
             }
+        }
+        #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+        if let Err(e) = luo_file::register(&handlers::kvm_vm::HANDLER) {
+            pr_err!("cannot register the VM handler: {:?}\n", e);
         }
         if test_control::handler_at_boot() {
             if let Err(e) = test_control::register_handler() {
