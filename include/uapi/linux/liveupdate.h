@@ -262,11 +262,16 @@ struct liveupdate_ioctl_set_event {
  * preserved zero-copy with size, holes, seals, position and name; while
  * a memfd is preserved, truncating, growing or punching holes in it fails
  * with EPERM, and its size counts against the caller's RLIMIT_MEMLOCK
- * (charged to the process's pinned memory, VmPin, as RDMA does).
+ * (charged to the process's pinned memory, VmPin, as RDMA does). With
+ * KVM built in: KVM VMs (the VM file of KVM_CREATE_VM), carried as their
+ * type; the new kernel gives back a new, empty VM of that type.
  *
  * Return: 0; EBADF for a bad @fd, or a memfd not open read-write; ENOENT
  * if no file handler supports the
- * file (a /dev/liveupdate or session fd, for one); ENOMEM if a memfd's
+ * file (a /dev/liveupdate or session fd, for one); EPERM for a memfd
+ * another user owns, or a VM of another process (only its VMM may
+ * preserve it); EOPNOTSUPP for a VM of a type that cannot cross (one
+ * with private memory or protected state); ENOMEM if a memfd's
  * size would take the caller past its RLIMIT_MEMLOCK (CAP_IPC_LOCK goes
  * past it), or out of memory; EAGAIN if a write() held the memfd for
  * 2 s (try again); EINTR if killed while waiting or pinning (EIO, or
