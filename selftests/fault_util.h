@@ -76,4 +76,22 @@ static inline int luo_fault_fired(void)
 	return 0;
 }
 
+/*
+ * ret of a call whose nth allocation failed: it must be 0 (the failure was
+ * absorbed) or -ENOMEM.
+ */
+static inline void luo_fault_failed_cleanly(const char *what, unsigned int n, int ret)
+{
+	if (ret != 0 && ret != -ENOMEM)
+		ksft_exit_fail_msg("%s with allocation %u failing: %s (want ENOMEM)\n", what, n,
+				   strerror(-ret));
+}
+
+/* What a loop that reached its nth allocation without failing did. */
+static inline void luo_fault_report(const char *what, unsigned int n)
+{
+	printf("# %s: %u allocation(s) failed in turn, each undone\n", what, n - 1);
+	fflush(stdout);
+}
+
 #endif /* LUO_FAULT_UTIL_H */

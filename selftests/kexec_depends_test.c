@@ -61,12 +61,6 @@ static int set_payload(int fd, const char *fmt, ...)
 	return write(fd, payload, strlen(payload)) == (ssize_t)strlen(payload) ? 0 : -errno;
 }
 
-#define CHECK(cond, ...)                          \
-	do {                                      \
-		if (!(cond))                      \
-			ksft_exit_fail_msg(__VA_ARGS__); \
-	} while (0)
-
 static void refusals(int dev)
 {
 	int lonely = luo_create_session(dev, "lonely"), other = luo_create_session(dev, "other");

@@ -25,12 +25,6 @@
 #define COPIES 12
 #define COPY_TOKEN 100
 
-#define CHECK(cond, ...)					\
-	do {							\
-		if (!(cond))					\
-			ksft_exit_fail_msg(__VA_ARGS__);	\
-	} while (0)
-
 /* A memfd of `size` bytes of stream `seed`, with a hole in its middle
  * quarter: its fd, and its SHA-256 in sha. */
 static int holed_memfd(const char *name, size_t size, uint64_t seed, char sha[65])
@@ -47,27 +41,6 @@ static int holed_memfd(const char *name, size_t size, uint64_t seed, char sha[65
 static int state(int dev)
 {
 	return luo_get_state(dev);
-}
-
-static unsigned int files_in(int session)
-{
-	unsigned int nr = ~0u;
-
-	CHECK(luo_session_state(session, &nr) >= 0, "SESSION_GET_STATE failed\n");
-	return nr;
-}
-
-/* ret of a call whose allocation failed: 0 (absorbed) or -ENOMEM. */
-static void failed_cleanly(const char *what, unsigned int n, int ret)
-{
-	CHECK(ret == 0 || ret == -ENOMEM, "%s with allocation %u failing: %s (want ENOMEM)\n",
-	      what, n, strerror(-ret));
-}
-
-static void report(const char *what, unsigned int n)
-{
-	printf("# %s: %u allocation(s) failed in turn, each undone\n", what, n - 1);
-	fflush(stdout);
 }
 
 /* Moves dev to `want` (NORMAL, PREPARED or FROZEN) without failures. */
@@ -100,13 +73,13 @@ static void event_steps(int dev, const char *what, unsigned int event, int from,
 			CHECK(!ret, "%s: %s\n", what, strerror(-ret));
 			break;
 		}
-		failed_cleanly(what, n, ret);
+		luo_fault_failed_cleanly(what, n, ret);
 		CHECK(!ret || undone >= 0, "%s failed: %s\n", what, strerror(-ret));
 		CHECK(state(dev) == (ret ? undone : to), "%s failed (%d): state %d\n", what,
 		      ret, state(dev));
 	}
 	CHECK(state(dev) == to, "%s: state %d\n", what, state(dev));
-	report(what, n);
+	luo_fault_report(what, n);
 }
 
 static void stage1(void)
@@ -131,13 +104,13 @@ static void stage1(void)
 		made = luo_create_session(dev, "made");
 		if (!luo_fault_fired())
 			break;
-		failed_cleanly("CREATE_SESSION", n, made < 0 ? made : 0);
+		luo_fault_failed_cleanly("CREATE_SESSION", n, made < 0 ? made : 0);
 		/* Absorbed: close it, which must free the name again. */
 		if (made >= 0)
 			close(made);
 	}
 	CHECK(made >= 0, "CREATE_SESSION: %s\n", strerror(-made));
-	report("CREATE_SESSION", n);
+	luo_fault_report("CREATE_SESSION", n);
 
 	/* Copies RETRIEVE_FD can use up: a retrieve that absorbed its
 	 * failure has made its file, and the next count goes on with the
@@ -159,13 +132,13 @@ static void stage1(void)
 			CHECK(!ret, "PRESERVE_FD: %s\n", strerror(-ret));
 			break;
 		}
-		failed_cleanly("PRESERVE_FD", n, ret);
-		CHECK(files_in(made) == COPIES + (ret ? 0 : 1), "PRESERVE_FD failed (%d): %u files\n",
-		      ret, files_in(made));
+		luo_fault_failed_cleanly("PRESERVE_FD", n, ret);
+		CHECK(luo_files_in(made) == COPIES + (ret ? 0 : 1), "PRESERVE_FD failed (%d): %u files\n",
+		      ret, luo_files_in(made));
 		if (!ret)
 			CHECK(!luo_unpreserve(made, 7), "UNPRESERVE_FD\n");
 	}
-	report("PRESERVE_FD", n);
+	luo_fault_report("PRESERVE_FD", n);
 
 	mextra = holed_memfd("extra", 256 << 10, 44, extra_sha);
 	for (n = 1;; n++) {
@@ -178,13 +151,13 @@ static void stage1(void)
 			CHECK(!ret, "UNPRESERVE_FD: %s\n", strerror(-ret));
 			break;
 		}
-		failed_cleanly("UNPRESERVE_FD", n, ret);
-		CHECK(files_in(made) == COPIES + (ret ? 2 : 1), "UNPRESERVE_FD failed (%d): %u files\n",
-		      ret, files_in(made));
+		luo_fault_failed_cleanly("UNPRESERVE_FD", n, ret);
+		CHECK(luo_files_in(made) == COPIES + (ret ? 2 : 1), "UNPRESERVE_FD failed (%d): %u files\n",
+		      ret, luo_files_in(made));
 		if (ret)
 			CHECK(!luo_unpreserve(made, 8), "UNPRESERVE_FD\n");
 	}
-	report("UNPRESERVE_FD", n);
+	luo_fault_report("UNPRESERVE_FD", n);
 
 	event_steps(dev, "PREPARE", LIVEUPDATE_EVENT_PREPARE, LIVEUPDATE_STATE_NORMAL,
 		    LIVEUPDATE_STATE_PREPARED, LIVEUPDATE_STATE_NORMAL);
@@ -214,12 +187,12 @@ static int retrieve_session_steps(struct __test_metadata *_metadata, int dev, co
 		s = luo_retrieve_session(dev, name);
 		if (!luo_fault_fired())
 			break;
-		failed_cleanly("RETRIEVE_SESSION", n, s < 0 ? s : 0);
+		luo_fault_failed_cleanly("RETRIEVE_SESSION", n, s < 0 ? s : 0);
 		/* Absorbed: let go of it, which makes it retrievable again. */
 		if (s >= 0)
 			close(s);
 	}
-	report("RETRIEVE_SESSION", n);
+	luo_fault_report("RETRIEVE_SESSION", n);
 	EXPECT_LE(0, s) {
 		TH_LOG("RETRIEVE_SESSION %s: %s", name, strerror(-s));
 	}
@@ -237,9 +210,9 @@ static int finish_steps(int s, const char *what)
 		ret = luo_finish(s);
 		if (!luo_fault_fired() || !ret)
 			break;
-		failed_cleanly(what, n, ret);
+		luo_fault_failed_cleanly(what, n, ret);
 	}
-	report(what, n);
+	luo_fault_report(what, n);
 	return ret;
 }
 
@@ -277,7 +250,7 @@ TEST_F(fault, retrieve_and_finish_lose_nothing)
 			}
 			break;
 		}
-		failed_cleanly("RETRIEVE_FD", n, m < 0 ? m : 0);
+		luo_fault_failed_cleanly("RETRIEVE_FD", n, m < 0 ? m : 0);
 		if (m >= 0) {
 			/* Absorbed: this copy is done; go on with the next. */
 			close(m);
@@ -287,7 +260,7 @@ TEST_F(fault, retrieve_and_finish_lose_nothing)
 		}
 	}
 	close(m);
-	report("RETRIEVE_FD", n);
+	luo_fault_report("RETRIEVE_FD", n);
 	printf("# RETRIEVE_FD: %d retrieve(s) absorbed a failure\n", copy);
 	/* Every copy, retrieved with failures or not, is whole. */
 	for (int i = 0; i < COPIES; i++) {

@@ -28,12 +28,6 @@
 #define TOKEN_MEM 2
 #define USER 1000
 
-#define CHECK(cond, ...)                          \
-	do {                                      \
-		if (!(cond))                      \
-			ksft_exit_fail_msg(__VA_ARGS__); \
-	} while (0)
-
 /* PRESERVE_FD of vm from a child process: what it answered. */
 static int preserve_from_child(int vm)
 {

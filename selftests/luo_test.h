@@ -26,6 +26,22 @@
 #include "luo_util.h"
 #include "kselftest_harness.h"
 
+/* Stage 1's assertion: the test fails with the message unless cond. */
+#define CHECK(cond, ...)					\
+	do {							\
+		if (!(cond))					\
+			ksft_exit_fail_msg(__VA_ARGS__);	\
+	} while (0)
+
+/* Files in a session, by SESSION_GET_STATE. */
+static inline unsigned int luo_files_in(int session)
+{
+	unsigned int nr = ~0u;
+
+	CHECK(luo_session_state(session, &nr) >= 0, "SESSION_GET_STATE failed\n");
+	return nr;
+}
+
 /* main() of a two-stage test; see the top of this file. */
 #define LUO_KEXEC_TEST_MAIN(stage1)					\
 	int main(int argc, char **argv)					\
