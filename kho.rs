@@ -154,7 +154,7 @@ impl IncomingBlob {
                 len,
             }),
             _ => {
-                // SAFETY: we hold the reference `kho_restore_folio` gave us.
+                // SAFETY: we hold the reference the restore gave us.
                 unsafe { bindings::luo_folio_put(folio.as_ptr()) };
                 Err(EINVAL)
             }
@@ -193,15 +193,36 @@ pub(crate) fn init() {
 }
 
 /// [`RESTORING`], held: a loop restoring many folios takes it once per
-/// batch ([`RestoredFolio::restore_with`]), not once per folio.
+/// batch ([`RestoredFolio::restore_with`]), not once per folio. The
+/// folios restored with it are counted as their zones' managed memory
+/// when it is dropped, at once: KHO recomputes every zone's reserves each
+/// time it counts.
+///
+/// # Invariants
+///
+/// `batch` holds the folios restored under this guard and not counted yet.
 pub(crate) struct Restoring {
+    batch: bindings::kho_restore_batch,
     _guard: kernel::sync::lock::GlobalGuard<RESTORING>,
 }
 
 /// Takes [`RESTORING`]; no other luo-rs lock may be taken while it is held.
 pub(crate) fn restoring() -> Restoring {
+    // INVARIANT: nothing restored yet.
     Restoring {
+        batch: bindings::kho_restore_batch {
+            zone: core::ptr::null_mut(),
+            nr_pages: 0,
+        },
         _guard: RESTORING.lock(),
+    }
+}
+
+impl Drop for Restoring {
+    fn drop(&mut self) {
+        // SAFETY: `batch` holds folios restored into it and not counted
+        // (type invariant); this counts them, before the lock goes.
+        unsafe { bindings::kho_restore_batch_end(&mut self.batch) };
     }
 }
 
@@ -209,11 +230,12 @@ pub(crate) fn restoring() -> Restoring {
 /// handover names: `EINVAL`, without KHO's warning, if none was preserved
 /// there or it was restored already.
 fn restore_folio(phys: u64) -> Result<NonNull<bindings::folio>> {
-    restore_folio_with(phys, &restoring())
+    restore_folio_with(phys, &mut restoring())
 }
 
-/// [`restore_folio`] with [`RESTORING`] held by the caller.
-fn restore_folio_with(phys: u64, _held: &Restoring) -> Result<NonNull<bindings::folio>> {
+/// [`restore_folio`] with [`RESTORING`] held by the caller, its pages
+/// counted when `held` is dropped.
+fn restore_folio_with(phys: u64, held: &mut Restoring) -> Result<NonNull<bindings::folio>> {
     // KHO exists only on 64-bit architectures: no truncation.
     let phys = phys as bindings::phys_addr_t;
     // SAFETY: `kho_restorable_order` only reads the page's KHO metadata.
@@ -222,8 +244,10 @@ fn restore_folio_with(phys: u64, _held: &Restoring) -> Result<NonNull<bindings::
     }
     // SAFETY: `phys` heads memory the previous kernel preserved and that
     // was not restored yet (checked above, under `RESTORING`, which every
-    // restore holds); KHO checks it again.
-    NonNull::new(unsafe { bindings::kho_restore_folio(phys) }).ok_or(EINVAL)
+    // restore holds); KHO checks it again. The batch is `held`'s, which
+    // counts it when dropped.
+    let folio = unsafe { bindings::kho_restore_folio_batched(phys, &mut held.batch) };
+    NonNull::new(folio).ok_or(EINVAL)
 }
 
 /// Folios of a file preserved for the next kernel, whole (large folios
@@ -355,7 +379,7 @@ impl Drop for PreservedRuns {
 
 /// A folio the previous kernel preserved, restored by this one.
 ///
-/// Invariant: `self.0` is a folio returned by `kho_restore_folio`, whose
+/// Invariant: `self.0` is a folio KHO restored (`restore_folio_with`), whose
 /// reference this object holds.
 pub(crate) struct RestoredFolio(NonNull<bindings::folio>);
 
@@ -365,7 +389,7 @@ unsafe impl Send for RestoredFolio {}
 impl RestoredFolio {
     /// Restores the folio preserved at `phys`, in a batch that holds
     /// [`RESTORING`]: `EINVAL` if KHO did not preserve one there.
-    pub(crate) fn restore_with(phys: u64, held: &Restoring) -> Result<Self> {
+    pub(crate) fn restore_with(phys: u64, held: &mut Restoring) -> Result<Self> {
         restore_folio_with(phys, held).map(Self)
     }
 

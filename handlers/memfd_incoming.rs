@@ -264,7 +264,7 @@ impl Rebuild {
         let mut refused = None;
         for (i, entry) in entries(&self.list, pages).enumerate() {
             let checked = entry.map_err(Error::from).and_then(|(phys, index, order)| {
-                let folio = RestoredFolio::restore_with(phys, &restoring)?;
+                let folio = RestoredFolio::restore_with(phys, &mut restoring)?;
                 if order.is_some_and(|o| folio.nr_pages() != 1 << o) {
                     // Not the size the run says: the record is wrong.
                     return Err(EINVAL);
@@ -281,8 +281,9 @@ impl Rebuild {
                     break;
                 }
             }
-            if i % RESCHED_EVERY == 0 {
-                // Other sessions' restores take their turn.
+            if (i + 1) % RESCHED_EVERY == 0 {
+                // Other sessions' restores take their turn, and the
+                // folios restored so far are counted (`kho::Restoring`).
                 drop(restoring);
                 crate::sched::cond_resched();
                 restoring = kho::restoring();
@@ -376,9 +377,9 @@ fn discard(list: &Option<List>, pages: u64, from: usize) {
     let mut restoring = kho::restoring();
     for (i, entry) in entries(list, pages).skip(from).enumerate() {
         if let Ok((phys, _, _)) = entry {
-            drop(RestoredFolio::restore_with(phys, &restoring));
+            drop(RestoredFolio::restore_with(phys, &mut restoring));
         }
-        if i % RESCHED_EVERY == 0 {
+        if (i + 1) % RESCHED_EVERY == 0 {
             drop(restoring);
             crate::sched::cond_resched();
             restoring = kho::restoring();
