@@ -242,11 +242,11 @@ fn restore_folio_with(phys: u64, held: &mut Restoring) -> Result<NonNull<binding
     if unsafe { bindings::kho_restorable_order(phys) } < 0 {
         return Err(EINVAL);
     }
-    // SAFETY: `phys` heads memory the previous kernel preserved and that
-    // was not restored yet (checked above, under `RESTORING`, which every
-    // restore holds); KHO checks it again. The batch is `held`'s, which
-    // counts it when dropped.
-    let folio = unsafe { bindings::kho_restore_folio_batched(phys, &mut held.batch) };
+    // The batch is `held`'s, which counts its pages when dropped.
+    let batch = &mut held.batch;
+    // SAFETY: `phys` heads preserved memory not restored yet (checked
+    // above, under `RESTORING`, held by every restore); KHO checks again.
+    let folio = unsafe { bindings::kho_restore_folio_batched(phys, batch) };
     NonNull::new(folio).ok_or(EINVAL)
 }
 
