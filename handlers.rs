@@ -3,6 +3,8 @@
 //! The file handlers built into luo-rs (see `luo_file` for the API).
 
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+pub(crate) mod guest_memfd;
+#[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 pub(crate) mod kvm_vm;
 pub(crate) mod memfd;
 pub(crate) mod memfd_format;

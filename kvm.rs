@@ -55,6 +55,11 @@ impl Vm {
         unsafe { bindings::luo_kvm_is_callers(self.kvm.as_ptr()) }
     }
 
+    /// The VM, for a C call; alive while `self` is.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::kvm {
+        self.kvm.as_ptr()
+    }
+
     /// Identifies the VM (its `struct kvm`), as the files that need it
     /// know it.
     pub(crate) fn object(&self) -> usize {

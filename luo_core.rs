@@ -18,6 +18,8 @@
 mod anon_file;
 mod capable;
 mod file_deps;
+#[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+mod gmem;
 mod handlers;
 mod key_set;
 mod kho;
@@ -933,8 +935,13 @@ impl kernel::InPlaceModule for LiveUpdate {
             }
         }
         #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
-        if let Err(e) = luo_file::register(&handlers::kvm_vm::HANDLER) {
-            pr_err!("cannot register the VM handler: {:?}\n", e);
+        for handler in [
+            &handlers::kvm_vm::HANDLER as &'static dyn luo_file::FileHandler,
+            &handlers::guest_memfd::HANDLER,
+        ] {
+            if let Err(e) = luo_file::register(handler) {
+                pr_err!("cannot register a KVM handler: {:?}\n", e);
+            }
         }
         if test_control::handler_at_boot() {
             if let Err(e) = test_control::register_handler() {

@@ -8,6 +8,8 @@
 //! filling holes. [`NewMemfd`] is one being rebuilt in the new kernel from
 //! folios KHO restored.
 
+use crate::handlers::memfd::{FolioFile, Mutable};
+use crate::handlers::memfd_format::Kind;
 use crate::kho::RestoredFolio;
 use core::ptr::NonNull;
 use kernel::{bindings, error::from_err_ptr, fs::File, prelude::*, sync::aref::ARef};
@@ -36,54 +38,6 @@ impl Memfd {
         unsafe { bindings::luo_memfd_caller_owns(self.0.as_ptr()) }
     }
 
-    /// Identifies the memfd itself (its inode), whichever file refers to it.
-    pub(crate) fn inode_id(&self) -> usize {
-        // SAFETY: the file is valid; `f_inode` is set for its lifetime.
-        unsafe { (*self.0.as_ptr()).f_inode as usize }
-    }
-
-    /// Freezes the mapping: shmem refuses truncate, growth and fallocate
-    /// (`EPERM`) until [`Memfd::thaw`]. Returns the size, now fixed.
-    /// `EAGAIN` if a writer held the memfd for 2 s (try again), `EINTR` if
-    /// the caller was killed meanwhile; then nothing changed.
-    pub(crate) fn freeze(&self) -> Result<u64> {
-        // SAFETY: the file is a valid memfd (type invariant).
-        let size = unsafe { bindings::luo_memfd_freeze(self.0.as_ptr()) };
-        if size < 0 {
-            let errno = i32::try_from(size).unwrap_or(EINVAL.to_errno());
-            return Err(Error::from_errno(errno));
-        }
-        Ok(size as u64)
-    }
-
-    /// On a frozen memfd: from now on shmem refuses new pages in holes
-    /// (`EPERM` for write(), `SIGBUS` for a fault), so the set of its
-    /// pages is final. Undone by [`Memfd::thaw`].
-    pub(crate) fn seal_holes(&self) {
-        // SAFETY: the file is a valid memfd.
-        unsafe { bindings::luo_memfd_seal_holes(self.0.as_ptr()) }
-    }
-
-    /// Undoes [`Memfd::seal_holes`]: holes may fill again, the mapping
-    /// stays frozen.
-    pub(crate) fn unseal_holes(&self) {
-        // SAFETY: the file is a valid memfd.
-        unsafe { bindings::luo_memfd_unseal_holes(self.0.as_ptr()) }
-    }
-
-    /// Undoes [`Memfd::freeze`] and [`Memfd::seal_holes`].
-    pub(crate) fn thaw(&self) {
-        // SAFETY: the file is a valid memfd.
-        unsafe { bindings::luo_memfd_thaw(self.0.as_ptr()) }
-    }
-
-    /// Pages the memfd holds, in the page cache or in swap; may read too
-    /// high while pages move to or from swap, never too low.
-    pub(crate) fn nr_entries(&self) -> u64 {
-        // SAFETY: the file is a valid memfd.
-        unsafe { bindings::luo_memfd_nr_entries(self.0.as_ptr()) as u64 }
-    }
-
     /// The file position.
     pub(crate) fn pos(&self) -> u64 {
         // SAFETY: the file is valid.
@@ -103,9 +57,61 @@ impl Memfd {
         // SAFETY: the file is valid.
         unsafe { bindings::luo_memfd_mode(self.0.as_ptr()) }
     }
+}
+
+impl FolioFile for Memfd {
+    const KIND: Kind = Kind::Memfd;
+
+    /// Identifies the memfd itself (its inode), whichever file refers to it.
+    fn inode_id(&self) -> usize {
+        // SAFETY: the file is valid; `f_inode` is set for its lifetime.
+        unsafe { (*self.0.as_ptr()).f_inode as usize }
+    }
+
+    /// Freezes the mapping: shmem refuses truncate, growth and fallocate
+    /// (`EPERM`) until [`FolioFile::thaw`]. Returns the size, now fixed.
+    /// `EAGAIN` if a writer held the memfd for 2 s (try again), `EINTR` if
+    /// the caller was killed meanwhile; then nothing changed.
+    fn freeze(&self) -> Result<u64> {
+        // SAFETY: the file is a valid memfd (type invariant).
+        let size = unsafe { bindings::luo_memfd_freeze(self.0.as_ptr()) };
+        if size < 0 {
+            let errno = i32::try_from(size).unwrap_or(EINVAL.to_errno());
+            return Err(Error::from_errno(errno));
+        }
+        Ok(size as u64)
+    }
+
+    /// On a frozen memfd: from now on shmem refuses new pages in holes
+    /// (`EPERM` for write(), `SIGBUS` for a fault), so the set of its
+    /// pages is final. Undone by [`FolioFile::thaw`].
+    fn seal_holes(&self) {
+        // SAFETY: the file is a valid memfd.
+        unsafe { bindings::luo_memfd_seal_holes(self.0.as_ptr()) }
+    }
+
+    /// Undoes [`FolioFile::seal_holes`]: holes may fill again, the mapping
+    /// stays frozen.
+    fn unseal_holes(&self) {
+        // SAFETY: the file is a valid memfd.
+        unsafe { bindings::luo_memfd_unseal_holes(self.0.as_ptr()) }
+    }
+
+    /// Undoes [`FolioFile::freeze`] and [`FolioFile::seal_holes`].
+    fn thaw(&self) {
+        // SAFETY: the file is a valid memfd.
+        unsafe { bindings::luo_memfd_thaw(self.0.as_ptr()) }
+    }
+
+    /// Pages the memfd holds, in the page cache or in swap; may read too
+    /// high while pages move to or from swap, never too low.
+    fn nr_entries(&self) -> u64 {
+        // SAFETY: the file is a valid memfd.
+        unsafe { bindings::luo_memfd_nr_entries(self.0.as_ptr()) as u64 }
+    }
 
     /// Copies the dentry name into `buf`; returns its length (capped).
-    pub(crate) fn name(&self, buf: &mut [u8]) -> usize {
+    fn name(&self, buf: &mut [u8]) -> usize {
         // SAFETY: the file is valid and `buf` is writable for its length.
         unsafe { bindings::luo_memfd_name(self.0.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }
     }
@@ -113,7 +119,7 @@ impl Memfd {
     /// Pins every folio present in pages `[from, end)` of the file (`size`
     /// bytes, frozen), in index order, and gives each to `f`. Holes are
     /// skipped, not filled. Stops at the first error.
-    pub(crate) fn pin_present(
+    fn pin_present(
         &self,
         size: u64,
         from: u64,
@@ -180,12 +186,21 @@ impl Memfd {
         }
         Ok(())
     }
+
+    fn mutable(&self) -> Result<Mutable> {
+        Ok(Mutable {
+            flags: self.seals()?,
+            pos: self.pos(),
+            mode: self.mode(),
+        })
+    }
 }
 
-/// A folio of a memfd, pinned (it can neither move nor leave the file).
+/// A folio of a memfd or guest_memfd, pinned (it can neither move nor
+/// leave the file).
 ///
-/// Invariant: `self.0` is a folio pinned by `luo_memfd_pin`; the pin is
-/// this object's.
+/// Invariant: `self.0` is a folio pinned as `FOLL_PIN` pins (by
+/// `luo_memfd_pin` or `luo_gmem_pin`); the pin is this object's.
 pub(crate) struct PinnedFolio(NonNull<bindings::folio>);
 
 // SAFETY: a pin may be dropped from any thread.
@@ -194,6 +209,17 @@ unsafe impl Send for PinnedFolio {}
 unsafe impl Sync for PinnedFolio {}
 
 impl PinnedFolio {
+    /// Takes over the pin on `folio`.
+    ///
+    /// # Safety
+    ///
+    /// `folio` is pinned as `FOLL_PIN` pins, and the caller gives that pin
+    /// up.
+    pub(crate) unsafe fn from_raw(folio: NonNull<bindings::folio>) -> Self {
+        // INVARIANT: pinned, and the pin is ours (safety requirement).
+        Self(folio)
+    }
+
     /// The raw folio, for KHO.
     pub(crate) fn as_ptr(&self) -> *mut bindings::folio {
         self.0.as_ptr()

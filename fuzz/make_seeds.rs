@@ -100,8 +100,9 @@ fn main() {
         let mut name = [0u8; memfd_format::NAME_MAX];
         name[..8].copy_from_slice(b"memfd:kv");
         let h = memfd_format::Header {
+            kind: memfd_format::Kind::Memfd,
             version: memfd_format::VERSION,
-            seals: 0xf,
+            flags: 0xf,
             size,
             pos: size / 2,
             nr_entries: memfd_format::pages(size).min(3),

@@ -52,16 +52,19 @@
 //!   from then on. A retrieve that fails for want of memory keeps what it
 //!   built for the next attempt; finish() frees whatever is left, or the
 //!   folios of a memfd nobody retrieved.
+//!
+//! The guest_memfd handler (`handlers/guest_memfd.rs`) takes the same
+//! steps on a guest_memfd: what they need of a file is [`FolioFile`].
 
 use crate::handlers::memfd_format::{
-    self, FormatError, Header, HEADER_LEN, HEADER_PAGE, INLINE_RUNS, LIST_DESC_LEN, NAME_MAX,
+    self, FormatError, Header, Kind, HEADER_LEN, HEADER_PAGE, INLINE_RUNS, LIST_DESC_LEN, NAME_MAX,
 };
-use crate::handlers::memfd_incoming;
+use crate::handlers::memfd_incoming::{self, Format};
 use crate::key_set::KeySet;
 use crate::kho::{OutgoingBlob, PreservedRuns, PreservedWords, VMALLOC_DESC_LEN};
-use crate::luo_file::{FileHandler, Preserved};
+use crate::luo_file::{Dependency, FileHandler, Preserved};
 use crate::pinned_vm::PinnedVm;
-use crate::shmem::Memfd;
+use crate::shmem::{Memfd, PinnedFolio};
 use kernel::{alloc::VVec, bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
 const _: () = assert!(VMALLOC_DESC_LEN == LIST_DESC_LEN && HEADER_LEN <= HEADER_PAGE);
@@ -108,6 +111,45 @@ impl Drop for InodeClaim {
     }
 }
 
+/// A file whose folios cross the update in place, the way this module
+/// describes: a memfd ([`Memfd`]) or a guest_memfd
+/// ([`crate::gmem::GuestMemfd`], `handlers/guest_memfd.rs`).
+pub(crate) trait FolioFile: Send {
+    /// What its record says it is.
+    const KIND: Kind;
+    /// Identifies the file's memory (its inode), whichever file refers
+    /// to it.
+    fn inode_id(&self) -> usize;
+    /// Freezes the file's shape: no folio may leave it, and its size is
+    /// fixed, until [`FolioFile::thaw`]. Returns the size.
+    fn freeze(&self) -> Result<u64>;
+    /// On a frozen file: refuses new folios in holes from now on, so the
+    /// set of its folios is final. Undone by [`FolioFile::unseal_holes`]
+    /// and [`FolioFile::thaw`].
+    fn seal_holes(&self);
+    /// Undoes [`FolioFile::seal_holes`]; the file stays frozen.
+    fn unseal_holes(&self);
+    /// Undoes [`FolioFile::freeze`] and [`FolioFile::seal_holes`].
+    fn thaw(&self);
+    /// Pages the file holds; may read too high for a moment, never too
+    /// low.
+    fn nr_entries(&self) -> u64;
+    /// The record's fields that may change while the file is preserved.
+    fn mutable(&self) -> Result<Mutable>;
+    /// Copies the file's name into `buf`; returns its length (capped).
+    fn name(&self, buf: &mut [u8]) -> usize;
+    /// Pins every folio present in pages `[from, end)` of the file (`size`
+    /// bytes, frozen), in index order, and gives each to `f`. Holes are
+    /// skipped, not filled. Stops at the first error.
+    fn pin_present(
+        &self,
+        size: u64,
+        from: u64,
+        end: u64,
+        f: impl FnMut(PinnedFolio) -> Result,
+    ) -> Result;
+}
+
 /// Initialises the handler; called once from luo-rs's init.
 pub(crate) fn init() {
     // SAFETY: called once, before the handler is registered.
@@ -115,20 +157,32 @@ pub(crate) fn init() {
     memfd_incoming::init();
 }
 
+/// The records [`MemfdHandler`] writes.
+const MEMFD: Format = Format {
+    kind: Kind::Memfd,
+    version: memfd_format::VERSION,
+};
+
+/// The records [`MemfdV1Reader`] reads.
+const MEMFD_V1: Format = Format {
+    kind: Kind::Memfd,
+    version: memfd_format::VERSION_1,
+};
+
 /// The memfd handler.
 pub(crate) struct MemfdHandler;
 
 /// The one instance, registered at luo-rs's init.
 pub(crate) static HANDLER: MemfdHandler = MemfdHandler;
 
-/// A preserved memfd.
+/// A preserved memfd or guest_memfd.
 ///
 /// # Invariants
 ///
-/// The mapping of `memfd` is frozen while this lives; its holes are sealed
-/// only between FREEZE and CANCEL (while `header` is set).
-struct PreservedMemfd {
-    // Dropped in this order, after `drop` thawed the memfd: the folios
+/// `file` is frozen while this lives; its holes are sealed only between
+/// FREEZE and CANCEL (while `header` is set).
+struct PreservedFolios<F: FolioFile> {
+    // Dropped in this order, after `drop` thawed the file: the folios
     // are unpreserved and unpinned, then the claim goes while the file
     // (so the inode) is still held.
     /// Every folio present in the file, pinned and preserved (from
@@ -147,24 +201,27 @@ struct PreservedMemfd {
     /// memfd is preserved, as last written; `None` until it is written.
     published: Option<Mutable>,
     _claim: InodeClaim,
-    /// Every page of `size`, charged while the memfd is preserved.
+    /// Every page of `size`, charged while the file is preserved.
     _charge: PinnedVm,
-    memfd: Memfd,
-    /// Size in bytes, fixed by the frozen mapping.
+    /// The files it needs in the new kernel.
+    depends: KVec<Dependency>,
+    file: F,
+    /// Size in bytes, fixed by the freeze.
     size: u64,
 }
 
-/// A preserved memfd's header fields that may change after PREPARE: FREEZE
+/// A preserved file's header fields that may change after PREPARE: FREEZE
 /// rewrites its header page only if one of them or its folios did. (Size
 /// and name cannot change.)
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Mutable {
-    seals: u32,
-    pos: u64,
-    mode: u32,
+pub(crate) struct Mutable {
+    /// [`Header::flags`].
+    pub(crate) flags: u32,
+    pub(crate) pos: u64,
+    pub(crate) mode: u32,
 }
 
-impl PreservedMemfd {
+impl<F: FolioFile> PreservedFolios<F> {
     /// Pins and preserves the folios that appeared in the file since the
     /// last call, keeping `folios` in index order. Only the holes between
     /// the folios held are searched, and nothing at all if the file holds
@@ -177,7 +234,7 @@ impl PreservedMemfd {
         // appeared in holes since, in the page cache or, swapped out, in
         // swap. The count never reads low, so equality means nothing is
         // new.
-        if self.memfd.nr_entries() == self.folios.pages() {
+        if self.file.nr_entries() == self.folios.pages() {
             return Ok(());
         }
         let mut added = PreservedRuns::new();
@@ -191,7 +248,7 @@ impl PreservedMemfd {
                 None => (end, end),
             };
             if gap_start < gap_end {
-                self.memfd
+                self.file
                     .pin_present(self.size, gap_start, gap_end, |pin| {
                         if held.contains(pin.index()) {
                             // Held already (cannot happen: it lies in a hole).
@@ -218,11 +275,7 @@ impl PreservedMemfd {
     /// Writes the folio list (if it changed) and the header (if anything
     /// in it did); returns the handover data.
     fn publish(&mut self) -> Result<u64> {
-        let now = Mutable {
-            seals: self.memfd.seals()?,
-            pos: self.memfd.pos(),
-            mode: self.memfd.mode(),
-        };
+        let now = self.file.mutable()?;
         if !self.changed && self.published == Some(now) {
             // The header page says it all already.
             return self.header.as_ref().map(OutgoingBlob::phys).ok_or(EINVAL);
@@ -242,9 +295,10 @@ impl PreservedMemfd {
             self.changed = false;
         }
         let mut name = [0u8; NAME_MAX];
-        let name_len = self.memfd.name(&mut name);
+        let name_len = self.file.name(&mut name);
         let header = Header {
-            seals: now.seals,
+            kind: F::KIND,
+            flags: now.flags,
             size: self.size,
             pos: now.pos,
             version: memfd_format::VERSION,
@@ -272,7 +326,11 @@ impl PreservedMemfd {
     }
 }
 
-impl Preserved for PreservedMemfd {
+impl<F: FolioFile> Preserved for PreservedFolios<F> {
+    fn dependencies(&self) -> &[Dependency] {
+        &self.depends
+    }
+
     fn prepare(&mut self) -> Result<u64> {
         self.header = Some(OutgoingBlob::new(HEADER_PAGE)?);
         self.published = None;
@@ -290,7 +348,7 @@ impl Preserved for PreservedMemfd {
             return Err(EINVAL);
         }
         // No page may appear after this: its data would be lost.
-        self.memfd.seal_holes();
+        self.file.seal_holes();
         self.catch_up()?;
         self.publish()
     }
@@ -299,16 +357,61 @@ impl Preserved for PreservedMemfd {
         self.published = None;
         if self.header.take().is_some() {
             // INVARIANT: holes are sealed only until CANCEL.
-            self.memfd.unseal_holes();
+            self.file.unseal_holes();
         }
     }
 }
 
-impl Drop for PreservedMemfd {
+impl<F: FolioFile> Drop for PreservedFolios<F> {
     fn drop(&mut self) {
         self.cancel();
-        self.memfd.thaw();
+        self.file.thaw();
     }
+}
+
+/// Preserves `file`, which needs `depends` in the new kernel: claims its
+/// memory (`EBUSY` if preserved already), freezes it, charges its pages
+/// to the caller and, with KHO, pins and preserves every folio present.
+pub(crate) fn preserve_folios<F: FolioFile + 'static>(
+    file: F,
+    depends: KVec<Dependency>,
+) -> Result<KBox<dyn Preserved>> {
+    let claim = InodeClaim::new(file.inode_id())?;
+    let size = file.freeze()?;
+    let charge = PinnedVm::pages_of(size).and_then(PinnedVm::charge);
+    let charge = match charge {
+        Ok(c) => c,
+        Err(e) => {
+            file.thaw();
+            return Err(e);
+        }
+    };
+    // INVARIANT: frozen above. If a step below fails, the drop of the
+    // new object thaws the file, unpins what was pinned and gives back
+    // claim and charge.
+    let mut preserved = KBox::new(
+        PreservedFolios {
+            folios: PreservedRuns::new(),
+            list: None,
+            changed: true,
+            header: None,
+            published: None,
+            _claim: claim,
+            _charge: charge,
+            depends,
+            file,
+            size,
+        },
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    // The heavy part, while the workload runs and with no luo-rs lock
+    // held: PREPARE, FREEZE and the kexec then only take in what changed
+    // since. Without KHO nothing can be preserved (and no PREPARE runs):
+    // the file is only held.
+    if crate::kho::enabled() {
+        preserved.catch_up()?;
+    }
+    Ok(preserved)
 }
 
 impl FileHandler for MemfdHandler {
@@ -335,49 +438,15 @@ impl FileHandler for MemfdHandler {
             // (memfds are mode 0777): only its owner may hand it over.
             return Err(EPERM);
         }
-        let claim = InodeClaim::new(memfd.inode_id())?;
-        let size = memfd.freeze()?;
-        let charge = PinnedVm::pages_of(size).and_then(PinnedVm::charge);
-        let charge = match charge {
-            Ok(c) => c,
-            Err(e) => {
-                memfd.thaw();
-                return Err(e);
-            }
-        };
-        // INVARIANT: frozen above. If a step below fails, the drop of the
-        // new object thaws the memfd, unpins what was pinned and gives
-        // back claim and charge.
-        let mut preserved = KBox::new(
-            PreservedMemfd {
-                folios: PreservedRuns::new(),
-                list: None,
-                changed: true,
-                header: None,
-                published: None,
-                _claim: claim,
-                _charge: charge,
-                memfd,
-                size,
-            },
-            GFP_KERNEL_ACCOUNT,
-        )?;
-        // The heavy part, while the workload runs and with no luo-rs lock
-        // held: PREPARE, FREEZE and the kexec then only take in what
-        // changed since. Without KHO nothing can be preserved (and no
-        // PREPARE runs): the memfd is only held.
-        if crate::kho::enabled() {
-            preserved.catch_up()?;
-        }
-        Ok(preserved)
+        preserve_folios(memfd, KVec::new())
     }
 
     fn retrieve(&self, data: u64, _depends: &[ARef<File>]) -> Result<ARef<File>> {
-        memfd_incoming::retrieve(data, memfd_format::VERSION)
+        memfd_incoming::retrieve(data, MEMFD, None)
     }
 
     fn finish(&self, data: u64, retrieved: bool) {
-        memfd_incoming::finish(data, retrieved, memfd_format::VERSION)
+        memfd_incoming::finish(data, retrieved, MEMFD)
     }
 }
 
@@ -404,10 +473,10 @@ impl FileHandler for MemfdV1Reader {
     }
 
     fn retrieve(&self, data: u64, _depends: &[ARef<File>]) -> Result<ARef<File>> {
-        memfd_incoming::retrieve(data, memfd_format::VERSION_1)
+        memfd_incoming::retrieve(data, MEMFD_V1, None)
     }
 
     fn finish(&self, data: u64, retrieved: bool) {
-        memfd_incoming::finish(data, retrieved, memfd_format::VERSION_1)
+        memfd_incoming::finish(data, retrieved, MEMFD_V1)
     }
 }

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What the memfd handler hands over for one memfd, and the checks the
-//! new kernel runs on it before trusting a byte.
+//! What the memfd and guest_memfd handlers hand over for one file, and the
+//! checks the new kernel runs on it before trusting a byte.
 //!
 //! The handler's `u64` of handover data is the physical address of one
 //! KHO-preserved page holding a [`Header`] (little-endian):
 //!
 //! ```text
 //! offset  size  field
-//!      0     8  magic "LUOMEMFD"
-//!      8     4  version (2; 1 is still read)
-//!     12     4  seals (F_SEAL_*)
+//!      0     8  magic: "LUOMEMFD" (memfd) or "LUOGMEMF" (guest_memfd)
+//!      8     4  version (2; 1 is still read for a memfd)
+//!     12     4  flags: F_SEAL_* (memfd), GUEST_MEMFD_FLAG_* (guest_memfd)
 //!     16     8  size in bytes
 //!     24     8  file position
 //!     32     8  number of entries in the folio list
@@ -21,6 +21,9 @@
 //!     64   256  name (the dentry name, "memfd:..."), not NUL-terminated
 //!    320        version 2: the folio list, if inline
 //! ```
+//!
+//! A guest_memfd's record is version 2 with no name, position or mode
+//! (all zero), and only order-0 folios (guest_memfd has no other).
 //!
 //! Version 2's folio list is made of [`Run`]s, two `u64` each: folios of
 //! one size that follow each other both in the file and in physical
@@ -38,8 +41,31 @@
 //!
 //! Pure `core` code: the kernel and host tests compile this same file.
 
-/// "LUOMEMFD", little-endian.
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"LUOMEMFD");
+/// What a record describes, named by its magic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A memfd: "LUOMEMFD".
+    Memfd,
+    /// A guest_memfd: "LUOGMEMF".
+    GuestMemfd,
+}
+
+impl Kind {
+    /// Its magic, little-endian.
+    pub(crate) const fn magic(self) -> u64 {
+        match self {
+            Kind::Memfd => u64::from_le_bytes(*b"LUOMEMFD"),
+            Kind::GuestMemfd => u64::from_le_bytes(*b"LUOGMEMF"),
+        }
+    }
+
+    fn of_magic(magic: u64) -> Option<Kind> {
+        [Kind::Memfd, Kind::GuestMemfd]
+            .into_iter()
+            .find(|k| k.magic() == magic)
+    }
+}
+
 /// Format version written; a reader refuses any but this one and
 /// [`VERSION_1`].
 pub(crate) const VERSION: u32 = 2;
@@ -175,18 +201,21 @@ impl Run {
 pub(crate) enum FormatError {
     /// Not a header of this format or version.
     Header,
-    /// A field out of range (size, position, name, folio count).
+    /// A field out of range (size, position, name, folio count), or one
+    /// the kind of file has not.
     Field,
     /// A folio outside the file, overlapping another, or out of order.
     Folio,
 }
 
-/// One memfd as handed over (the folio list aside).
+/// One memfd or guest_memfd as handed over (the folio list aside).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
-    /// [`VERSION`], or [`VERSION_1`] from the first release.
+    pub(crate) kind: Kind,
+    /// [`VERSION`], or [`VERSION_1`] from the first release (memfd only).
     pub(crate) version: u32,
-    pub(crate) seals: u32,
+    /// `F_SEAL_*` of a memfd; `GUEST_MEMFD_FLAG_*` of a guest_memfd.
+    pub(crate) flags: u32,
     pub(crate) size: u64,
     pub(crate) pos: u64,
     /// Entries of the folio list: runs (version 2) or folios (version 1).
@@ -219,9 +248,9 @@ impl Header {
     pub(crate) fn encode(&self, out: &mut [u8]) -> Result<(), FormatError> {
         let out = out.get_mut(..HEADER_LEN).ok_or(FormatError::Field)?;
         out.fill(0);
-        out[0..8].copy_from_slice(&MAGIC.to_le_bytes());
+        out[0..8].copy_from_slice(&self.kind.magic().to_le_bytes());
         out[8..12].copy_from_slice(&self.version.to_le_bytes());
-        out[12..16].copy_from_slice(&self.seals.to_le_bytes());
+        out[12..16].copy_from_slice(&self.flags.to_le_bytes());
         out[16..24].copy_from_slice(&self.size.to_le_bytes());
         out[24..32].copy_from_slice(&self.pos.to_le_bytes());
         out[32..40].copy_from_slice(&self.nr_entries.to_le_bytes());
@@ -238,7 +267,12 @@ impl Header {
     pub(crate) fn decode(b: &[u8]) -> Result<Header, FormatError> {
         let b = b.get(..HEADER_LEN).ok_or(FormatError::Header)?;
         let version = u32_at(b, 8);
-        if u64_at(b, 0) != MAGIC || (version != VERSION && version != VERSION_1) {
+        let kind = Kind::of_magic(u64_at(b, 0)).ok_or(FormatError::Header)?;
+        let versions: &[u32] = match kind {
+            Kind::Memfd => &[VERSION, VERSION_1],
+            Kind::GuestMemfd => &[VERSION],
+        };
+        if !versions.contains(&version) {
             return Err(FormatError::Header);
         }
         let size = u64_at(b, 16);
@@ -259,9 +293,13 @@ impl Header {
         if name[..name_len].contains(&0) {
             return Err(FormatError::Field);
         }
+        if kind == Kind::GuestMemfd && (pos != 0 || mode != 0 || name_len != 0) {
+            return Err(FormatError::Field);
+        }
         let header = Header {
+            kind,
             version,
-            seals: u32_at(b, 12),
+            flags: u32_at(b, 12),
             size,
             pos,
             nr_entries,

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The memfd handler in the new kernel: a handed-over memfd, rebuilt.
+//! The memfd and guest_memfd handlers in the new kernel: a handed-over
+//! file, rebuilt.
 //!
-//! RETRIEVE_FD rebuilds the memfd in steps ([`Rebuild`]): the header is
+//! RETRIEVE_FD rebuilds the file in steps ([`Rebuild`]): the header is
 //! read (its page freed), the folio list restored, every folio restored
 //! and checked, every folio still to insert charged to the caller's memory
-//! cgroup, a new memfd made, the folios inserted as shmem's own, and mode,
-//! position and seals set. Most steps can fail for want of memory. Then
+//! cgroup, a new file made (a guest_memfd bound to the retrieved VM), the
+//! folios inserted as its own, and a memfd's mode, position and seals
+//! set. Most steps can fail for want of memory. Then
 //! what the attempt built is parked in [`PARKED`] and the next attempt, by
 //! a caller with more memory, goes on from there: nothing is given up
 //! until finish(), which frees whatever is left. Charges come first and
@@ -17,12 +19,29 @@
 //! are rebuilt at the same time (RETRIEVE_FD holds only its session's
 //! lock).
 
+#[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+use crate::gmem::NewGuestMemfd;
 use crate::handlers::memfd_format::{
-    self, FolioCheck, FormatError, Header, Run, HEADER_LEN, HEADER_PAGE, VERSION_1,
+    self, FolioCheck, FormatError, Header, Kind, Run, HEADER_LEN, HEADER_PAGE, VERSION_1,
 };
 use crate::kho::{self, IncomingBlob, RestoredFolio, RestoredWords};
+#[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+use crate::kvm::Vm;
 use crate::shmem::{self, NewMemfd};
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
+
+/// Without the VM handler no guest_memfd is rebuilt: there is no VM to
+/// bind one to.
+#[cfg(not(CONFIG_LIVEUPDATE_RS_KVM))]
+pub(crate) enum Vm {}
+
+/// The records a handler reads: the kind and version its compatible
+/// string names.
+#[derive(Clone, Copy)]
+pub(crate) struct Format {
+    pub(crate) kind: Kind,
+    pub(crate) version: u32,
+}
 
 /// Folios handled between two chances for other tasks to run.
 const RESCHED_EVERY: usize = 64;
@@ -161,36 +180,47 @@ impl List {
     }
 }
 
-/// A handed-over memfd being rebuilt; dropping it frees what it holds.
+/// The file a [`Rebuild`] fills.
+enum NewFile {
+    Memfd(NewMemfd),
+    #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+    GuestMemfd(NewGuestMemfd),
+}
+
+/// A handed-over file being rebuilt; dropping it frees what it holds.
 struct Rebuild {
     /// The header as handed over (its page is freed).
     header: Header,
     /// The folio list, once restored.
     list: Option<List>,
     /// Every folio, once restored and checked, in list order; `None` once
-    /// it is in `memfd`.
+    /// it is in `file`.
     folios: KVVec<Option<RestoredFolio>>,
-    /// The memfd being filled, once made.
-    memfd: Option<NewMemfd>,
+    /// The file being filled, once made.
+    file: Option<NewFile>,
 }
 
 impl Rebuild {
     /// Reads the header the handover data `data` points at, which must be
-    /// of format `version` (the one its handler's compatible names).
-    fn start(data: u64, version: u32) -> Result<Self> {
+    /// of `format` (the one its handler's compatible names).
+    fn start(data: u64, format: Format) -> Result<Self> {
         // The page is freed when `page` goes (with the rebuild, if the
         // folio list is in it); the header is copied.
         let page = IncomingBlob::restore(data, HEADER_PAGE)?;
         let header = Header::decode(page.as_slice())
             .and_then(|h| {
-                if h.version == version {
+                if h.kind == format.kind && h.version == format.version {
                     Ok(h)
                 } else {
                     Err(FormatError::Header)
                 }
             })
             .inspect_err(|e| {
-                pr_err!("memfd: refusing a handed-over memfd: {:?}\n", e);
+                let what = match format.kind {
+                    Kind::Memfd => "memfd",
+                    Kind::GuestMemfd => "guest_memfd",
+                };
+                pr_err!("memfd: refusing a handed-over {}: {:?}\n", what, e);
             })?;
         let list = if header.nr_entries == 0 {
             Some(List::Empty)
@@ -205,7 +235,7 @@ impl Rebuild {
             header,
             list,
             folios: KVVec::new(),
-            memfd: None,
+            file: None,
         })
     }
 
@@ -260,6 +290,7 @@ impl Rebuild {
             KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT).map_err(|_| Failure::Retry(ENOMEM))?;
         let mut check = FolioCheck::new(self.header.size);
         let pages = self.pages();
+        let kind = self.header.kind;
         let mut restoring = kho::restoring();
         let mut refused = None;
         for (i, entry) in entries(&self.list, pages).enumerate() {
@@ -267,6 +298,10 @@ impl Rebuild {
                 let folio = RestoredFolio::restore_with(phys, &mut restoring)?;
                 if order.is_some_and(|o| folio.nr_pages() != 1 << o) {
                     // Not the size the run says: the record is wrong.
+                    return Err(EINVAL);
+                }
+                if kind == Kind::GuestMemfd && folio.nr_pages() != 1 {
+                    // guest_memfd has no large folios: it cannot be right.
                     return Err(EINVAL);
                 }
                 check.accept(index, folio.nr_pages())?;
@@ -299,14 +334,30 @@ impl Rebuild {
         Ok(())
     }
 
+    /// Makes the new file: a memfd, or a guest_memfd bound to `vm`.
+    fn create(&self, vm: Option<&Vm>) -> Result<NewFile> {
+        let h = &self.header;
+        match (h.kind, vm) {
+            (Kind::Memfd, _) => NewMemfd::create(h.name(), h.size).map(NewFile::Memfd),
+            #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+            (Kind::GuestMemfd, Some(vm)) => {
+                NewGuestMemfd::create(vm, h.size, h.flags.into()).map(NewFile::GuestMemfd)
+            }
+            (Kind::GuestMemfd, _) => Err(EINVAL),
+        }
+    }
+
     /// Goes on with the rebuild from where the last attempt stopped.
-    fn step(&mut self) -> core::result::Result<ARef<File>, Failure> {
+    fn step(&mut self, vm: Option<&Vm>) -> core::result::Result<ARef<File>, Failure> {
         self.restore_list()?;
         self.restore_folios()?;
-        if self.memfd.is_none() {
-            let memfd =
-                NewMemfd::create(self.header.name(), self.header.size).map_err(Failure::Retry)?;
-            self.memfd = Some(memfd);
+        if self.file.is_none() {
+            let gone = |e| match (self.header.kind, e) {
+                // Flags the VM does not take: no attempt will do.
+                (Kind::GuestMemfd, EINVAL) => Failure::Gone(e),
+                _ => Failure::Retry(e),
+            };
+            self.file = Some(self.create(vm).map_err(gone)?);
         }
         self.charge_all()?;
         let inserted = self.insert_all();
@@ -314,9 +365,12 @@ impl Rebuild {
             self.uncharge(usize::MAX);
         }
         inserted?;
-        let memfd = self.memfd.as_ref().ok_or(Failure::Gone(EINVAL))?;
         let h = &self.header;
-        memfd.finish(h.seals, h.mode, h.pos).map_err(Failure::Retry)
+        match self.file.as_ref().ok_or(Failure::Gone(EINVAL))? {
+            NewFile::Memfd(memfd) => memfd.finish(h.flags, h.mode, h.pos).map_err(Failure::Retry),
+            #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+            NewFile::GuestMemfd(gmem) => Ok(gmem.file()),
+        }
     }
 
     /// Charges every folio still to insert to the caller's memory cgroup;
@@ -344,23 +398,40 @@ impl Rebuild {
     /// Inserts every charged folio still to insert; on failure the folio
     /// stays in its place (charged).
     fn insert_all(&mut self) -> core::result::Result<(), Failure> {
-        let memfd = self.memfd.as_mut().ok_or(Failure::Gone(EINVAL))?;
-        let mut batch = memfd.batch();
-        let entries = entries(&self.list, memfd_format::pages(self.header.size));
-        for (i, (slot, entry)) in self.folios.iter_mut().zip(entries).enumerate() {
-            let index = entry.map_or(0, |(_, index, _)| index);
-            if let Some(folio) = slot.take() {
-                if let Err((e, folio)) = batch.insert(folio, index) {
-                    *slot = Some(folio);
-                    return Err(Failure::Retry(e));
-                }
+        let pages = memfd_format::pages(self.header.size);
+        let (list, folios) = (&self.list, &mut self.folios);
+        match self.file.as_mut().ok_or(Failure::Gone(EINVAL))? {
+            NewFile::Memfd(memfd) => {
+                let mut batch = memfd.batch();
+                insert_each(list, pages, folios, |f, i| batch.insert(f, i))
             }
-            if i % RESCHED_EVERY == 0 {
-                crate::sched::cond_resched();
+            #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+            NewFile::GuestMemfd(gmem) => insert_each(list, pages, folios, |f, i| gmem.insert(f, i)),
+        }
+    }
+}
+
+/// Gives every folio of `folios` still to insert, with its index in
+/// `list`, to `insert`; on failure the folio stays in its place.
+fn insert_each(
+    list: &Option<List>,
+    pages: u64,
+    folios: &mut KVVec<Option<RestoredFolio>>,
+    mut insert: impl FnMut(RestoredFolio, u64) -> core::result::Result<(), (Error, RestoredFolio)>,
+) -> core::result::Result<(), Failure> {
+    for (i, (slot, entry)) in folios.iter_mut().zip(entries(list, pages)).enumerate() {
+        let index = entry.map_or(0, |(_, index, _)| index);
+        if let Some(folio) = slot.take() {
+            if let Err((e, folio)) = insert(folio, index) {
+                *slot = Some(folio);
+                return Err(Failure::Retry(e));
             }
         }
-        Ok(())
+        if i % RESCHED_EVERY == 0 {
+            crate::sched::cond_resched();
+        }
     }
+    Ok(())
 }
 
 /// The folios `list` names, in order, for a file of `pages` pages.
@@ -394,15 +465,16 @@ fn unpark(data: u64) -> Option<Rebuild> {
     parked.rebuilds.remove(i).ok().map(|(_, r)| r)
 }
 
-/// RETRIEVE_FD of the memfd handed over as `data`, in format `version`.
-pub(crate) fn retrieve(data: u64, version: u32) -> Result<ARef<File>> {
+/// RETRIEVE_FD of the file handed over as `data`, in `format`; a
+/// guest_memfd is bound to `vm`.
+pub(crate) fn retrieve(data: u64, format: Format, vm: Option<&Vm>) -> Result<ARef<File>> {
     // Room to park what this attempt builds, before anything is consumed.
     let room = ParkRoom::new()?;
     let mut rebuild = match unpark(data) {
         Some(r) => r,
-        None => Rebuild::start(data, version)?,
+        None => Rebuild::start(data, format)?,
     };
-    match rebuild.step() {
+    match rebuild.step(vm) {
         Ok(file) => Ok(file),
         Err(Failure::Retry(e)) => {
             room.park(data, rebuild);
@@ -412,9 +484,9 @@ pub(crate) fn retrieve(data: u64, version: u32) -> Result<ARef<File>> {
     }
 }
 
-/// The update is over for the memfd handed over as `data`: frees what a
+/// The update is over for the file handed over as `data`: frees what a
 /// failed RETRIEVE_FD left, or, if it was never retrieved, its folios.
-pub(crate) fn finish(data: u64, retrieved: bool, version: u32) {
+pub(crate) fn finish(data: u64, retrieved: bool, format: Format) {
     if let Some(rebuild) = unpark(data) {
         drop(rebuild);
         return;
@@ -422,7 +494,7 @@ pub(crate) fn finish(data: u64, retrieved: bool, version: u32) {
     if retrieved {
         return;
     }
-    let Ok(mut rebuild) = Rebuild::start(data, version) else {
+    let Ok(mut rebuild) = Rebuild::start(data, format) else {
         return;
     };
     match rebuild.restore_list() {

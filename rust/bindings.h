@@ -12,6 +12,7 @@
 #include <linux/random.h>
 #include <linux/vmalloc.h>
 #include "kho_glue.h"
+#include "gmem_glue.h"
 #include "kvm_glue.h"
 #include "pinned_vm.h"
 #include "luo_sysfs.h"

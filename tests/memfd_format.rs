@@ -9,8 +9,9 @@ fn sample() -> Header {
     let mut name = [0u8; NAME_MAX];
     name[..9].copy_from_slice(b"memfd:kv1");
     Header {
+        kind: Kind::Memfd,
         version: VERSION,
-        seals: 0x1f,
+        flags: 0x1f,
         size: 3 * PAGE_SIZE + 1,
         pos: 77,
         nr_entries: 2,
@@ -30,6 +31,47 @@ fn header_round_trip() {
     assert_eq!(back, h);
     assert_eq!(back.name(), b"memfd:kv1");
     assert_eq!(&page[0..8], b"LUOMEMFD");
+}
+
+/// A guest_memfd's record: version 2, no name, position or mode.
+fn guest_sample() -> Header {
+    Header {
+        kind: Kind::GuestMemfd,
+        flags: 0x3,
+        pos: 0,
+        mode: 0,
+        name: [0; NAME_MAX],
+        name_len: 0,
+        ..sample()
+    }
+}
+
+#[test]
+fn guest_memfd_header_round_trip() {
+    let mut page = [0xffu8; 4096];
+    let h = guest_sample();
+    h.encode(&mut page).unwrap();
+    assert_eq!(&page[0..8], b"LUOGMEMF");
+    assert_eq!(Header::decode(&page), Ok(h));
+}
+
+#[test]
+fn guest_memfd_headers_have_no_memfd_fields() {
+    let mut page = [0u8; 4096];
+    guest_sample().encode(&mut page).unwrap();
+    let cases: [(usize, &[u8], FormatError); 5] = [
+        // Only version 2 exists for a guest_memfd.
+        (8, &VERSION_1.to_le_bytes(), FormatError::Header),
+        (24, &1u64.to_le_bytes(), FormatError::Field),
+        (40, &0o600u32.to_le_bytes(), FormatError::Field),
+        (44, &1u32.to_le_bytes(), FormatError::Field),
+        (0, b"LUOGMEMX", FormatError::Header),
+    ];
+    for (at, bytes, want) in cases {
+        let mut bad = page;
+        bad[at..at + bytes.len()].copy_from_slice(bytes);
+        assert_eq!(Header::decode(&bad), Err(want), "byte {at}");
+    }
 }
 
 #[test]

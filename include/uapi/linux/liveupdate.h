@@ -264,14 +264,18 @@ struct liveupdate_ioctl_set_event {
  * with EPERM, and its size counts against the caller's RLIMIT_MEMLOCK
  * (charged to the process's pinned memory, VmPin, as RDMA does). With
  * KVM built in: KVM VMs (the VM file of KVM_CREATE_VM), carried as their
- * type; the new kernel gives back a new, empty VM of that type.
+ * type; the new kernel gives back a new, empty VM of that type. And their
+ * shared guest_memfds, zero-copy like memfds (fallocate() then fails
+ * with EPERM), bound to the retrieved VM in the new kernel.
  *
  * Return: 0; EBADF for a bad @fd, or a memfd not open read-write; ENOENT
  * if no file handler supports the
  * file (a /dev/liveupdate or session fd, for one); EPERM for a memfd
- * another user owns, or a VM of another process (only its VMM may
- * preserve it); EOPNOTSUPP for a VM of a type that cannot cross (one
- * with private memory or protected state); ENOMEM if a memfd's
+ * another user owns, or a VM or guest_memfd of another process (only its
+ * VMM may preserve it); EOPNOTSUPP for a VM of a type that cannot cross
+ * (one with private memory or protected state), or a guest_memfd with
+ * private memory; EHWPOISON for a guest_memfd with a page the hardware
+ * reported poisoned; ENOMEM if a memfd's or guest_memfd's
  * size would take the caller past its RLIMIT_MEMLOCK (CAP_IPC_LOCK goes
  * past it), or out of memory; EAGAIN if a write() held the memfd for
  * 2 s (try again); EINTR if killed while waiting or pinning (EIO, or
