@@ -94,4 +94,36 @@ static inline void luo_fault_report(const char *what, unsigned int n)
 	fflush(stdout);
 }
 
+/*
+ * Stage 1 of a two-stage test: PRESERVE_FD of fd as token into session s
+ * with each allocation failing in turn, until it runs through. Each
+ * failed call must answer ENOMEM (or absorb the failure: then the file is
+ * unpreserved again) and leave the session as it was; after each,
+ * `undone` (if set) checks that fd is as before.
+ */
+static inline void luo_fault_preserve(int s, int fd, __u64 token, const char *what,
+				      void (*undone)(int fd))
+{
+	unsigned int before = luo_files_in(s), n;
+
+	for (n = 1;; n++) {
+		int ret;
+
+		luo_fault_arm(n);
+		ret = luo_preserve(s, fd, token);
+		if (!luo_fault_fired()) {
+			CHECK(!ret, "%s: %s\n", what, strerror(-ret));
+			break;
+		}
+		luo_fault_failed_cleanly(what, n, ret);
+		CHECK(luo_files_in(s) == before + !ret, "%s failed (%d): %u files\n", what, ret,
+		      luo_files_in(s));
+		if (!ret)
+			CHECK(!luo_unpreserve(s, token), "UNPRESERVE_FD\n");
+		if (undone)
+			undone(fd);
+	}
+	luo_fault_report(what, n);
+}
+
 #endif /* LUO_FAULT_UTIL_H */

@@ -28,29 +28,13 @@
 static void stage1(void)
 {
 	int dev = luo_open(), s, vm;
-	unsigned int n;
 
 	CHECK(dev >= 0, "open: %s\n", strerror(errno));
 	CHECK(!luo_fault_setup(), "fault injection setup: %s\n", strerror(errno));
 	s = luo_create_session(dev, "vms");
 	vm = kvm_vm(KVM_X86_DEFAULT_VM);
 	CHECK(s >= 0 && vm >= 0, "setup: %s\n", strerror(-(s < 0 ? s : vm)));
-	for (n = 1;; n++) {
-		int ret;
-
-		luo_fault_arm(n);
-		ret = luo_preserve(s, vm, TOKEN);
-		if (!luo_fault_fired()) {
-			CHECK(!ret, "PRESERVE_FD: %s\n", strerror(-ret));
-			break;
-		}
-		luo_fault_failed_cleanly("PRESERVE_FD of a VM", n, ret);
-		CHECK(luo_files_in(s) == (ret ? 0 : 1), "PRESERVE_FD failed (%d): %u files\n", ret,
-		      luo_files_in(s));
-		if (!ret)
-			CHECK(!luo_unpreserve(s, TOKEN), "UNPRESERVE_FD\n");
-	}
-	luo_fault_report("PRESERVE_FD of a VM", n);
+	luo_fault_preserve(s, vm, TOKEN, "PRESERVE_FD of a VM", NULL);
 	for (int i = 1; i <= COPIES; i++) {
 		int copy = kvm_vm(KVM_X86_DEFAULT_VM);
 
