@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make demo`: build everything, boot the luo-rs kernel in QEMU, fill a
-# memfd-backed key-value cache, live-update into a new kernel (PREPARE,
-# FREEZE, kexec) and show the cache reopening from the same memory.
+# `make demo`: build everything, boot the luo-rs kernel in QEMU, start a
+# counting KVM guest on a guest_memfd and fill a memfd-backed key-value
+# cache, live-update into a new kernel (PREPARE, FREEZE, kexec) and show
+# the cache reopening and the guest counting on from the same memory.
 
 source "$(dirname "$0")/chroot.sh"
 
@@ -13,10 +14,10 @@ step "boot, kexec, boot again (QEMU, TCG)" in_chroot /luo/src/scripts/run-vm.sh 
 log=$LUO_WORK/demo.log
 echo
 echo "---- what happened (from the VM's serial console) ----"
-grep -E '^(demo|kvcache):|KHO: found|luo_rs: |kexec_core: Starting new kernel' "$log" | sed -E 's/^\[ *[0-9.]+\] //'
+grep -E '^(demo|kvcache|vm):|KHO: found|luo_rs: |kexec_core: Starting new kernel' "$log" | sed -E 's/^\[ *[0-9.]+\] //'
 echo "------------------------------------------------------"
 if grep -q '^LUO-RUN-END demo stage=2 exit=0' "$log"; then
-	echo "demo: the cache crossed the live update. Full log: $log"
+	echo "demo: the cache and the guest crossed the live update. Full log: $log"
 else
 	echo "demo: FAILED; last lines of $log:"
 	tail -40 "$log"

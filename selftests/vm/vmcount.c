@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmcount: a VMM with one tiny guest that counts, in a guest_memfd, across
+ * a kernel live update: `make demo` runs it beside kvcache.
+ *
+ *   vmcount start S    make a VM on a guest_memfd, let the guest count for
+ *                      S seconds, stop it, preserve VM and guest_memfd in
+ *                      session "vm", touch /tmp/vm-ready, and wait for the
+ *                      kexec (kvcache sends PREPARE and FREEZE)
+ *   vmcount resume S   in the new kernel: retrieve the guest_memfd (its VM
+ *                      comes with it), set the memory slot again, make a
+ *                      vCPU and let the guest count on for S seconds from
+ *                      where its memory says it stopped; FINISH
+ *
+ * The guest (real mode) keeps its 32-bit count in its own memory at
+ * COUNTER and tells the VMM every 4096 steps (an OUT to GUEST_PORT); the
+ * VMM only reads. vCPU state does not cross yet: the new vCPU starts the
+ * guest's code again, which picks the count up from memory.
+ */
+#include "kvm_util.h"
+#include <time.h>
+
+#define GMEM_SIZE (1UL << 20)
+#define COUNTER 0x3000
+#define TOKEN_VM 1
+#define TOKEN_GMEM 2
+
+static const uint8_t counter[] = {
+	0x66, 0xa1, 0x00, 0x30,		/* mov eax, [COUNTER] */
+	0x66, 0x40,			/* 1: inc eax */
+	0x66, 0xa3, 0x00, 0x30,		/* mov [COUNTER], eax */
+	0xa9, 0xff, 0x0f,		/* test ax, 0xfff */
+	0x75, 0xf5,			/* jnz 1b */
+	0xba, 0x10, 0x00,		/* mov dx, GUEST_PORT */
+	0x66, 0xef,			/* out dx, eax */
+	0xeb, 0xee,			/* jmp 1b */
+};
+
+static void die(const char *what, int err)
+{
+	printf("vm: FAILED: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	exit(1);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Lets the guest count for `seconds`; returns the last count it told. */
+static uint32_t count_for(struct guest *g, double seconds)
+{
+	double end = now_s() + seconds;
+	uint32_t count = 0;
+
+	memcpy(g->mem[0] + GUEST_CODE, counter, sizeof(counter));
+	/* Start from the code's first byte: it reads the count from memory. */
+	if (guest_reset(g))
+		die("KVM_SET_SREGS/KVM_SET_REGS", errno);
+	while (now_s() < end) {
+		struct kvm_run *run = g->run;
+
+		if (ioctl(g->cpu, KVM_RUN, 0))
+			die("KVM_RUN", errno);
+		if (run->exit_reason != KVM_EXIT_IO || run->io.port != GUEST_PORT || run->io.size != 4)
+			die("unexpected exit", EIO);
+		memcpy(&count, (uint8_t *)run + run->io.data_offset, sizeof(count));
+	}
+	return count;
+}
+
+static void __attribute__((noreturn)) start(double seconds)
+{
+	struct kvm_create_guest_memfd args = {
+		.size = GMEM_SIZE,
+		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+	};
+	struct guest_slot slot = { .guest_memfd = true, .size = GMEM_SIZE };
+	int dev, s, vm, err;
+	struct guest g;
+	uint32_t count;
+
+	vm = kvm_vm(KVM_X86_DEFAULT_VM);
+	if (vm < 0)
+		die("KVM_CREATE_VM", vm);
+	slot.fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
+	if (slot.fd < 0)
+		die("KVM_CREATE_GUEST_MEMFD", errno);
+	if ((err = guest_setup(&g, vm, &slot, 1)))
+		die("memory slot and vCPU", err);
+	count = count_for(&g, seconds);
+	printf("vm: kernel 1: the guest counted to %u in %.0f s; vCPU stopped\n", count, seconds);
+	dev = luo_open();
+	s = dev < 0 ? dev : luo_create_session(dev, "vm");
+	if (s < 0)
+		die("session \"vm\"", s);
+	/* The VM first: its guest_memfd needs it. */
+	if ((err = luo_preserve(s, vm, TOKEN_VM)) || (err = luo_preserve(s, slot.fd, TOKEN_GMEM)))
+		die("PRESERVE_FD", err);
+	printf("vm: VM and its %lu KiB guest_memfd preserved in session \"vm\"\n", GMEM_SIZE >> 10);
+	fflush(stdout);
+	err = open("/tmp/vm-ready", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (err < 0)
+		die("/tmp/vm-ready", errno);
+	close(err);
+	/* The session lives as long as this process: until the kexec. */
+	for (;;)
+		pause();
+}
+
+static void resume(double seconds)
+{
+	struct guest_slot slot = { .guest_memfd = true, .size = GMEM_SIZE };
+	int dev = luo_open(), s, vm, err;
+	uint32_t was, count;
+	struct guest g;
+
+	s = dev < 0 ? dev : luo_retrieve_session(dev, "vm");
+	if (s < 0)
+		die("RETRIEVE_SESSION \"vm\"", s);
+	/* The guest_memfd first: its VM is rebuilt for it. */
+	slot.fd = luo_retrieve_fd(s, TOKEN_GMEM);
+	vm = slot.fd < 0 ? slot.fd : luo_retrieve_fd(s, TOKEN_VM);
+	if (vm < 0)
+		die("RETRIEVE_FD", vm);
+	if ((err = guest_setup(&g, vm, &slot, 1)))
+		die("memory slot and vCPU", err);
+	memcpy(&was, g.mem[0] + COUNTER, sizeof(was));
+	printf("vm: kernel 2: VM and guest_memfd retrieved; the count in guest memory is %u\n", was);
+	count = count_for(&g, seconds);
+	printf("vm: kernel 2: a new vCPU counted on from %u to %u in %.0f s, on the same memory\n",
+	       was, count, seconds);
+	guest_teardown(&g);
+	if ((err = luo_finish(s)))
+		die("FINISH", err);
+	printf("vm: session \"vm\" finished; state is %s\n",
+	       luo_get_state(dev) == LIVEUPDATE_STATE_NORMAL ? "normal" : "NOT normal");
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = argc > 2 ? atof(argv[2]) : 2;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "start"))
+		start(seconds);
+	if (argc > 1 && !strcmp(argv[1], "resume")) {
+		resume(seconds);
+		return 0;
+	}
+	fprintf(stderr, "usage: vmcount start|resume [SECONDS]\n");
+	return 2;
+}
