@@ -209,12 +209,13 @@ unsafe impl Send for PinnedFolio {}
 unsafe impl Sync for PinnedFolio {}
 
 impl PinnedFolio {
-    /// Takes over the pin on `folio`.
+    /// Takes over the pin on `folio` (for the guest_memfd handler).
     ///
     /// # Safety
     ///
     /// `folio` is pinned as `FOLL_PIN` pins, and the caller gives that pin
     /// up.
+    #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
     pub(crate) unsafe fn from_raw(folio: NonNull<bindings::folio>) -> Self {
         // INVARIANT: pinned, and the pin is ours (safety requirement).
         Self(folio)
