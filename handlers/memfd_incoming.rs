@@ -352,12 +352,9 @@ impl Rebuild {
         self.restore_list()?;
         self.restore_folios()?;
         if self.file.is_none() {
-            let gone = |e| match (self.header.kind, e) {
-                // Flags the VM does not take: no attempt will do.
-                (Kind::GuestMemfd, EINVAL) => Failure::Gone(e),
-                _ => Failure::Retry(e),
-            };
-            self.file = Some(self.create(vm).map_err(gone)?);
+            // Even a VM that does not take the flags decides nothing: the
+            // folios stay for FINISH, as after any failure but a bad record.
+            self.file = Some(self.create(vm).map_err(Failure::Retry)?);
         }
         self.charge_all()?;
         let inserted = self.insert_all();
