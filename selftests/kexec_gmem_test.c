@@ -7,8 +7,10 @@
  * 0) and a memfd (slot 1, at 0x10000); a real-mode guest writes a pattern
  * into both, and the host writes a few scattered pages of the guest_memfd
  * through its mapping: the rest stays holes. Refused: a guest_memfd whose
- * VM is not in the session (ENOLINK), a private one (EOPNOTSUPP), one
- * preserved twice (EBUSY), and fallocate() on a preserved one (EPERM).
+ * VM is not in the session (ENOLINK, and it stays an ordinary one), a
+ * private one (EOPNOTSUPP), one preserved twice (EBUSY), one from another
+ * process (EPERM), UNPRESERVE_FD of the VM it needs (EBUSY), and
+ * fallocate() on a preserved one (EPERM).
  * PREPARE and CANCEL leave VM, vCPU and memory usable; between FREEZE and
  * CANCEL a hole cannot be filled (SIGBUS), after CANCEL it can. The
  * physical address of every page present goes into a memfd of its own.
@@ -33,7 +35,7 @@
 #define GMEM_SIZE (64UL << 20)
 #define SLOT_SIZE (64UL << 10)
 #define MEM_SIZE (64UL << 10)
-#define LONE_SIZE (16UL << 20)
+#define LONE_SIZE (64UL << 20)
 #define TOKEN_VM 1
 #define TOKEN_GMEM 2
 #define TOKEN_MEM 3
@@ -97,6 +99,14 @@ static int present(uint8_t *map, struct record *r)
 	return 0;
 }
 
+/* Punches a hole at page `page`: 0 or -errno. */
+static int punch(int gmem, unsigned long page)
+{
+	int ret = fallocate(gmem, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, page * 4096, 4096);
+
+	return ret ? -errno : 0;
+}
+
 static sigjmp_buf on_sigbus;
 
 static void sigbus(int sig)
@@ -154,16 +164,24 @@ static void luo_stage1(void)
 	CHECK(s >= 0 && lone >= 0, "CREATE_SESSION\n");
 	/* The VM first: a guest_memfd is rebuilt for its retrieved VM. */
 	CHECK(luo_preserve(s, gmem, TOKEN_GMEM) == -ENOLINK, "a guest_memfd without its VM\n");
+	CHECK(!punch(gmem, 30), "refused, yet the guest_memfd stayed frozen\n");
 	priv = guest_memfd(vm, 1 << 20, GUEST_MEMFD_FLAG_MMAP);
 	CHECK(priv >= 0, "a private guest_memfd: %s\n", strerror(-priv));
 	CHECK(!luo_preserve(s, vm, TOKEN_VM), "PRESERVE_FD of the VM\n");
+	CHECK(luo_preserve_from_child(gmem) == -EPERM, "a guest_memfd of another process\n");
 	CHECK(luo_preserve(s, priv, 9) == -EOPNOTSUPP, "a private guest_memfd: not EOPNOTSUPP\n");
 	close(priv);
 	CHECK(!luo_preserve(s, gmem, TOKEN_GMEM) && !luo_preserve(s, mem, TOKEN_MEM),
 	      "PRESERVE_FD in \"gmem\" failed\n");
 	CHECK(luo_preserve(s, gmem, 10) == -EBUSY, "a guest_memfd preserved twice: not EBUSY\n");
-	CHECK(fallocate(gmem, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 7 * 4096, 4096) &&
-	      errno == EPERM, "hole punching in a preserved guest_memfd: not EPERM\n");
+	CHECK(luo_preserve(lone, gmem, 10) == -EBUSY, "a guest_memfd in a second session\n");
+	/* Another guest_memfd of the VM, which is in "gmem", not in "lone". */
+	priv = guest_memfd(vm, 1 << 20, SHARED);
+	CHECK(priv >= 0 && luo_preserve(lone, priv, 10) == -ENOLINK,
+	      "a guest_memfd whose VM is in another session: not ENOLINK\n");
+	close(priv);
+	CHECK(luo_unpreserve(s, TOKEN_VM) == -EBUSY, "the VM left while its guest_memfd is in\n");
+	CHECK(punch(gmem, 7) == -EPERM, "hole punching in a preserved guest_memfd: not EPERM\n");
 
 	/* PREPARE and CANCEL leave everything usable; FREEZE seals holes. */
 	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE), "PREPARE: %s\n", strerror(errno));
@@ -171,8 +189,8 @@ static void luo_stage1(void)
 	      sum == guest_pair_sum(), "the guest after PREPARE: %#x\n", sum);
 	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE), "FREEZE: %s\n", strerror(errno));
 	CHECK(poke(map + 3 * 4096) == -EFAULT, "a hole filled while frozen\n");
-	CHECK(!poke(map + GUEST_DATA), "a page present refused a write while frozen\n");
-	map[GUEST_DATA] = guest_byte(0);
+	/* Page 1 is present, but not yet mapped here: this faults it in. */
+	CHECK(!poke(map + GUEST_CODE), "a page present refused a fault while frozen\n");
 	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_CANCEL), "CANCEL: %s\n", strerror(errno));
 	CHECK(!poke(map + 3 * 4096), "a hole refused after CANCEL\n");
 	sum = 0;
@@ -283,7 +301,7 @@ TEST(a_vm_alone_is_retrieved_and_its_guest_memfd_freed_at_finish)
 	before = luo_meminfo_kb("MemFree");
 	EXPECT_EQ(0, luo_finish(s));
 	after = luo_meminfo_kb("MemFree");
-	/* Its 16 MiB are free again (give or take other activity). */
+	/* Its 64 MiB are free again (give or take other activity). */
 	EXPECT_LE(before + (long long)(LONE_SIZE >> 10) * 3 / 4, after) {
 		TH_LOG("MemFree %lld kB before FINISH, %lld kB after", before, after);
 	}

@@ -28,29 +28,6 @@
 #define TOKEN_MEM 2
 #define USER 1000
 
-/* PRESERVE_FD of vm from a child process: what it answered. */
-static int preserve_from_child(int vm)
-{
-	int status, pipefd[2], answer = 0;
-	pid_t pid;
-
-	CHECK(!pipe(pipefd), "pipe\n");
-	pid = fork();
-	CHECK(pid >= 0, "fork\n");
-	if (!pid) {
-		int dev = luo_open(), s = dev < 0 ? dev : luo_create_session(dev, "child");
-
-		answer = s < 0 ? s : luo_preserve(s, vm, 1);
-		_exit(write(pipefd[1], &answer, sizeof(answer)) == sizeof(answer) ? 0 : 1);
-	}
-	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
-	      "child failed\n");
-	CHECK(read(pipefd[0], &answer, sizeof(answer)) == sizeof(answer), "child's answer\n");
-	close(pipefd[0]);
-	close(pipefd[1]);
-	return answer;
-}
-
 /*
  * In a child that became USER: a VM of its own in session "user-vm";
  * says whether that worked on `ready`, then waits for the kexec.
@@ -96,7 +73,7 @@ static void luo_stage1(void)
 	lone = luo_create_session(dev, "lone");
 	CHECK(s >= 0 && lone >= 0, "CREATE_SESSION\n");
 	/* Only the VMM the VM serves may preserve it. */
-	CHECK(preserve_from_child(vm) == -EPERM, "a VM of another process: not EPERM\n");
+	CHECK(luo_preserve_from_child(vm) == -EPERM, "a VM of another process: not EPERM\n");
 	/* A VM with private memory cannot cross. */
 	prot = kvm_vm(KVM_X86_SW_PROTECTED_VM);
 	CHECK(prot >= 0, "KVM_CREATE_VM of a software-protected VM: %s\n", strerror(-prot));

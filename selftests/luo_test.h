@@ -42,6 +42,32 @@ static inline unsigned int luo_files_in(int session)
 	return nr;
 }
 
+/*
+ * Stage 1: PRESERVE_FD of fd, as token 1 into a new session "child", from
+ * a child process: what it answered.
+ */
+static inline int luo_preserve_from_child(int fd)
+{
+	int status, pipefd[2], answer = 0;
+	pid_t pid;
+
+	CHECK(!pipe(pipefd), "pipe\n");
+	pid = fork();
+	CHECK(pid >= 0, "fork\n");
+	if (!pid) {
+		int dev = luo_open(), s = dev < 0 ? dev : luo_create_session(dev, "child");
+
+		answer = s < 0 ? s : luo_preserve(s, fd, 1);
+		_exit(write(pipefd[1], &answer, sizeof(answer)) == sizeof(answer) ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "child failed\n");
+	CHECK(read(pipefd[0], &answer, sizeof(answer)) == sizeof(answer), "child's answer\n");
+	close(pipefd[0]);
+	close(pipefd[1]);
+	return answer;
+}
+
 /* main() of a two-stage test; see the top of this file. */
 #define LUO_KEXEC_TEST_MAIN(stage1)					\
 	int main(int argc, char **argv)					\

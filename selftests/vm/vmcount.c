@@ -17,6 +17,7 @@
  * VMM only reads. vCPU state does not cross yet: the new vCPU starts the
  * guest's code again, which picks the count up from memory.
  */
+#include "memfd_util.h"
 #include "kvm_util.h"
 #include <time.h>
 
@@ -24,6 +25,8 @@
 #define COUNTER 0x3000
 #define TOKEN_VM 1
 #define TOKEN_GMEM 2
+/* A memfd with the count the VMM last saw: what kernel 2 must find. */
+#define TOKEN_SEEN 3
 
 static const uint8_t counter[] = {
 	0x66, 0xa1, 0x00, 0x30,		/* mov eax, [COUNTER] */
@@ -79,7 +82,7 @@ static void __attribute__((noreturn)) start(double seconds)
 		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
 	};
 	struct guest_slot slot = { .guest_memfd = true, .size = GMEM_SIZE };
-	int dev, s, vm, err;
+	int dev, s, vm, err, seen;
 	struct guest g;
 	uint32_t count;
 
@@ -97,8 +100,12 @@ static void __attribute__((noreturn)) start(double seconds)
 	s = dev < 0 ? dev : luo_create_session(dev, "vm");
 	if (s < 0)
 		die("session \"vm\"", s);
+	seen = luo_memfd("seen", sizeof(count));
+	if (seen < 0 || pwrite(seen, &count, sizeof(count), 0) != sizeof(count))
+		die("memfd", seen < 0 ? seen : errno);
 	/* The VM first: its guest_memfd needs it. */
-	if ((err = luo_preserve(s, vm, TOKEN_VM)) || (err = luo_preserve(s, slot.fd, TOKEN_GMEM)))
+	if ((err = luo_preserve(s, vm, TOKEN_VM)) || (err = luo_preserve(s, slot.fd, TOKEN_GMEM)) ||
+	    (err = luo_preserve(s, seen, TOKEN_SEEN)))
 		die("PRESERVE_FD", err);
 	printf("vm: VM and its %lu KiB guest_memfd preserved in session \"vm\"\n", GMEM_SIZE >> 10);
 	fflush(stdout);
@@ -114,8 +121,8 @@ static void __attribute__((noreturn)) start(double seconds)
 static void resume(double seconds)
 {
 	struct guest_slot slot = { .guest_memfd = true, .size = GMEM_SIZE };
-	int dev = luo_open(), s, vm, err;
-	uint32_t was, count;
+	int dev = luo_open(), s, vm, err, seen;
+	uint32_t was, count, saw;
 	struct guest g;
 
 	s = dev < 0 ? dev : luo_retrieve_session(dev, "vm");
@@ -130,6 +137,11 @@ static void resume(double seconds)
 		die("memory slot and vCPU", err);
 	memcpy(&was, g.mem[0] + COUNTER, sizeof(was));
 	printf("vm: kernel 2: VM and guest_memfd retrieved; the count in guest memory is %u\n", was);
+	seen = luo_retrieve_fd(s, TOKEN_SEEN);
+	if (seen < 0 || pread(seen, &saw, sizeof(saw), 0) != sizeof(saw))
+		die("the count kernel 1 saw", seen < 0 ? seen : errno);
+	if (was != saw)
+		die("the guest's memory did not survive: kernel 1 saw another count", EIO);
 	count = count_for(&g, seconds);
 	printf("vm: kernel 2: a new vCPU counted on from %u to %u in %.0f s, on the same memory\n",
 	       was, count, seconds);
