@@ -274,8 +274,9 @@ struct liveupdate_ioctl_set_event {
  * another user owns, or a VM or guest_memfd of another process (only its
  * VMM may preserve it); EOPNOTSUPP for a VM of a type that cannot cross
  * (one with private memory or protected state), or a guest_memfd with
- * private memory; EHWPOISON for a guest_memfd with a page the hardware
- * reported poisoned; ENOMEM if a memfd's or guest_memfd's
+ * private memory; EHWPOISON for a guest_memfd page the hardware reported
+ * poisoned (also from PREPARE and FREEZE, for pages they take in); ENOMEM
+ * if a memfd's or guest_memfd's
  * size would take the caller past its RLIMIT_MEMLOCK (CAP_IPC_LOCK goes
  * past it), or out of memory; EAGAIN if a write() held the memfd for
  * 2 s (try again); EINTR if killed while waiting or pinning (EIO, or
