@@ -33,6 +33,7 @@ mod luo_session;
 mod luo_state;
 mod luo_subsystem;
 mod luo_uapi;
+mod parking;
 mod pinned_vm;
 mod sched;
 mod session_file;

@@ -27,6 +27,7 @@ use crate::handlers::memfd_format::{
 use crate::kho::{self, IncomingBlob, RestoredFolio, RestoredWords};
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 use crate::kvm::Vm;
+use crate::parking::{unpark, Lot, ParkRoom, Parking};
 use crate::shmem::{self, NewMemfd};
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
 
@@ -52,52 +53,17 @@ kernel::sync::global_lock! {
     // Locking: a leaf. RETRIEVE_FD and FINISH of a file run under its
     // session's `restoring` lock, so one file's rebuild is never worked on
     // twice at once; files of other sessions are rebuilt meanwhile.
-    unsafe(uninit) static PARKED: Mutex<Parked> = Parked {
-        rebuilds: KVec::new(),
-        reserved: 0,
-    };
+    unsafe(uninit) static PARKED: Mutex<Parking<Rebuild>> = Parking::new();
 }
 
-/// Rebuilds that failed attempts left, by handover data.
-struct Parked {
-    rebuilds: KVec<(u64, Rebuild)>,
-    /// Room in `rebuilds` promised to attempts in progress ([`ParkRoom`]).
-    reserved: usize,
-}
+/// Rebuilds that failed attempts left, in [`PARKED`].
+struct Rebuilds;
 
-/// Room for one rebuild in [`PARKED`], reserved before an attempt starts,
-/// so that what it built can always be parked.
-///
-/// # Invariants
-///
-/// Counted in `PARKED.reserved` while this lives, and `rebuilds` has room
-/// for every such reservation.
-struct ParkRoom(());
+impl Lot for Rebuilds {
+    type Item = Rebuild;
 
-impl ParkRoom {
-    fn new() -> Result<Self> {
-        let mut parked = PARKED.lock();
-        let room = parked.reserved + 1;
-        parked.rebuilds.reserve(room, GFP_KERNEL)?;
-        parked.reserved = room;
-        // INVARIANT: counted, and room made for it.
-        Ok(ParkRoom(()))
-    }
-
-    /// Parks `rebuild` under `data` in the room reserved.
-    fn park(self, data: u64, rebuild: Rebuild) {
-        let parked = PARKED.lock().rebuilds.push_within_capacity((data, rebuild));
-        if parked.is_err() {
-            // Cannot happen: the room was reserved.
-            pr_err!("memfd: no room to keep a half-rebuilt memfd: freeing it\n");
-        }
-        // Then `self` goes, and its reservation with it.
-    }
-}
-
-impl Drop for ParkRoom {
-    fn drop(&mut self) {
-        PARKED.lock().reserved -= 1;
+    fn with<R>(f: impl FnOnce(&mut Parking<Rebuild>) -> R) -> R {
+        f(&mut PARKED.lock())
     }
 }
 
@@ -455,19 +421,12 @@ fn discard(list: &Option<List>, pages: u64, from: usize) {
     }
 }
 
-/// The rebuild a failed attempt parked for `data`, if any.
-fn unpark(data: u64) -> Option<Rebuild> {
-    let mut parked = PARKED.lock();
-    let i = parked.rebuilds.iter().position(|(d, _)| *d == data)?;
-    parked.rebuilds.remove(i).ok().map(|(_, r)| r)
-}
-
 /// RETRIEVE_FD of the file handed over as `data`, in `format`; a
 /// guest_memfd is bound to `vm`.
 pub(crate) fn retrieve(data: u64, format: Format, vm: Option<&Vm>) -> Result<ARef<File>> {
     // Room to park what this attempt builds, before anything is consumed.
-    let room = ParkRoom::new()?;
-    let mut rebuild = match unpark(data) {
+    let room = ParkRoom::<Rebuilds>::new()?;
+    let mut rebuild = match unpark::<Rebuilds>(data) {
         Some(r) => r,
         None => Rebuild::start(data, format)?,
     };
@@ -484,7 +443,7 @@ pub(crate) fn retrieve(data: u64, format: Format, vm: Option<&Vm>) -> Result<ARe
 /// The update is over for the file handed over as `data`: frees what a
 /// failed RETRIEVE_FD left, or, if it was never retrieved, its folios.
 pub(crate) fn finish(data: u64, retrieved: bool, format: Format) {
-    if let Some(rebuild) = unpark(data) {
+    if let Some(rebuild) = unpark::<Rebuilds>(data) {
         drop(rebuild);
         return;
     }
