@@ -5,6 +5,10 @@
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 pub(crate) mod guest_memfd;
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+pub(crate) mod kvm_vcpu;
+#[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+pub(crate) mod kvm_vcpu_format;
+#[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 pub(crate) mod kvm_vm;
 pub(crate) mod memfd;
 pub(crate) mod memfd_format;

@@ -141,6 +141,16 @@ impl IncomingBlob {
         Self::from_folio(restore_folio(phys)?, len)
     }
 
+    /// Restores, whole, memory the previous kernel preserved with
+    /// [`OutgoingBlob::new`] (its length rounded up to the folio's). `EINVAL`
+    /// if KHO did not preserve a folio there.
+    pub(crate) fn restore_whole(phys: u64) -> Result<Self> {
+        let folio = restore_folio(phys)?;
+        // SAFETY: `folio` is a valid folio we hold a reference to.
+        let size = unsafe { bindings::luo_folio_size(folio.as_ptr()) };
+        Self::from_folio(folio, size)
+    }
+
     /// Takes over a restored `folio`, checking it holds `len` bytes.
     fn from_folio(folio: NonNull<bindings::folio>, len: usize) -> Result<Self> {
         // SAFETY: `folio` is a valid folio we hold a reference to.

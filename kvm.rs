@@ -19,7 +19,7 @@ use kernel::{bindings, error::from_err_ptr, fs::File, prelude::*, sync::aref::AR
 /// release puts the VM).
 pub(crate) struct Vm {
     /// Held: keeps the VM alive.
-    _file: ARef<File>,
+    file: ARef<File>,
     kvm: NonNull<bindings::kvm>,
 }
 
@@ -39,7 +39,7 @@ impl Vm {
         // SAFETY: `file` is a valid file for the duration of the call.
         let kvm = NonNull::new(unsafe { bindings::luo_kvm_of_file(file.as_ptr()) })?;
         // INVARIANT: the VM behind `file`, which `file` keeps alive.
-        Some(Vm { _file: file, kvm })
+        Some(Vm { file, kvm })
     }
 
     /// The machine type `KVM_CREATE_VM` made the VM with.
@@ -53,6 +53,11 @@ impl Vm {
     pub(crate) fn is_callers(&self) -> bool {
         // SAFETY: `kvm` is alive (type invariant); its mm never changes.
         unsafe { bindings::luo_kvm_is_callers(self.kvm.as_ptr()) }
+    }
+
+    /// The VM's file.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
     }
 
     /// The VM, for a C call; alive while `self` is.

@@ -40,6 +40,8 @@ mod session_file;
 mod shmem;
 mod test_control;
 mod user_struct;
+#[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+mod vcpu;
 
 use core::fmt;
 use kernel::{
@@ -936,9 +938,12 @@ impl kernel::InPlaceModule for LiveUpdate {
             }
         }
         #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
+        handlers::kvm_vcpu::init();
+        #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
         for handler in [
             &handlers::kvm_vm::HANDLER as &'static dyn luo_file::FileHandler,
             &handlers::guest_memfd::HANDLER,
+            &handlers::kvm_vcpu::HANDLER,
         ] {
             if let Err(e) = luo_file::register(handler) {
                 pr_err!("cannot register a KVM handler: {:?}\n", e);

@@ -14,6 +14,7 @@
 #include "kho_glue.h"
 #include "gmem_glue.h"
 #include "kvm_glue.h"
+#include "vcpu_glue.h"
 #include "pinned_vm.h"
 #include "luo_sysfs.h"
 #include "luo_test_boot.h"

@@ -10,6 +10,8 @@
 mod file_deps;
 #[path = "../kho_ser.rs"]
 mod kho_ser;
+#[path = "../handlers/kvm_vcpu_format.rs"]
+mod kvm_vcpu_format;
 #[path = "../luo_handover.rs"]
 mod luo_handover;
 #[path = "../luo_state.rs"]

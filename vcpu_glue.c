@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The KVM steps of luo-rs's vCPU handler (vcpu.rs wraps them): what a
+ * vCPU file is, freezing and capturing a vCPU, and making one again from
+ * its image. KVM's own structures stay here; the handler sees opaque
+ * pointers and bytes.
+ */
+#include <linux/err.h>
+#include <linux/file.h>
+#include <linux/kvm_host.h>
+
+#include "rust/vcpu_glue.h"
+
+struct kvm_vcpu *luo_vcpu_of_file(struct file *file)
+{
+	return kvm_vcpu_of_file(file);
+}
+
+struct kvm *luo_vcpu_kvm(const struct kvm_vcpu *vcpu)
+{
+	return vcpu->kvm;
+}
+
+size_t luo_vcpu_image_max_size(struct kvm_vcpu *vcpu)
+{
+	return kvm_vcpu_image_max_size(vcpu);
+}
+
+int luo_vcpu_freeze(struct kvm_vcpu *vcpu)
+{
+	return kvm_vcpu_freeze(vcpu);
+}
+
+void luo_vcpu_thaw(struct kvm_vcpu *vcpu)
+{
+	kvm_vcpu_thaw(vcpu);
+}
+
+ssize_t luo_vcpu_save(struct kvm_vcpu *vcpu, void *buf, size_t size)
+{
+	return kvm_vcpu_image_save(vcpu, buf, size);
+}
+
+int luo_vcpu_check(struct kvm *kvm, const void *buf, size_t size, u32 *vcpu_id)
+{
+	return kvm_vcpu_image_check(kvm, buf, size, vcpu_id);
+}
+
+struct file *luo_vcpu_create(struct file *vm_file, u32 id, const void *buf,
+			     size_t size)
+{
+	struct file *file = kvm_create_vcpu_file(vm_file, id);
+	int r;
+
+	if (IS_ERR(file))
+		return file;
+	r = kvm_vcpu_image_load(kvm_vcpu_of_file(file), buf, size);
+	if (r) {
+		/* The vCPU stays in the VM, as one whose fd was closed. */
+		fput(file);
+		return ERR_PTR(r);
+	}
+	return file;
+}
