@@ -52,26 +52,14 @@ struct guest {
 	size_t size[4];
 };
 
-/*
- * Sets the n memory slots of vm (mapping each) and makes vCPU 0: 0 or
- * -errno.
- */
-static inline int guest_setup(struct guest *g, int vm, const struct guest_slot *slots,
+/* Sets the n memory slots of vm, mapping each: 0 or -errno. */
+static inline int guest_slots(struct guest *g, int vm, const struct guest_slot *slots,
 			      unsigned int n)
 {
-	int kvm;
-
 	*g = (struct guest){};
 	if (!n || n > 4)
 		return -EINVAL;
 	g->n = n;
-	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm < 0)
-		return -errno;
-	g->run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	close(kvm);
-	if (g->run_size <= 0)
-		return -ENOMEM;
 	for (unsigned int i = 0; i < n; i++) {
 		struct kvm_userspace_memory_region2 slot = {
 			.slot = i,
@@ -92,11 +80,38 @@ static inline int guest_setup(struct guest *g, int vm, const struct guest_slot *
 		if (ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &slot))
 			return -errno;
 	}
-	g->cpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-	if (g->cpu < 0)
+	return 0;
+}
+
+/* Takes the vCPU cpu (closed by guest_teardown()) and maps its kvm_run: 0 or -errno. */
+static inline int guest_attach(struct guest *g, int cpu)
+{
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	g->cpu = cpu;
+	if (kvm < 0)
 		return -errno;
+	g->run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	close(kvm);
+	if (g->run_size <= 0)
+		return -ENOMEM;
 	g->run = mmap(NULL, g->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, g->cpu, 0);
 	return g->run == MAP_FAILED ? -errno : 0;
+}
+
+/*
+ * Sets the n memory slots of vm (mapping each) and makes vCPU 0: 0 or
+ * -errno.
+ */
+static inline int guest_setup(struct guest *g, int vm, const struct guest_slot *slots,
+			      unsigned int n)
+{
+	int ret = guest_slots(g, vm, slots, n), cpu;
+
+	if (ret)
+		return ret;
+	cpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+	return cpu < 0 ? -errno : guest_attach(g, cpu);
 }
 
 /*
