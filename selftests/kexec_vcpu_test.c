@@ -26,7 +26,12 @@
  * then it has the very registers stage 1 saw. The loop's prologue is
  * overwritten with HLT (a guest restarted from its start halts), and the
  * guest runs on to 100000 more: the count, ebx and the hash must be
- * exactly those of an uninterrupted run.
+ * exactly those of an uninterrupted run. XMM registers and MSRs the VMM
+ * set, which the guest never touches, are as they were, and the TSC goes
+ * on from where it was. A second VM with an in-kernel irqchip carries its
+ * vCPU's local APIC (RETRIEVE_FD answers EAGAIN until the irqchip is made
+ * again); a third session's vCPU is never retrieved (its image waits,
+ * parked, after EAGAIN) and is freed at FINISH.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -225,11 +230,48 @@ static void freeze_while_running(void)
 	      "FREEZE with the vCPU in KVM_RUN: not EBUSY (%s)\n", strerror(errno));
 }
 
+/* MSRs the VMM sets (the guest never uses them), and their values. */
+static const struct kvm_msr_entry set_msrs[] = {
+	{ .index = 0x174, .data = 0x1234 },		/* IA32_SYSENTER_CS */
+	{ .index = 0x175, .data = 0xdeadbeef000 },	/* IA32_SYSENTER_ESP */
+	{ .index = 0x176, .data = 0xfeed0000 },		/* IA32_SYSENTER_EIP */
+};
+#define MSR_IA32_TSC 0x10
+
+/* Local APIC registers the VMM sets, by offset in kvm_lapic_state. */
+static const struct { unsigned int reg; uint32_t value; } set_apic[] = {
+	{ 0x080, 0x30 },	/* TPR */
+	{ 0x0f0, 0x1ff },	/* spurious vector, APIC enabled */
+	{ 0x320, 0x300ec },	/* LVT timer: periodic, masked, vector 0xec */
+	{ 0x350, 0x10700 },	/* LVT LINT0: ExtINT, masked */
+	{ 0x380, 0x7fffffff },	/* timer initial count */
+	{ 0x3e0, 0xb },		/* timer divide by 1 */
+};
+
 /* What stage 1 saw when it stopped the vCPU the last time. */
 struct record {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	uint64_t tsc;
 };
+
+static uint32_t *apic_reg(struct kvm_lapic_state *apic, unsigned int reg)
+{
+	return (uint32_t *)(apic->regs + reg);
+}
+
+/* Reads MSR index of the vCPU: its value, or fails the test. */
+static uint64_t msr_of(int cpu, uint32_t index)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} msrs = { .hdr.nmsrs = 1, .entry.index = index };
+
+	CHECK(ioctl(cpu, KVM_GET_MSRS, &msrs) == 1, "KVM_GET_MSRS %#x\n", index);
+	return msrs.entry.data;
+}
 
 static int guest_memfd(int vm)
 {
@@ -247,7 +289,13 @@ static void luo_stage1(void)
 	struct kvm_regs regs;
 	struct guest g;
 	struct timespec now;
-	int s, vm, gmem, record, ret;
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entries[ARRAY_SIZE(set_msrs)];
+	} msrs = { .hdr.nmsrs = ARRAY_SIZE(set_msrs) };
+	struct kvm_lapic_state apic;
+	struct guest g2;
+	int s, vm, gmem, record, ret, apic_s, vm2, gmem2, lone, vm3, cpu3;
 
 	dev = luo_open();
 	CHECK(dev >= 0, "open %s: %s\n", LUO_DEV, strerror(-dev));
@@ -316,18 +364,62 @@ static void luo_stage1(void)
 	regs = regs_of(&g);
 	CHECK(consistent(&g, &regs), "the guest after CANCEL\n");
 
+	/* State the guest does not touch: XMM registers and MSRs. */
+	CHECK(!ioctl(g.cpu, KVM_GET_FPU, &r.fpu), "KVM_GET_FPU\n");
+	for (unsigned int i = 0; i < 16 * 8; i++)
+		r.fpu.xmm[i / 16][i % 16] = luo_byte(i, 77);
+	CHECK(!ioctl(g.cpu, KVM_SET_FPU, &r.fpu), "KVM_SET_FPU: %s\n", strerror(errno));
+	memcpy(msrs.entries, set_msrs, sizeof(set_msrs));
+	CHECK(ioctl(g.cpu, KVM_SET_MSRS, &msrs) == ARRAY_SIZE(set_msrs), "KVM_SET_MSRS\n");
+
 	/* The last stop, anywhere; its registers for stage 2. */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	CHECK(!(ret = run_for(&g, 200 + now.tv_nsec / 1000 % 600, NULL)), "KVM_RUN: %s\n",
 	      strerror(-ret));
 	r.regs = regs_of(&g);
 	CHECK(!ioctl(g.cpu, KVM_GET_SREGS, &r.sregs), "KVM_GET_SREGS\n");
+	r.tsc = msr_of(g.cpu, MSR_IA32_TSC);
 	CHECK(consistent(&g, &r.regs), "the guest before the update\n");
 	printf("# stopped at count %u, at +%#llx\n", (unsigned int)r.regs.rax,
 	       (unsigned long long)(r.regs.rip - GUEST_CODE));
 	record = luo_memfd("record", sizeof(r));
 	CHECK(record >= 0 && pwrite(record, &r, sizeof(r), 0) == sizeof(r), "record\n");
 	CHECK(!luo_preserve(s, record, TOKEN_RECORD), "PRESERVE_FD of the record\n");
+
+	/* A second VM, with an in-kernel irqchip: its vCPU has a local APIC. */
+	vm2 = kvm_vm(KVM_X86_DEFAULT_VM);
+	CHECK(vm2 >= 0 && !ioctl(vm2, KVM_CREATE_IRQCHIP, 0), "a VM with an irqchip\n");
+	gmem2 = guest_memfd(vm2);
+	CHECK(gmem2 >= 0, "KVM_CREATE_GUEST_MEMFD: %s\n", strerror(-gmem2));
+	slot = (struct guest_slot){ .fd = gmem2, .guest_memfd = true, .size = GMEM_SIZE };
+	CHECK(!guest_setup(&g2, vm2, &slot, 1), "guest setup\n");
+	memcpy(g2.mem[0] + GUEST_CODE, counter, sizeof(counter));
+	*guest_word(&g2, COUNT) = 0;
+	*guest_word(&g2, HASH) = HASH0;
+	*guest_word(&g2, TARGET) = 0;
+	CHECK(!guest_reset(&g2), "guest reset\n");
+	CHECK(!ioctl(g2.cpu, KVM_GET_LAPIC, &apic), "KVM_GET_LAPIC\n");
+	for (unsigned int i = 0; i < ARRAY_SIZE(set_apic); i++)
+		*apic_reg(&apic, set_apic[i].reg) = set_apic[i].value;
+	CHECK(!ioctl(g2.cpu, KVM_SET_LAPIC, &apic), "KVM_SET_LAPIC: %s\n", strerror(errno));
+	CHECK(!(ret = run_for(&g2, 100, NULL)), "KVM_RUN: %s\n", strerror(-ret));
+	regs = regs_of(&g2);
+	CHECK(consistent(&g2, &regs), "the guest with a local APIC\n");
+	apic_s = luo_create_session(dev, "apic");
+	CHECK(apic_s >= 0, "CREATE_SESSION \"apic\"\n");
+	CHECK(!luo_preserve(apic_s, vm2, TOKEN_VM) && !luo_preserve(apic_s, gmem2, TOKEN_GMEM) &&
+	      !luo_preserve(apic_s, g2.cpu, TOKEN_VCPU), "PRESERVE_FD in \"apic\"\n");
+
+	/* A VM and a vCPU that never ran, which nobody will retrieve. */
+	lone = luo_create_session(dev, "lone");
+	vm3 = kvm_vm(KVM_X86_DEFAULT_VM);
+	cpu3 = vm3 < 0 ? vm3 : ioctl(vm3, KVM_CREATE_VCPU, 0);
+	CHECK(lone >= 0 && cpu3 >= 0, "the lone VM and vCPU\n");
+	CHECK(!luo_preserve(lone, vm3, TOKEN_VM) && !luo_preserve(lone, cpu3, TOKEN_VCPU),
+	      "PRESERVE_FD in \"lone\"\n");
+	close(cpu3);
+	close(vm3);
+
 	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE), "PREPARE: %s\n", strerror(errno));
 	ksft_exit_fail_msg("kexec: %s\n", strerror(-luo_kexec("")));
 }
@@ -353,14 +445,44 @@ static int retrieve_from_child(int s, __u64 token)
 	return answer;
 }
 
+/*
+ * Lets the guest of g, retrieved with registers was, count on to 100000
+ * more and checks it ends exactly where an uninterrupted run would.
+ */
+static void run_on(struct __test_metadata *_metadata, struct guest *g,
+		   const struct kvm_regs *was)
+{
+	struct kvm_regs regs;
+	uint32_t target = (uint32_t)was->rax + 100000;
+
+	/* A guest restarted from its start would halt. */
+	memset(g->mem[0] + GUEST_CODE, 0xf4, AT_LOOP);
+	*guest_word(g, TARGET) = target;
+	ASSERT_EQ(0, ioctl(g->cpu, KVM_RUN, 0));
+	ASSERT_EQ(KVM_EXIT_IO, g->run->exit_reason) {
+		TH_LOG("exit %u at %#llx", g->run->exit_reason, regs_of(g).rip);
+	}
+	EXPECT_EQ(PORT_DONE, g->run->io.port) {
+		TH_LOG("eax and ebx differ: an instruction was lost or ran twice");
+	}
+	regs = regs_of(g);
+	EXPECT_EQ(target, (uint32_t)regs.rax);
+	EXPECT_EQ(target, (uint32_t)regs.rbx);
+	EXPECT_EQ(target, *guest_word(g, COUNT));
+	EXPECT_EQ(hash_of(target), (uint32_t)regs.rdx);
+	EXPECT_EQ(hash_of(target), *guest_word(g, HASH));
+	printf("# counted on from %u to %u\n", (uint32_t)was->rax, target);
+}
+
 TEST(the_vcpu_runs_on_from_the_next_instruction)
 {
 	struct guest_slot slot;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct record was;
+	struct kvm_fpu fpu;
 	struct guest g;
-	uint32_t target;
+	uint64_t tsc;
 	int s, vm, gmem, cpu, record;
 
 	dev = luo_open();
@@ -398,30 +520,84 @@ TEST(the_vcpu_runs_on_from_the_next_instruction)
 	EXPECT_EQ(was.sregs.efer, sregs.efer);
 	EXPECT_TRUE(consistent(&g, &regs));
 
-	/* A guest restarted from its start would halt. */
-	memset(g.mem[0] + GUEST_CODE, 0xf4, AT_LOOP);
-	target = (uint32_t)was.regs.rax + 100000;
-	*guest_word(&g, TARGET) = target;
-	ASSERT_EQ(0, ioctl(cpu, KVM_RUN, 0));
-	ASSERT_EQ(KVM_EXIT_IO, g.run->exit_reason) {
-		TH_LOG("exit %u at %#llx", g.run->exit_reason, regs_of(&g).rip);
+	/* What the guest does not touch: XMM registers, MSRs, the TSC. */
+	ASSERT_EQ(0, ioctl(cpu, KVM_GET_FPU, &fpu));
+	EXPECT_EQ(0, memcmp(was.fpu.xmm, fpu.xmm, sizeof(fpu.xmm)));
+	for (unsigned int i = 0; i < ARRAY_SIZE(set_msrs); i++)
+		EXPECT_EQ(set_msrs[i].data, msr_of(cpu, set_msrs[i].index));
+	/* A new vCPU's TSC starts from 0: this one goes on from its own. */
+	tsc = msr_of(cpu, MSR_IA32_TSC);
+	EXPECT_LE(was.tsc, tsc) {
+		TH_LOG("TSC %#llx, was %#llx", (unsigned long long)tsc,
+		       (unsigned long long)was.tsc);
 	}
-	EXPECT_EQ(PORT_DONE, g.run->io.port) {
-		TH_LOG("eax and ebx differ: an instruction was lost or ran twice");
-	}
-	regs = regs_of(&g);
-	EXPECT_EQ(target, (uint32_t)regs.rax);
-	EXPECT_EQ(target, (uint32_t)regs.rbx);
-	EXPECT_EQ(target, *guest_word(&g, COUNT));
-	EXPECT_EQ(hash_of(target), (uint32_t)regs.rdx);
-	EXPECT_EQ(hash_of(target), *guest_word(&g, HASH));
-	printf("# counted on from %u to %u\n", (uint32_t)was.regs.rax, target);
+
+	run_on(_metadata, &g, &was.regs);
 
 	EXPECT_EQ(0, luo_finish(s));
 	guest_teardown(&g);
 	close(record);
 	close(gmem);
 	close(vm);
+	close(s);
+	close(dev);
+}
+
+TEST(a_vcpu_keeps_its_local_apic)
+{
+	struct kvm_lapic_state apic;
+	struct guest_slot slot;
+	struct kvm_regs regs;
+	struct guest g;
+	int s, vm, gmem, cpu;
+
+	dev = luo_open();
+	ASSERT_LE(0, dev);
+	s = luo_retrieve_session(dev, "apic");
+	ASSERT_LE(0, s);
+	vm = luo_retrieve_fd(s, TOKEN_VM);
+	ASSERT_LE(0, vm);
+	gmem = luo_retrieve_fd(s, TOKEN_GMEM);
+	ASSERT_LE(0, gmem);
+	slot = (struct guest_slot){ .fd = gmem, .guest_memfd = true, .size = GMEM_SIZE };
+	ASSERT_EQ(0, guest_slots(&g, vm, &slot, 1));
+	/* Not before the VM has an in-kernel irqchip again. */
+	EXPECT_EQ(-EAGAIN, luo_retrieve_fd(s, TOKEN_VCPU));
+	ASSERT_EQ(0, ioctl(vm, KVM_CREATE_IRQCHIP, 0));
+	cpu = luo_retrieve_fd(s, TOKEN_VCPU);
+	ASSERT_LE(0, cpu);
+	ASSERT_EQ(0, guest_attach(&g, cpu));
+
+	ASSERT_EQ(0, ioctl(cpu, KVM_GET_LAPIC, &apic));
+	for (unsigned int i = 0; i < ARRAY_SIZE(set_apic); i++) {
+		EXPECT_EQ(set_apic[i].value, *apic_reg(&apic, set_apic[i].reg)) {
+			TH_LOG("APIC register %#x", set_apic[i].reg);
+		}
+	}
+	regs = regs_of(&g);
+	EXPECT_TRUE(consistent(&g, &regs));
+	run_on(_metadata, &g, &regs);
+
+	EXPECT_EQ(0, luo_finish(s));
+	guest_teardown(&g);
+	close(gmem);
+	close(vm);
+	close(s);
+	close(dev);
+}
+
+TEST(a_vcpu_nobody_retrieves_is_freed_at_finish)
+{
+	int s;
+
+	dev = luo_open();
+	ASSERT_LE(0, dev);
+	s = luo_retrieve_session(dev, "lone");
+	ASSERT_LE(0, s);
+	/* Its VM is rebuilt for it, with no memory: the image stays parked. */
+	EXPECT_EQ(-EAGAIN, luo_retrieve_fd(s, TOKEN_VCPU));
+	EXPECT_EQ(-EAGAIN, luo_retrieve_fd(s, TOKEN_VCPU));
+	EXPECT_EQ(0, luo_finish(s));
 	close(s);
 	close(dev);
 }
