@@ -104,24 +104,43 @@ impl Vcpu {
     }
 }
 
-/// A new vCPU of `vm` with the state of `image`, as a file: `EAGAIN` if the
+/// A vCPU of `vm` with the state of `image`, as a file: `EAGAIN` if the
 /// VM is not set up for it yet (no memslots, or no in-kernel irqchip for a
 /// vCPU that had a local APIC), `EINVAL` for an image this kernel cannot
 /// load, `EEXIST` if the VM has a vCPU of that id; call it in the process
-/// the VM serves.
-pub(crate) fn rebuild(vm: &Vm, image: &[u8]) -> Result<ARef<File>> {
+/// the VM serves. `made` is a vCPU an earlier attempt made and failed to
+/// load: it is loaded again; a vCPU this attempt makes and fails to load
+/// is left in `made` for the next one.
+pub(crate) fn rebuild(vm: &Vm, image: &[u8], made: &mut Option<ARef<File>>) -> Result<ARef<File>> {
     let mut id = 0u32;
     // SAFETY: the VM is alive while `vm` is; `image` is valid for reads of
     // its length; `id` is valid for a write.
     kernel::error::to_result(unsafe {
         bindings::luo_vcpu_check(vm.as_ptr(), image.as_ptr().cast(), image.len(), &mut id)
     })?;
-    // SAFETY: `vm.file()` is a VM file; `image` is valid for reads of its
-    // length and was checked for this VM; process context, in the caller's
+    let file = match made.take() {
+        Some(file) => file,
+        None => create(vm, id)?,
+    };
+    // SAFETY: `file` is a valid file; `image` is valid for reads of its
+    // length and was checked for this VM; process context.
+    let loaded = kernel::error::to_result(unsafe {
+        bindings::luo_vcpu_load(file.as_ptr(), image.as_ptr().cast(), image.len())
+    });
+    match loaded {
+        Ok(()) => Ok(file),
+        Err(e) => {
+            *made = Some(file);
+            Err(e)
+        }
+    }
+}
+
+/// A new, empty vCPU of `vm` with `id`.
+fn create(vm: &Vm, id: u32) -> Result<ARef<File>> {
+    // SAFETY: `vm.file()` is a VM file; process context, in the caller's
     // task. Returns a new file or an ERR_PTR.
-    let raw = from_err_ptr(unsafe {
-        bindings::luo_vcpu_create(vm.file().as_ptr(), id, image.as_ptr().cast(), image.len())
-    })?;
+    let raw = from_err_ptr(unsafe { bindings::luo_vcpu_create(vm.file().as_ptr(), id) })?;
     let ptr = NonNull::new(raw.cast::<File>()).ok_or(ENOMEM)?;
     // SAFETY: a new file with one reference, which the `ARef` takes over;
     // `File` wraps `struct file` transparently.

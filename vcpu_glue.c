@@ -5,8 +5,6 @@
  * its image. KVM's own structures stay here; the handler sees opaque
  * pointers and bytes.
  */
-#include <linux/err.h>
-#include <linux/file.h>
 #include <linux/kvm_host.h>
 
 #include "rust/vcpu_glue.h"
@@ -46,19 +44,14 @@ int luo_vcpu_check(struct kvm *kvm, const void *buf, size_t size, u32 *vcpu_id)
 	return kvm_vcpu_image_check(kvm, buf, size, vcpu_id);
 }
 
-struct file *luo_vcpu_create(struct file *vm_file, u32 id, const void *buf,
-			     size_t size)
+struct file *luo_vcpu_create(struct file *vm_file, u32 id)
 {
-	struct file *file = kvm_create_vcpu_file(vm_file, id);
-	int r;
+	return kvm_create_vcpu_file(vm_file, id);
+}
 
-	if (IS_ERR(file))
-		return file;
-	r = kvm_vcpu_image_load(kvm_vcpu_of_file(file), buf, size);
-	if (r) {
-		/* The vCPU stays in the VM, as one whose fd was closed. */
-		fput(file);
-		return ERR_PTR(r);
-	}
-	return file;
+int luo_vcpu_load(struct file *vcpu_file, const void *buf, size_t size)
+{
+	struct kvm_vcpu *vcpu = kvm_vcpu_of_file(vcpu_file);
+
+	return vcpu ? kvm_vcpu_image_load(vcpu, buf, size) : -EINVAL;
 }

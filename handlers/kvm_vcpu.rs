@@ -14,18 +14,20 @@
 //!   after the capture would run again), and captures it. The VMM has
 //!   stopped it by then: a thread in `KVM_RUN` makes FREEZE fail with
 //!   `EBUSY`, an exit the VMM has not completed (the next `KVM_RUN` would
-//!   finish an `OUT`) with `EINPROGRESS`, a nested guest running with
+//!   finish an `OUT`) with `EINPROGRESS`, a guest that turned hardware
+//!   virtualization on (its nested state is not carried) with
 //!   `EOPNOTSUPP`; nothing is left frozen then. From FREEZE on every vCPU
 //!   ioctl gets `EBUSY`; CANCEL thaws the vCPU, and so do UNPRESERVE_FD
 //!   and closing the session.
 //! - In the new kernel RETRIEVE_FD gets the retrieved VM (retrieving it
 //!   first if user space has not), and, in the process that VM serves
 //!   (`EPERM` otherwise), makes a vCPU of the same id in it with the
-//!   captured state loaded. The VM must be set up first: its memslots set
-//!   and its in-kernel irqchip made if the vCPU had a local APIC
-//!   (`EAGAIN`, with nothing changed, until then). A failed RETRIEVE_FD
-//!   keeps the image for the next one; an image nobody retrieves is freed
-//!   at FINISH.
+//!   captured state loaded. The VM must be set up first: its memslots set,
+//!   its in-kernel irqchip made if the vCPU had a local APIC, and the
+//!   capabilities enabled that change what the state means (`EAGAIN`,
+//!   with nothing changed, until then). A failed RETRIEVE_FD keeps the
+//!   image, and the vCPU if it made one, for the next attempt, which loads
+//!   that vCPU again; an image nobody retrieves is freed at FINISH.
 
 use crate::handlers::kvm_vcpu_format;
 use crate::handlers::kvm_vm;
@@ -48,16 +50,23 @@ kernel::sync::global_lock! {
     // Locking: a leaf. A RETRIEVE_FD holds its session's lock, so one
     // vCPU is never rebuilt twice at once; vCPUs of other sessions are
     // rebuilt meanwhile.
-    unsafe(uninit) static PARKED: Mutex<Parking<IncomingBlob>> = Parking::new();
+    unsafe(uninit) static PARKED: Mutex<Parking<Leftover>> = Parking::new();
 }
 
-/// Images that failed RETRIEVE_FDs left, in [`PARKED`].
+/// What a failed RETRIEVE_FD leaves: the image, and the vCPU it made if it
+/// got that far (loaded again by the next attempt).
+struct Leftover {
+    image: IncomingBlob,
+    vcpu: Option<ARef<File>>,
+}
+
+/// Leftovers of failed RETRIEVE_FDs, in [`PARKED`].
 struct Images;
 
 impl Lot for Images {
-    type Item = IncomingBlob;
+    type Item = Leftover;
 
-    fn with<R>(f: impl FnOnce(&mut Parking<IncomingBlob>) -> R) -> R {
+    fn with<R>(f: impl FnOnce(&mut Parking<Leftover>) -> R) -> R {
         f(&mut PARKED.lock())
     }
 }
@@ -183,17 +192,20 @@ impl FileHandler for VcpuHandler {
         }
         // Room to put the image back, before it is taken out.
         let room = ParkRoom::<Images>::new()?;
-        let image = match unpark::<Images>(data) {
-            Some(image) => image,
-            None => IncomingBlob::restore_whole(data)?,
+        let mut left = match unpark::<Images>(data) {
+            Some(left) => left,
+            None => Leftover {
+                image: IncomingBlob::restore_whole(data)?,
+                vcpu: None,
+            },
         };
-        let rebuilt = kvm_vcpu_format::decode(image.as_slice())
+        let rebuilt = kvm_vcpu_format::decode(left.image.as_slice())
             .map_err(|_| EINVAL)
-            .and_then(|bytes| vcpu::rebuild(&vm, bytes));
+            .and_then(|bytes| vcpu::rebuild(&vm, bytes, &mut left.vcpu));
         if rebuilt.is_err() {
             // For the next attempt, once the VMM has set up the VM (a bad
             // image stays too, for FINISH to free).
-            room.park(data, image);
+            room.park(data, left);
         }
         rebuilt
     }

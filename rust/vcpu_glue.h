@@ -34,11 +34,14 @@ ssize_t luo_vcpu_save(struct kvm_vcpu *vcpu, void *buf, size_t size);
  */
 int luo_vcpu_check(struct kvm *kvm, const void *buf, size_t size, u32 *vcpu_id);
 /*
- * A new vCPU of the VM behind vm_file, with id, loaded with an image
- * luo_vcpu_check() accepted: its file, or an ERR_PTR. Call it in a task
- * of the process the VM serves.
+ * A new vCPU of the VM behind vm_file, with id: its file, or an ERR_PTR.
+ * Call it in a task of the process the VM serves.
  */
-struct file *luo_vcpu_create(struct file *vm_file, u32 id, const void *buf,
-			     size_t size);
+struct file *luo_vcpu_create(struct file *vm_file, u32 id);
+/*
+ * Loads an image luo_vcpu_check() accepted into a vCPU that has not run
+ * (a new one, or one a failed load left).
+ */
+int luo_vcpu_load(struct file *vcpu_file, const void *buf, size_t size);
 
 #endif
