@@ -14,7 +14,8 @@
  * it is; a checker finishes the loop iteration it stopped in and checks
  * the count and the hash (so a bad checker cannot pass stage 2 either).
  * Refused: a vCPU whose VM is not in the session (ENOLINK), one from
- * another process (EPERM); FREEZE while the vCPU is in KVM_RUN (EBUSY),
+ * another process (EPERM); FREEZE of a guest that turned SVM on
+ * (EOPNOTSUPP), while the vCPU is in KVM_RUN (EBUSY),
  * and after an exit the VMM has not completed (EINPROGRESS: the OUT would
  * run twice); between FREEZE and CANCEL KVM_RUN gets EBUSY, after CANCEL
  * the guest runs on. Then the vCPU runs a random while, is stopped, its
@@ -30,7 +31,7 @@
  * set, which the guest never touches, are as they were, and the TSC goes
  * on from where it was. A second VM with an in-kernel irqchip carries its
  * vCPU's local APIC (RETRIEVE_FD answers EAGAIN until the irqchip is made
- * again); a third session's vCPU is never retrieved (its image waits,
+ * again and the capability the VM had is enabled); a third session's vCPU is never retrieved (its image waits,
  * parked, after EAGAIN) and is freed at FINISH.
  */
 #define _GNU_SOURCE
@@ -248,6 +249,12 @@ static const struct { unsigned int reg; uint32_t value; } set_apic[] = {
 	{ 0x3e0, 0xb },		/* timer divide by 1 */
 };
 
+/* A VM capability that changes what a vCPU's events mean. */
+static const struct kvm_enable_cap triple_fault_event = {
+	.cap = KVM_CAP_X86_TRIPLE_FAULT_EVENT,
+	.args[0] = 1,
+};
+
 /* What stage 1 saw when it stopped the vCPU the last time. */
 struct record {
 	struct kvm_regs regs;
@@ -271,6 +278,35 @@ static uint64_t msr_of(int cpu, uint32_t index)
 
 	CHECK(ioctl(cpu, KVM_GET_MSRS, &msrs) == 1, "KVM_GET_MSRS %#x\n", index);
 	return msrs.entry.data;
+}
+
+/* A vCPU whose guest turned SVM on (EFER.SVME): FREEZE refuses it. */
+static void l1_hypervisor_refused(void)
+{
+	struct {
+		struct kvm_cpuid2 hdr;
+		struct kvm_cpuid_entry2 entries[256];
+	} cpuid = { .hdr.nent = 256 };
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm, cpu, s;
+	struct kvm_sregs sregs;
+
+	CHECK(kvm >= 0 && !ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid),
+	      "KVM_GET_SUPPORTED_CPUID: %s\n", strerror(errno));
+	vm = kvm_vm(KVM_X86_DEFAULT_VM);
+	cpu = vm < 0 ? vm : ioctl(vm, KVM_CREATE_VCPU, 0);
+	CHECK(cpu >= 0 && !ioctl(cpu, KVM_SET_CPUID2, &cpuid) && !ioctl(cpu, KVM_GET_SREGS, &sregs),
+	      "a vCPU with the supported CPUID: %s\n", strerror(errno));
+	sregs.efer |= 1 << 12;	/* EFER.SVME */
+	CHECK(!ioctl(cpu, KVM_SET_SREGS, &sregs), "EFER.SVME: %s\n", strerror(errno));
+	s = luo_create_session(dev, "l1");
+	CHECK(s >= 0 && !luo_preserve(s, vm, 1) && !luo_preserve(s, cpu, 2), "PRESERVE_FD in \"l1\"\n");
+	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE), "PREPARE: %s\n", strerror(errno));
+	CHECK(luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE) < 0 && errno == EOPNOTSUPP,
+	      "FREEZE of a guest with SVM on: not EOPNOTSUPP (%s)\n", strerror(errno));
+	close(s);
+	close(cpu);
+	close(vm);
+	close(kvm);
 }
 
 static int guest_memfd(int vm)
@@ -364,6 +400,8 @@ static void luo_stage1(void)
 	regs = regs_of(&g);
 	CHECK(consistent(&g, &regs), "the guest after CANCEL\n");
 
+	l1_hypervisor_refused();
+
 	/* State the guest does not touch: XMM registers and MSRs. */
 	CHECK(!ioctl(g.cpu, KVM_GET_FPU, &r.fpu), "KVM_GET_FPU\n");
 	for (unsigned int i = 0; i < 16 * 8; i++)
@@ -389,6 +427,7 @@ static void luo_stage1(void)
 	/* A second VM, with an in-kernel irqchip: its vCPU has a local APIC. */
 	vm2 = kvm_vm(KVM_X86_DEFAULT_VM);
 	CHECK(vm2 >= 0 && !ioctl(vm2, KVM_CREATE_IRQCHIP, 0), "a VM with an irqchip\n");
+	CHECK(!ioctl(vm2, KVM_ENABLE_CAP, &triple_fault_event), "KVM_CAP_X86_TRIPLE_FAULT_EVENT\n");
 	gmem2 = guest_memfd(vm2);
 	CHECK(gmem2 >= 0, "KVM_CREATE_GUEST_MEMFD: %s\n", strerror(-gmem2));
 	slot = (struct guest_slot){ .fd = gmem2, .guest_memfd = true, .size = GMEM_SIZE };
@@ -561,9 +600,11 @@ TEST(a_vcpu_keeps_its_local_apic)
 	ASSERT_LE(0, gmem);
 	slot = (struct guest_slot){ .fd = gmem, .guest_memfd = true, .size = GMEM_SIZE };
 	ASSERT_EQ(0, guest_slots(&g, vm, &slot, 1));
-	/* Not before the VM has an in-kernel irqchip again. */
+	/* Not before the VM has an in-kernel irqchip and its capabilities. */
 	EXPECT_EQ(-EAGAIN, luo_retrieve_fd(s, TOKEN_VCPU));
 	ASSERT_EQ(0, ioctl(vm, KVM_CREATE_IRQCHIP, 0));
+	EXPECT_EQ(-EAGAIN, luo_retrieve_fd(s, TOKEN_VCPU));
+	ASSERT_EQ(0, ioctl(vm, KVM_ENABLE_CAP, &triple_fault_event));
 	cpu = luo_retrieve_fd(s, TOKEN_VCPU);
 	ASSERT_LE(0, cpu);
 	ASSERT_EQ(0, guest_attach(&g, cpu));
