@@ -106,8 +106,10 @@ impl Vcpu {
 
 /// A vCPU of `vm` with the state of `image`, as a file: `EAGAIN` if the
 /// VM is not set up for it yet (no memslots, or no in-kernel irqchip for a
-/// vCPU that had a local APIC), `EINVAL` for an image this kernel cannot
-/// load, `EEXIST` if the VM has a vCPU of that id; call it in the process
+/// vCPU that had a local APIC, or a capability it had), `EACCES` without
+/// the guest's AMX permission, `EINVAL` for an image this kernel cannot
+/// load or state the vCPU refused, `EEXIST` if the VM has a vCPU of that
+/// id; call it in the process
 /// the VM serves. `made` is a vCPU an earlier attempt made and failed to
 /// load: it is loaded again; a vCPU this attempt makes and fails to load
 /// is left in `made` for the next one.

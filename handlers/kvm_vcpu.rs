@@ -25,7 +25,8 @@
 //!   captured state loaded. The VM must be set up first: its memslots set,
 //!   its in-kernel irqchip made if the vCPU had a local APIC, and the
 //!   capabilities enabled that change what the state means (`EAGAIN`,
-//!   with nothing changed, until then). A failed RETRIEVE_FD keeps the
+//!   with nothing changed, until then; `EACCES` if the process lacks the
+//!   guest's AMX permission). A failed RETRIEVE_FD keeps the
 //!   image, and the vCPU if it made one, for the next attempt, which loads
 //!   that vCPU again; an image nobody retrieves is freed at FINISH.
 

@@ -31,7 +31,9 @@
  * set, which the guest never touches, are as they were, and the TSC goes
  * on from where it was. A second VM with an in-kernel irqchip carries its
  * vCPU's local APIC (RETRIEVE_FD answers EAGAIN until the irqchip is made
- * again and the capability the VM had is enabled); a third session's vCPU is never retrieved (its image waits,
+ * again and the capability the VM had is enabled; then the vCPU is made
+ * but refuses its PV EOI MSR, EINVAL, until the memory slot the MSR
+ * points into is set, and the next RETRIEVE_FD loads that same vCPU); a third session's vCPU is never retrieved (its image waits,
  * parked, after EAGAIN) and is freed at FINISH.
  */
 #define _GNU_SOURCE
@@ -238,6 +240,10 @@ static const struct kvm_msr_entry set_msrs[] = {
 	{ .index = 0x176, .data = 0xfeed0000 },		/* IA32_SYSENTER_EIP */
 };
 #define MSR_IA32_TSC 0x10
+/* PV EOI: its MSR points into guest memory, in a second memory slot. */
+#define MSR_KVM_PV_EOI_EN 0x4b564d04
+#define PV_EOI_GPA 0x100000
+#define PV_EOI_SLOT_SIZE (64UL << 10)
 
 /* Local APIC registers the VMM sets, by offset in kvm_lapic_state. */
 static const struct { unsigned int reg; uint32_t value; } set_apic[] = {
@@ -280,7 +286,23 @@ static uint64_t msr_of(int cpu, uint32_t index)
 	return msrs.entry.data;
 }
 
-/* A vCPU whose guest turned SVM on (EFER.SVME): FREEZE refuses it. */
+/* Whether the entry for function fn (index 0) has bit in register reg. */
+static bool cpuid_has(const struct kvm_cpuid2 *cpuid, uint32_t fn, int reg, int bit)
+{
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+		uint32_t regs[] = { e->eax, e->ebx, e->ecx, e->edx };
+
+		if (e->function == fn && e->index == 0)
+			return regs[reg] >> bit & 1;
+	}
+	return false;
+}
+
+/*
+ * A vCPU whose guest turned hardware virtualization on (EFER.SVME, or
+ * CR4.VMXE on Intel): FREEZE refuses it.
+ */
 static void l1_hypervisor_refused(void)
 {
 	struct {
@@ -296,13 +318,18 @@ static void l1_hypervisor_refused(void)
 	cpu = vm < 0 ? vm : ioctl(vm, KVM_CREATE_VCPU, 0);
 	CHECK(cpu >= 0 && !ioctl(cpu, KVM_SET_CPUID2, &cpuid) && !ioctl(cpu, KVM_GET_SREGS, &sregs),
 	      "a vCPU with the supported CPUID: %s\n", strerror(errno));
-	sregs.efer |= 1 << 12;	/* EFER.SVME */
-	CHECK(!ioctl(cpu, KVM_SET_SREGS, &sregs), "EFER.SVME: %s\n", strerror(errno));
+	if (cpuid_has(&cpuid.hdr, 0x80000001, 2, 2))		/* SVM */
+		sregs.efer |= 1 << 12;				/* EFER.SVME */
+	else if (cpuid_has(&cpuid.hdr, 1, 2, 5))		/* VMX */
+		sregs.cr4 |= 1 << 13;				/* CR4.VMXE */
+	else
+		ksft_exit_fail_msg("KVM offers no nested virtualization (nested=0?)\n");
+	CHECK(!ioctl(cpu, KVM_SET_SREGS, &sregs), "EFER.SVME or CR4.VMXE: %s\n", strerror(errno));
 	s = luo_create_session(dev, "l1");
 	CHECK(s >= 0 && !luo_preserve(s, vm, 1) && !luo_preserve(s, cpu, 2), "PRESERVE_FD in \"l1\"\n");
 	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE), "PREPARE: %s\n", strerror(errno));
 	CHECK(luo_set_event(dev, LIVEUPDATE_EVENT_FREEZE) < 0 && errno == EOPNOTSUPP,
-	      "FREEZE of a guest with SVM on: not EOPNOTSUPP (%s)\n", strerror(errno));
+	      "FREEZE of an L1 hypervisor: not EOPNOTSUPP (%s)\n", strerror(errno));
 	close(s);
 	close(cpu);
 	close(vm);
@@ -330,6 +357,7 @@ static void luo_stage1(void)
 		struct kvm_msr_entry entries[ARRAY_SIZE(set_msrs)];
 	} msrs = { .hdr.nmsrs = ARRAY_SIZE(set_msrs) };
 	struct kvm_lapic_state apic;
+	struct guest_slot slots2[2];
 	struct guest g2;
 	int s, vm, gmem, record, ret, apic_s, vm2, gmem2, lone, vm3, cpu3;
 
@@ -430,8 +458,10 @@ static void luo_stage1(void)
 	CHECK(!ioctl(vm2, KVM_ENABLE_CAP, &triple_fault_event), "KVM_CAP_X86_TRIPLE_FAULT_EVENT\n");
 	gmem2 = guest_memfd(vm2);
 	CHECK(gmem2 >= 0, "KVM_CREATE_GUEST_MEMFD: %s\n", strerror(-gmem2));
-	slot = (struct guest_slot){ .fd = gmem2, .guest_memfd = true, .size = GMEM_SIZE };
-	CHECK(!guest_setup(&g2, vm2, &slot, 1), "guest setup\n");
+	slots2[0] = (struct guest_slot){ .fd = gmem2, .guest_memfd = true, .size = GMEM_SIZE };
+	slots2[1] = (struct guest_slot){ .fd = luo_memfd("pv-eoi", PV_EOI_SLOT_SIZE),
+					 .gpa = PV_EOI_GPA, .size = PV_EOI_SLOT_SIZE };
+	CHECK(slots2[1].fd >= 0 && !guest_setup(&g2, vm2, slots2, 2), "guest setup\n");
 	memcpy(g2.mem[0] + GUEST_CODE, counter, sizeof(counter));
 	*guest_word(&g2, COUNT) = 0;
 	*guest_word(&g2, HASH) = HASH0;
@@ -441,6 +471,9 @@ static void luo_stage1(void)
 	for (unsigned int i = 0; i < ARRAY_SIZE(set_apic); i++)
 		*apic_reg(&apic, set_apic[i].reg) = set_apic[i].value;
 	CHECK(!ioctl(g2.cpu, KVM_SET_LAPIC, &apic), "KVM_SET_LAPIC: %s\n", strerror(errno));
+	msrs.hdr.nmsrs = 1;
+	msrs.entries[0] = (struct kvm_msr_entry){ .index = MSR_KVM_PV_EOI_EN, .data = PV_EOI_GPA | 1 };
+	CHECK(ioctl(g2.cpu, KVM_SET_MSRS, &msrs) == 1, "MSR_KVM_PV_EOI_EN\n");
 	CHECK(!(ret = run_for(&g2, 100, NULL)), "KVM_RUN: %s\n", strerror(-ret));
 	regs = regs_of(&g2);
 	CHECK(consistent(&g2, &regs), "the guest with a local APIC\n");
@@ -584,7 +617,10 @@ TEST(the_vcpu_runs_on_from_the_next_instruction)
 
 TEST(a_vcpu_keeps_its_local_apic)
 {
+	struct kvm_userspace_memory_region2 region;
 	struct kvm_lapic_state apic;
+	int pv_eoi;
+	void *map;
 	struct guest_slot slot;
 	struct kvm_regs regs;
 	struct guest g;
@@ -605,8 +641,23 @@ TEST(a_vcpu_keeps_its_local_apic)
 	ASSERT_EQ(0, ioctl(vm, KVM_CREATE_IRQCHIP, 0));
 	EXPECT_EQ(-EAGAIN, luo_retrieve_fd(s, TOKEN_VCPU));
 	ASSERT_EQ(0, ioctl(vm, KVM_ENABLE_CAP, &triple_fault_event));
+	/*
+	 * The vCPU is made, but refuses its PV EOI MSR until the memory it
+	 * points into is there: the next RETRIEVE_FD loads the same vCPU.
+	 */
+	EXPECT_EQ(-EINVAL, luo_retrieve_fd(s, TOKEN_VCPU));
+	pv_eoi = luo_memfd("pv-eoi", PV_EOI_SLOT_SIZE);
+	ASSERT_LE(0, pv_eoi);
+	map = mmap(NULL, PV_EOI_SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, pv_eoi, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	region = (struct kvm_userspace_memory_region2){
+		.slot = 1, .guest_phys_addr = PV_EOI_GPA, .memory_size = PV_EOI_SLOT_SIZE,
+		.userspace_addr = (uintptr_t)map,
+	};
+	ASSERT_EQ(0, ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &region));
 	cpu = luo_retrieve_fd(s, TOKEN_VCPU);
 	ASSERT_LE(0, cpu);
+	EXPECT_EQ(PV_EOI_GPA | 1, msr_of(cpu, MSR_KVM_PV_EOI_EN));
 	ASSERT_EQ(0, guest_attach(&g, cpu));
 
 	ASSERT_EQ(0, ioctl(cpu, KVM_GET_LAPIC, &apic));
@@ -621,6 +672,8 @@ TEST(a_vcpu_keeps_its_local_apic)
 
 	EXPECT_EQ(0, luo_finish(s));
 	guest_teardown(&g);
+	munmap(map, PV_EOI_SLOT_SIZE);
+	close(pv_eoi);
 	close(gmem);
 	close(vm);
 	close(s);
