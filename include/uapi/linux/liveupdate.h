@@ -235,7 +235,11 @@ struct liveupdate_ioctl_get_state {
  * not valid in the current state, or once a kexec has committed to the
  * handover; for PREPARE and FREEZE, ENOLINK if a preserved file came to
  * need a file that is not preserved in the same session, ELOOP if files
- * came to need each other in a cycle; the error of the failed
+ * came to need each other in a cycle; for FREEZE of a preserved KVM
+ * vCPU, EBUSY while a thread is in KVM_RUN on it, EINPROGRESS while its
+ * last exit is not completed (one more KVM_RUN, with immediate_exit
+ * set, completes it), EOPNOTSUPP if its guest turned hardware
+ * virtualization on; the error of the failed
  * step (state rolled back to NORMAL) otherwise; EINVAL/E2BIG/EFAULT for
  * a bad struct.
  */
@@ -266,15 +270,18 @@ struct liveupdate_ioctl_set_event {
  * KVM built in: KVM VMs (the VM file of KVM_CREATE_VM), carried as their
  * type; the new kernel gives back a new, empty VM of that type. And their
  * shared guest_memfds, zero-copy like memfds (fallocate() then fails
- * with EPERM), bound to the retrieved VM in the new kernel.
+ * with EPERM), bound to the retrieved VM in the new kernel. And their
+ * vCPUs (the vCPU file of KVM_CREATE_VCPU), whose architectural state is
+ * captured at FREEZE (from then on their ioctls fail with EBUSY, until
+ * CANCEL) and loaded into a vCPU of the retrieved VM.
  *
  * Return: 0; EBADF for a bad @fd, or a memfd not open read-write; ENOENT
  * if no file handler supports the
  * file (a /dev/liveupdate or session fd, for one); EPERM for a memfd
- * another user owns, or a VM or guest_memfd of another process (only its
- * VMM may preserve it); EOPNOTSUPP for a VM of a type that cannot cross
- * (one with private memory or protected state), or a guest_memfd with
- * private memory; EHWPOISON for a guest_memfd page the hardware reported
+ * another user owns, or a VM, guest_memfd or vCPU of another process
+ * (only its VMM may preserve it); EOPNOTSUPP for a VM of a type that
+ * cannot cross (one with private memory or protected state), a
+ * guest_memfd with private memory, or a vCPU of such a VM; EHWPOISON for a guest_memfd page the hardware reported
  * poisoned (also from PREPARE and FREEZE, for pages they take in); ENOMEM
  * if a memfd's or guest_memfd's
  * size would take the caller past its RLIMIT_MEMLOCK (CAP_IPC_LOCK goes
@@ -284,7 +291,7 @@ struct liveupdate_ioctl_set_event {
  * @token is used in the session; EBUSY if the file is preserved already,
  * while PREPARED or FROZEN, or while a kexec is starting; EINVAL on an
  * unnamed or incoming session; ENOLINK if the file needs a file (a
- * guest_memfd its VM) that is not preserved in this session yet: those
+ * guest_memfd or vCPU its VM) that is not preserved in this session yet: those
  * go first; EDQUOT if
  * the session's owner has max_files_per_user files preserved
  * (/sys/kernel/liveupdate; CAP_SYS_RESOURCE goes past it); E2BIG if the
@@ -316,7 +323,11 @@ struct liveupdate_session_preserve_fd {
  * Return: 0; ENOENT for an unknown @token; EOPNOTSUPP while no handler of
  * the file's kind is registered (retry once one is); ENOMEM (retry with
  * more memory); EINVAL on an outgoing session or for a file whose record
- * is wrong; EBUSY outside UPDATED; the handler's error otherwise.
+ * is wrong; EBUSY outside UPDATED; for a KVM vCPU, EAGAIN until its VM
+ * is set up for it (memory slots, in-kernel irqchip, the capabilities
+ * its old VM had), EPERM from a process its VM does not serve, EACCES
+ * without the guest's AMX permission (see Documentation/kvm.rst); the
+ * handler's error otherwise.
  */
 struct liveupdate_session_retrieve_fd {
 	__u32 size;
