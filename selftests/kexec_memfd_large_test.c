@@ -57,7 +57,15 @@ static void stage1(void)
 	ksft_exit_fail_msg("kexec: %s\n", strerror(-luo_kexec(args)));
 }
 
-TEST(large_folios_stay_large)
+/*
+ * Reading and hashing 256 MiB under TCG takes longer than the harness's
+ * default 30 s on the debug kernel (KASAN): give each test five minutes.
+ */
+FIXTURE(large) {};
+FIXTURE_SETUP(large) {}
+FIXTURE_TEARDOWN(large) {}
+
+TEST_F_TIMEOUT(large, large_folios_stay_large, 300)
 {
 	int dev = luo_open(), s, fd;
 	char hex[65];
@@ -77,7 +85,7 @@ TEST(large_folios_stay_large)
 	close(dev);
 }
 
-TEST(two_hundred_fifty_six_mib_survived)
+TEST_F_TIMEOUT(large, two_hundred_fifty_six_mib_survived, 300)
 {
 	int dev = luo_open(), s, fd;
 	char hex[65];
