@@ -8,6 +8,8 @@
 
 #[path = "../file_deps.rs"]
 mod file_deps;
+#[path = "../handlers/iommufd_format.rs"]
+mod iommufd_format;
 #[path = "../kho_ser.rs"]
 mod kho_ser;
 #[path = "../handlers/kvm_vcpu_format.rs"]
