@@ -4,6 +4,10 @@
 
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 pub(crate) mod guest_memfd;
+#[cfg(CONFIG_LIVEUPDATE_RS_IOMMUFD)]
+pub(crate) mod iommufd;
+#[cfg(CONFIG_LIVEUPDATE_RS_IOMMUFD)]
+pub(crate) mod iommufd_format;
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 pub(crate) mod kvm_vcpu;
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]

@@ -21,6 +21,8 @@ mod file_deps;
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 mod gmem;
 mod handlers;
+#[cfg(CONFIG_LIVEUPDATE_RS_IOMMUFD)]
+mod iommufd;
 mod key_set;
 mod kho;
 mod kho_ser;
@@ -947,6 +949,13 @@ impl kernel::InPlaceModule for LiveUpdate {
         ] {
             if let Err(e) = luo_file::register(handler) {
                 pr_err!("cannot register a KVM handler: {:?}\n", e);
+            }
+        }
+        #[cfg(CONFIG_LIVEUPDATE_RS_IOMMUFD)]
+        {
+            handlers::iommufd::init();
+            if let Err(e) = luo_file::register(&handlers::iommufd::HANDLER) {
+                pr_err!("cannot register the iommufd handler: {:?}\n", e);
             }
         }
         if test_control::handler_at_boot() {

@@ -13,6 +13,7 @@
 #include <linux/vmalloc.h>
 #include "kho_glue.h"
 #include "gmem_glue.h"
+#include "iommufd_glue.h"
 #include "kvm_glue.h"
 #include "vcpu_glue.h"
 #include "pinned_vm.h"
