@@ -273,7 +273,11 @@ struct liveupdate_ioctl_set_event {
  * with EPERM), bound to the retrieved VM in the new kernel. And their
  * vCPUs (the vCPU file of KVM_CREATE_VCPU), whose architectural state is
  * captured at FREEZE (from then on their ioctls fail with EBUSY, until
- * CANCEL) and loaded into a vCPU of the retrieved VM.
+ * CANCEL) and loaded into a vCPU of the retrieved VM. iommufd built in:
+ * iommufds whose IOASes map only memfds (IOMMU_IOAS_MAP_FILE) preserved in
+ * the same session; from PREPARE to CANCEL their IOASes refuse map,
+ * unmap, copy, alloc and destroy with EBUSY, and the new kernel gives
+ * back every IOAS at its id with every mapping at its IOVA.
  *
  * Return: 0; EBADF for a bad @fd, or a memfd not open read-write; ENOENT
  * if no file handler supports the
@@ -281,7 +285,10 @@ struct liveupdate_ioctl_set_event {
  * another user owns, or a VM, guest_memfd or vCPU of another process
  * (only its VMM may preserve it); EOPNOTSUPP for a VM of a type that
  * cannot cross (one with private memory or protected state), a
- * guest_memfd with private memory, or a vCPU of such a VM; EHWPOISON for a guest_memfd page the hardware reported
+ * guest_memfd with private memory, or a vCPU of such a VM, or an iommufd
+ * mapping something else than a memfd (user memory, a dma-buf); EPERM
+ * also for an iommufd mapping a memfd not sealed with F_SEAL_SHRINK;
+ * E2BIG for an iommufd mapping more than 64 memfds; EHWPOISON for a guest_memfd page the hardware reported
  * poisoned (also from PREPARE and FREEZE, for pages they take in); ENOMEM
  * if a memfd's or guest_memfd's
  * size would take the caller past its RLIMIT_MEMLOCK (CAP_IPC_LOCK goes
@@ -291,8 +298,8 @@ struct liveupdate_ioctl_set_event {
  * @token is used in the session; EBUSY if the file is preserved already,
  * while PREPARED or FROZEN, or while a kexec is starting; EINVAL on an
  * unnamed or incoming session; ENOLINK if the file needs a file (a
- * guest_memfd or vCPU its VM) that is not preserved in this session yet: those
- * go first; EDQUOT if
+ * guest_memfd or vCPU its VM, an iommufd the memfds it maps) that is not
+ * preserved in this session yet: those go first; EDQUOT if
  * the session's owner has max_files_per_user files preserved
  * (/sys/kernel/liveupdate; CAP_SYS_RESOURCE goes past it); E2BIG if the
  * session holds as many files as one handover blob carries (~40,000).
