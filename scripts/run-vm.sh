@@ -11,6 +11,8 @@
 # /boot/bzImage, which the tests kexec into, stays the flavor's);
 # LUO_VM_MEM gives the VM more memory than 1G; LUO_VM_STAMPS names a file
 # where scripts/serial-stamp.py writes when benchmark markers arrived.
+# Tests named *_vfio_* get a q35 machine with an emulated VT-d (interrupt
+# remapping on) and QEMU's edu device, a DMA engine behind it.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -49,10 +51,15 @@ if [ "$FLAVOR" = debug ]; then
 	cmdline+=" no5lvl"
 fi
 
+machine=()
+case ",$tests," in
+*_vfio_*) machine=(-machine q35 -device intel-iommu,intremap=on -device edu) ;;
+esac
+
 qemu() { # SERIAL
 	timeout --foreground -k 5 "$timeout_s" \
 		qemu-system-x86_64 -m "$mem" -smp 2 -accel tcg -cpu max -no-reboot \
-		-nographic -nodefaults -serial "$1" \
+		-nographic -nodefaults -serial "$1" "${machine[@]}" \
 		-kernel "$kernel" -initrd "$STAGE/initrd.cpio" \
 		-append "$cmdline" </dev/null
 }
