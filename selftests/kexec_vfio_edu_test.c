@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Two-stage, in the q35 machine with an emulated VT-d and QEMU's edu
+ * device (scripts/run-vm.sh gives it to tests named *_vfio_*): a real
+ * translating IOMMU and a device whose DMA goes through it.
+ *
+ * In kernel 1 edu, bound to vfio-pci and attached to an IOAS that maps a
+ * preserved memfd, copies a page from IOVA A to IOVA B; a DMA to an IOVA
+ * that is not mapped faults (the DMAR fault is in the log). Between
+ * PREPARE and CANCEL the IOAS is frozen and DMA goes on. The memfd
+ * and the iommufd cross the kexec; the device is not preserved, and the
+ * new kernel finds it with bus mastering off, unable to DMA. Bound again
+ * and attached to the retrieved IOAS (same id, no map call), its DMA
+ * through the same IOVAs lands in the retrieved memfd, and a DMA to an
+ * unmapped IOVA still faults.
+ */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include "iommufd_util.h"
+#include "memfd_util.h"
+#include "vfio_edu.h"
+#include "luo_test.h"
+
+#define KiB (1ULL << 10)
+#define MiB (1ULL << 20)
+#define MEM (2 * MiB)
+/* Below edu's 28-bit DMA limit. */
+#define IOVA_A (16 * MiB) /* memfd [0, 1 MiB) */
+#define IOVA_B (32 * MiB) /* memfd [1 MiB, 2 MiB) */
+#define IOVA_NONE (48 * MiB) /* never mapped */
+#define AT_1 (8 * KiB) /* where in B the kernel-1 DMA wrote */
+#define AT_2 (64 * KiB) /* where in B the kernel-2 DMA writes */
+#define SRC_2 (128 * KiB) /* where in A the kernel-2 DMA reads */
+#define AT_3 (192 * KiB) /* where in B the DMA while prepared wrote */
+#define SRC_3 (256 * KiB)
+#define AT_4 (320 * KiB) /* where in B the DMA after CANCEL wrote */
+#define SRC_4 (384 * KiB)
+
+/* Whether B + at in m holds A + src's bytes. */
+static bool copied(int m, uint64_t seed, uint64_t at, uint64_t src)
+{
+	uint8_t got[EDU_BUF_LEN];
+
+	if (pread(m, got, sizeof(got), MiB + at) != sizeof(got))
+		return false;
+	for (size_t i = 0; i < sizeof(got); i++)
+		if (got[i] != luo_byte(seed, src + i))
+			return false;
+	return true;
+}
+
+/* Whether VT-d reported a DMA write fault, waiting up to 2 s for it. */
+static bool write_fault_reported(void)
+{
+	for (int i = 0; i < 20; i++) {
+		if (luo_kmsg_has("DMAR: [DMA Write"))
+			return true;
+		usleep(100 * 1000);
+	}
+	return false;
+}
+
+static void stage1(void)
+{
+	int dev = luo_open(), s, io, m, ioas, err;
+	struct edu edu;
+	char args[128];
+	uint64_t seed;
+
+	CHECK(dev >= 0, "open: %s\n", strerror(-dev));
+	CHECK(getrandom(&seed, sizeof(seed), 0) == sizeof(seed), "getrandom\n");
+	m = luo_memfd("guest", MEM);
+	CHECK(m >= 0 && !luo_fill(m, 0, MEM, seed), "memfd\n");
+	CHECK(!fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), "seal\n");
+	io = luo_iommufd_open();
+	CHECK(io >= 0, "iommufd: %s\n", strerror(-io));
+	ioas = luo_ioas_alloc(io);
+	CHECK(ioas > 0 && !luo_ioas_map_file(io, ioas, m, 0, MiB, IOVA_A, LUO_IOMMU_RW) &&
+	      !luo_ioas_map_file(io, ioas, m, MiB, MiB, IOVA_B, LUO_IOMMU_RW), "map\n");
+
+	err = edu_open(&edu);
+	CHECK(!err, "edu through vfio-pci: %s\n", strerror(-err));
+	err = edu_attach(&edu, io, ioas);
+	CHECK(!err, "bind and attach: %s\n", strerror(-err));
+	/* A to edu, edu to B: the page lands at B + AT_1, in the memfd. */
+	CHECK(!edu_dma(&edu, IOVA_A, EDU_BUF_LEN, false) &&
+	      !edu_dma(&edu, IOVA_B + AT_1, EDU_BUF_LEN, true), "DMA\n");
+	CHECK(copied(m, seed, AT_1, 0), "kernel 1: the DMA did not land in the memfd\n");
+	/* Not mapped: VT-d refuses it and reports the fault. */
+	CHECK(!edu_dma(&edu, IOVA_NONE, EDU_BUF_LEN, true), "DMA to nowhere\n");
+	CHECK(write_fault_reported(), "no DMAR fault for the unmapped IOVA\n");
+
+	s = luo_create_session(dev, "vmm");
+	CHECK(s >= 0 && !luo_preserve(s, m, 1) && !luo_preserve(s, io, 2), "preserve\n");
+	/* Frozen from PREPARE: no mapping changes, DMA goes on; CANCEL thaws. */
+	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE), "PREPARE: %s\n", strerror(errno));
+	CHECK(!edu_dma(&edu, IOVA_A + SRC_3, EDU_BUF_LEN, false) &&
+	      !edu_dma(&edu, IOVA_B + AT_3, EDU_BUF_LEN, true) && copied(m, seed, AT_3, SRC_3),
+	      "DMA while prepared\n");
+	CHECK(luo_ioas_unmap(io, ioas, IOVA_A, MiB) == -EBUSY, "unmap while prepared\n");
+	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_CANCEL), "CANCEL: %s\n", strerror(errno));
+	CHECK(!edu_dma(&edu, IOVA_A + SRC_4, EDU_BUF_LEN, false) &&
+	      !edu_dma(&edu, IOVA_B + AT_4, EDU_BUF_LEN, true) && copied(m, seed, AT_4, SRC_4),
+	      "DMA after CANCEL\n");
+	close(edu.fd);
+	close(m);
+	close(io);
+	snprintf(args, sizeof(args), "seed=%llu ioas=%d", (unsigned long long)seed, ioas);
+	ksft_exit_fail_msg("kexec: %s\n", strerror(-luo_kexec(args)));
+}
+
+static uint64_t arg(const char *key)
+{
+	const char *v = luo_arg(key);
+
+	return v ? strtoull(v, NULL, 0) : 0;
+}
+
+TEST(dma_lands_in_the_retrieved_memfd_through_the_same_iovas)
+{
+	uint64_t seed = arg("seed");
+	int dev = luo_open(), s, io, m;
+	char bdf[16];
+	struct edu edu;
+	uint8_t *mem;
+
+	ASSERT_LE(0, dev);
+	/* The old kernel stopped the device: no DMA until a driver sets it up. */
+	ASSERT_EQ(0, edu_find(bdf));
+	EXPECT_EQ(0, edu_command(bdf) & PCI_COMMAND_MASTER);
+
+	s = luo_retrieve_session(dev, "vmm");
+	ASSERT_LE(0, s);
+	io = luo_retrieve_fd(s, 2);
+	ASSERT_LE(0, io) TH_LOG("RETRIEVE_FD of the iommufd: %s", strerror(-io));
+	m = luo_retrieve_fd(s, 1);
+	ASSERT_LE(0, m);
+	mem = mmap(NULL, MEM, PROT_READ, MAP_SHARED, m, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	/* What edu wrote in kernel 1 is in the memfd. */
+	EXPECT_TRUE(copied(m, seed, AT_1, 0));
+	EXPECT_TRUE(copied(m, seed, AT_3, SRC_3));
+	EXPECT_TRUE(copied(m, seed, AT_4, SRC_4));
+
+	/* The same device, bound again, on the retrieved IOAS: no map call. */
+	ASSERT_EQ(0, edu_open(&edu));
+	ASSERT_EQ(0, edu_attach(&edu, io, arg("ioas")));
+	ASSERT_EQ(0, edu_dma(&edu, IOVA_A + SRC_2, EDU_BUF_LEN, false));
+	ASSERT_EQ(0, edu_dma(&edu, IOVA_B + AT_2, EDU_BUF_LEN, true));
+	EXPECT_TRUE(copied(m, seed, AT_2, SRC_2));
+	/* Through the mapping user space reads what the device wrote. */
+	EXPECT_EQ(0, memcmp(mem + MiB + AT_2, mem + SRC_2, EDU_BUF_LEN));
+
+	/* An IOVA the update did not map is not mapped now either. */
+	EXPECT_FALSE(luo_kmsg_has("DMAR: [DMA Write"));
+	ASSERT_EQ(0, edu_dma(&edu, IOVA_NONE, EDU_BUF_LEN, true));
+	EXPECT_TRUE(write_fault_reported());
+
+	EXPECT_EQ(0, luo_finish(s));
+	close(edu.fd);
+	munmap(mem, MEM);
+	close(m);
+	close(io);
+	close(s);
+	close(dev);
+}
+
+LUO_KEXEC_TEST_MAIN(stage1)
