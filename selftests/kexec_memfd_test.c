@@ -236,7 +236,7 @@ TEST(after_finish_memory_returns)
 {
 	int s = -1, odd = get(_metadata, &s, 4), big = get(_metadata, &s, 8);
 	int dev = luo_open();
-	long long before, after;
+	long long before, freed;
 	char c;
 
 	ASSERT_LE(0, odd);
@@ -251,20 +251,11 @@ TEST(after_finish_memory_returns)
 	EXPECT_EQ(0, ftruncate(odd, 10));
 	EXPECT_EQ(0, fcntl(odd, F_ADD_SEALS, F_SEAL_GROW));
 	EXPECT_EQ(-1, ftruncate(odd, 20));
-	before = luo_meminfo_kb("MemFree");
+	before = luo_free_kb();
 	close(big);
-	/*
-	 * Freed pages may sit in the per-CPU lists, which MemFree does not
-	 * count, until they decay into the buddy allocator: wait up to 5 s.
-	 */
-	for (int i = 0; i < 50; i++) {
-		after = luo_meminfo_kb("MemFree");
-		if (after - before >= 30 * 1024)
-			break;
-		usleep(100 * 1000);
-	}
-	EXPECT_LE(30 * 1024, after - before) {
-		TH_LOG("closing the 32 MiB memfd freed %lld kB", after - before);
+	freed = luo_wait_freed_kb(before, 30 * 1024);
+	EXPECT_LE(30 * 1024, freed) {
+		TH_LOG("closing the 32 MiB memfd freed %lld kB", freed);
 	}
 	close(odd);
 	close(s);

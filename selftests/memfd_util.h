@@ -114,4 +114,41 @@ static inline long long luo_meminfo_kb(const char *key)
 	return strtoll(buf, NULL, 10);
 }
 
+/*
+ * Free memory in kB, or -1: MemFree plus the pages on the per-CPU lists
+ * (/proc/zoneinfo's pagesets), which are free but which MemFree does not
+ * count.
+ */
+static inline long long luo_free_kb(void)
+{
+	long long kb = luo_meminfo_kb("MemFree"), pages = 0, n;
+	FILE *f = fopen("/proc/zoneinfo", "r");
+	char line[256];
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " count: %lld", &n) == 1)
+			pages += n;
+	fclose(f);
+	return kb < 0 ? -1 : kb + pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/*
+ * How many kB more are free than `before` (a luo_free_kb()), waiting up
+ * to 5 s for want_kb: what others allocated meanwhile comes back too.
+ */
+static inline long long luo_wait_freed_kb(long long before, long long want_kb)
+{
+	long long freed = 0;
+
+	for (int i = 0; i < 50; i++) {
+		freed = luo_free_kb() - before;
+		if (freed >= want_kb)
+			break;
+		usleep(100 * 1000);
+	}
+	return freed;
+}
+
 #endif
