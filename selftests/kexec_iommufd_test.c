@@ -176,13 +176,6 @@ static void stage1(void)
 	ksft_exit_fail_msg("kexec: %s\n", strerror(-luo_kexec(args)));
 }
 
-static uint64_t arg(const char *key)
-{
-	const char *v = luo_arg(key);
-
-	return v ? strtoull(v, NULL, 0) : 0;
-}
-
 /* Whether buf holds bytes [at, at + len) of stream seed. */
 static bool is_stream(const uint8_t *buf, size_t len, uint64_t seed, uint64_t at)
 {
@@ -194,8 +187,9 @@ static bool is_stream(const uint8_t *buf, size_t len, uint64_t seed, uint64_t at
 
 TEST(dma_lands_in_the_retrieved_memfd_without_a_map_call)
 {
-	uint64_t seed = arg("seed");
-	__u32 a1 = arg("a1"), a2 = arg("a2"), a3 = arg("a3"), a4 = arg("a4"), hwpt;
+	uint64_t seed = luo_arg_u64("seed");
+	__u32 a1 = luo_arg_u64("a1"), a2 = luo_arg_u64("a2"), hwpt;
+	__u32 a3 = luo_arg_u64("a3"), a4 = luo_arg_u64("a4");
 	int dev = luo_open(), s, io, m, access, access3;
 	static uint8_t buf[MiB];
 	uint8_t *mem;

@@ -112,16 +112,9 @@ static void stage1(void)
 	ksft_exit_fail_msg("kexec: %s\n", strerror(-luo_kexec(args)));
 }
 
-static uint64_t arg(const char *key)
-{
-	const char *v = luo_arg(key);
-
-	return v ? strtoull(v, NULL, 0) : 0;
-}
-
 TEST(dma_lands_in_the_retrieved_memfd_through_the_same_iovas)
 {
-	uint64_t seed = arg("seed");
+	uint64_t seed = luo_arg_u64("seed");
 	int dev = luo_open(), s, io, m;
 	char bdf[16];
 	struct edu edu;
@@ -147,7 +140,7 @@ TEST(dma_lands_in_the_retrieved_memfd_through_the_same_iovas)
 
 	/* The same device, bound again, on the retrieved IOAS: no map call. */
 	ASSERT_EQ(0, edu_open(&edu));
-	ASSERT_EQ(0, edu_attach(&edu, io, arg("ioas")));
+	ASSERT_EQ(0, edu_attach(&edu, io, luo_arg_u64("ioas")));
 	ASSERT_EQ(0, edu_dma(&edu, IOVA_A + SRC_2, EDU_BUF_LEN, false));
 	ASSERT_EQ(0, edu_dma(&edu, IOVA_B + AT_2, EDU_BUF_LEN, true));
 	EXPECT_TRUE(copied(m, seed, AT_2, SRC_2));

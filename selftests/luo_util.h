@@ -300,6 +300,14 @@ static inline const char *luo_arg(const char *key)
 	return NULL;
 }
 
+/* luo_arg(key) as a number (decimal, or 0x hexadecimal), 0 if absent. */
+static inline unsigned long long luo_arg_u64(const char *key)
+{
+	const char *v = luo_arg(key);
+
+	return v ? strtoull(v, NULL, 0) : 0;
+}
+
 static inline int luo_stage(void)
 {
 	const char *s = luo_arg("stage");
