@@ -252,8 +252,8 @@ impl Core {
         };
         // Every file after those it depends on, their edges as tokens.
         luo_session::link_files()?;
-        let depends = luo_session::depends_of_all()?;
-        let snapshot = luo_session::snapshot(&depends)?;
+        let bytes = luo_session::file_bytes()?;
+        let snapshot = luo_session::snapshot(&bytes)?;
         let mut records = KVec::with_capacity(snapshot.len(), GFP_KERNEL)?;
         for s in snapshot.iter() {
             records.push(

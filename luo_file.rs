@@ -13,13 +13,16 @@
 //! did ([`Preserved::cancel`]). Dropping a [`Preserved`] unpreserves the
 //! file and everything done for it. Each callback returns or takes the
 //! handler's one `u64` of handover data (typically the physical address of
-//! memory it preserved with KHO). A kexec waits for the PRESERVE_FDs on
-//! their way before it commits the handover ([`stop_preserving`]).
+//! memory it preserved with KHO), and a handler with little to say can
+//! keep it in the handover itself ([`Preserved::state`], at most
+//! [`crate::luo_handover::STATE_MAX`] bytes) instead of in memory of its
+//! own. A kexec waits for the PRESERVE_FDs on their way before it commits
+//! the handover ([`stop_preserving`]).
 //!
 //! In the new kernel, [`FileHandler::retrieve`] rebuilds the file from that
-//! data on the first RETRIEVE_FD of its token, and [`FileHandler::finish`]
-//! lets go of what the handover kept, for retrieved files and for files
-//! nobody retrieved.
+//! data and state ([`HandedOver`]) on the first RETRIEVE_FD of its token,
+//! and [`FileHandler::finish`] lets go of what the handover kept, for
+//! retrieved files and for files nobody retrieved.
 //!
 //! A file may need other files of its session in the new kernel (a
 //! guest_memfd its VM, an iommufd the memfds it maps): its state names
@@ -90,10 +93,24 @@ pub(crate) trait Preserved: Send {
     /// returns the handover data.
     fn prepare(&mut self) -> Result<u64>;
     /// FREEZE: take in what changed since `prepare`; returns the final
-    /// handover data. Only that `u64` is in luo-rs's record (written
-    /// again only if it or the sessions changed): what it points to, the
-    /// handler updates in place.
+    /// handover data. Only that `u64` and [`Preserved::state`] are in
+    /// luo-rs's record (written again only if they or the sessions
+    /// changed): what it points to, the handler updates in place.
     fn freeze(&mut self) -> Result<u64>;
+    /// The state the file keeps in the handover itself, as the last
+    /// `prepare` or `freeze` left it: at most [`Preserved::max_state`]
+    /// bytes; none (the default) for a handler that keeps everything in
+    /// memory of its own.
+    fn state(&self) -> &[u8] {
+        &[]
+    }
+    /// Most bytes [`Preserved::state`] will ever take for this file: the
+    /// room it takes in the handover is counted at PRESERVE_FD. At most
+    /// [`crate::luo_handover::STATE_MAX`], and the same for as long as the
+    /// file is preserved.
+    fn max_state(&self) -> usize {
+        0
+    }
     /// CANCEL (or a failed PREPARE/FREEZE): undo what `prepare` and
     /// `freeze` changed for the update (the file is as after PRESERVE_FD
     /// again: what PRESERVE_FD did stays until the drop). Called only
@@ -120,7 +137,7 @@ pub(crate) trait FileHandler: Sync {
     /// (the memfd handler pins and preserves the memfd's pages), so that
     /// PREPARE and FREEZE only take in what changed.
     fn preserve(&self, file: ARef<File>) -> Result<KBox<dyn Preserved>>;
-    /// In the new kernel: rebuilds the file from its handover `data`;
+    /// In the new kernel: rebuilds the file from what it handed over;
     /// `depends` are the files it depends on, retrieved (by user space or
     /// for this call), in the order [`Preserved::dependencies`] named
     /// them. They may be in user space's hands already, and a damaged
@@ -128,10 +145,10 @@ pub(crate) trait FileHandler: Sync {
     /// kind (its `f_op`) before using what is behind it. On failure what the handover kept is still the handler's:
     /// retrieve() may be called again (after a failure for want of memory
     /// it should go on from where it stopped), and finish() must free it.
-    fn retrieve(&self, data: u64, depends: &[ARef<File>]) -> Result<ARef<File>>;
+    fn retrieve(&self, file: &HandedOver<'_>, depends: &[ARef<File>]) -> Result<ARef<File>>;
     /// Whether the file may be finished now (`EBUSY` for SESSION_FINISH
     /// otherwise); `retrieved` as for `finish`.
-    fn can_finish(&self, _data: u64, _retrieved: bool) -> bool {
+    fn can_finish(&self, _file: &HandedOver<'_>, _retrieved: bool) -> bool {
         true
     }
     /// The update is over for this file: free what the handover kept.
@@ -139,7 +156,21 @@ pub(crate) trait FileHandler: Sync {
     /// file took what it needed and `finish` frees only what is left; if
     /// not, `finish` frees everything, including what failed attempts
     /// built.
-    fn finish(&self, data: u64, retrieved: bool);
+    fn finish(&self, file: &HandedOver<'_>, retrieved: bool);
+}
+
+/// A file of an incoming session, as its handler handed it over.
+pub(crate) struct HandedOver<'a> {
+    /// Names the file among every file handed over to this kernel: what
+    /// a handler keeps for it between calls (a failed attempt's work) is
+    /// found by it. Never the same for two files, whatever the record
+    /// says.
+    pub(crate) key: u64,
+    /// The handler's handover data, as [`Preserved::freeze`] returned it.
+    pub(crate) data: u64,
+    /// The handler's state, as [`Preserved::state`] gave it (checked only
+    /// for its length: the handler checks the rest).
+    pub(crate) state: &'a [u8],
 }
 
 /// The registered handlers.

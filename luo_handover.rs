@@ -35,6 +35,8 @@
 //!             depends = <u64 ...>;  // optional: tokens of the files of
 //!                                   // this session it needs, each of
 //!                                   // a file before it (no cycles)
+//!             state = [bytes];    // optional: the handler's own state,
+//!                                 // 1..=STATE_MAX bytes
 //!         };
 //!     };
 //!     subsystem@0 {               // in blob 0 only
@@ -64,6 +66,13 @@
 //! front, and a cycle cannot even be written down. An older reader
 //! ignores the property: only handlers that came with it write one.
 //!
+//! A file's `state` is what its handler keeps in the handover itself,
+//! beside `data`, when it is too small to be worth memory of its own (a
+//! memfd's size, seals, name and, when they are few, its folios: tens of
+//! bytes, where a KHO-preserved page would take 4 KiB). An older reader
+//! ignores it too: a handler that starts writing one takes a new
+//! compatible.
+//!
 //! Pure `core` code: the kernel and host tests compile this same file.
 
 use crate::kho_ser::{value_str, value_u64, Fdt, FdtError, FdtWriter, Token};
@@ -88,6 +97,8 @@ pub(crate) const COMPATIBLE_PARTS: &str = "luo-rs,handover-v3";
 pub(crate) const COMPATIBLE_V1: &str = "luo-rs,handover-v1";
 /// The newest format this kernel reads ([`COMPATIBLE_PARTS`]).
 pub(crate) const FORMAT: u32 = 3;
+/// Longest `state` a file may carry.
+pub(crate) const STATE_MAX: usize = 512;
 /// Most blobs a record may have: 256 of at most 4 MiB each.
 pub(crate) const MAX_PARTS: u32 = 256;
 /// What every format name starts with; the version number follows.
@@ -203,6 +214,9 @@ pub(crate) struct FileRecord<'a> {
     /// The files of the same session it depends on, each written before
     /// it.
     pub(crate) depends: Depends<'a>,
+    /// The handler's state, at most [`STATE_MAX`] bytes; empty if it
+    /// keeps none in the handover.
+    pub(crate) state: &'a [u8],
 }
 
 /// One session, as handed over.
@@ -304,14 +318,15 @@ const SESSION_BASE_ROOM: usize = node_room("session") + prop_room(NAME_LEN) + pr
 pub(crate) const MAX_FILES_ROOM: usize = MAX_BLOB - ROOT_ROOM - SESSION_BASE_ROOM;
 
 /// Bytes a file of the handler `compatible` with up to `depends`
-/// dependencies takes in a blob, at most.
-pub(crate) fn file_room(compatible: &[u8], depends: usize) -> usize {
-    let depends = if depends == 0 {
-        0
-    } else {
-        prop_room(8 * depends.min(MAX_DEPENDS))
-    };
-    node_room("file") + prop_room(compatible.len() + 1) + 2 * prop_room(8) + depends
+/// dependencies and a state of up to `state` bytes takes in a blob, at
+/// most.
+pub(crate) fn file_room(compatible: &[u8], depends: usize, state: usize) -> usize {
+    let room = |len: usize| if len == 0 { 0 } else { prop_room(len) };
+    node_room("file")
+        + prop_room(compatible.len() + 1)
+        + 2 * prop_room(8)
+        + room(8 * depends.min(MAX_DEPENDS))
+        + room(state.min(STATE_MAX))
 }
 
 /// Bytes `s` takes in a blob, at most: how records are split into blobs.
@@ -321,7 +336,7 @@ pub(crate) fn session_room(s: &SessionRecord<'_>) -> usize {
         + prop_room(8)
         + s.files
             .iter()
-            .map(|f| file_room(f.compatible, f.depends.len()))
+            .map(|f| file_room(f.compatible, f.depends.len(), f.state.len()))
             .sum::<usize>()
 }
 
@@ -382,7 +397,7 @@ pub(crate) fn encode_part(
         w.prop_bytes_str("session-name", s.name.as_bytes())?;
         w.prop_u64("owner", u64::from(s.owner))?;
         for (j, f) in s.files.iter().enumerate() {
-            if !valid_compatible(f.compatible) {
+            if !valid_compatible(f.compatible) || f.state.len() > STATE_MAX {
                 return Err(FdtError::BadValue);
             }
             w.begin_node_at("file", j as u64)?;
@@ -391,6 +406,9 @@ pub(crate) fn encode_part(
             w.prop_u64("data", f.data)?;
             if !f.depends.is_empty() {
                 w.prop("depends", f.depends.as_bytes())?;
+            }
+            if !f.state.is_empty() {
+                w.prop("state", f.state)?;
             }
             w.end_node()?;
         }
@@ -436,6 +454,7 @@ pub(crate) fn record_words<E>(
             for token in f.depends.tokens() {
                 emit(token)?;
             }
+            bytes_words(f.state, emit)?;
         }
     }
     emit(subsystems.len() as u64)?;
@@ -485,6 +504,7 @@ struct Props<'a> {
     token: Option<u64>,
     data: Option<u64>,
     depends: Option<Depends<'a>>,
+    state: Option<&'a [u8]>,
 }
 
 fn node_is(name: &[u8], prefix: &[u8]) -> bool {
@@ -612,6 +632,12 @@ fn decode_blob<'a>(
                 (3, b"depends") => {
                     props.depends = Some(Depends::from_bytes(value).ok_or(FdtError::BadValue)?)
                 }
+                (3, b"state") => {
+                    if value.is_empty() || value.len() > STATE_MAX {
+                        return Err(FdtError::BadValue);
+                    }
+                    props.state = Some(value);
+                }
                 _ => {}
             },
             Token::End => {
@@ -641,6 +667,7 @@ fn decode_blob<'a>(
                             token,
                             data,
                             depends: props.depends.unwrap_or(Depends::NONE),
+                            state: props.state.unwrap_or(&[]),
                         })?;
                     }
                     _ => {}

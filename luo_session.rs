@@ -33,7 +33,7 @@
 use crate::capable::{self, Admin};
 use crate::file_deps::{self, OrderError, Visit};
 use crate::key_set::{KeySet, Tally, TallyRoom};
-use crate::luo_file::{Dependency, FileHandler, Preserved};
+use crate::luo_file::{Dependency, FileHandler, HandedOver, Preserved};
 use crate::luo_handover;
 use crate::luo_handover::{Depends, FileRecord};
 use crate::luo_state::Origin;
@@ -94,6 +94,9 @@ pub(crate) struct OutgoingFile {
     /// The tokens of the files of its session it depends on, as PREPARE
     /// or FREEZE last found them ([`link_files`]).
     depends: KVec<u64>,
+    /// The room it takes in the handover, at most, counted in its
+    /// session's `files_room` while it is there.
+    room: usize,
 }
 
 impl OutgoingFile {
@@ -124,11 +127,13 @@ impl OutgoingFile {
         self.object() == d.object && self.handler.compatible() == d.handler
     }
 
-    /// The room the file takes in the handover, at most.
-    fn room(&self) -> usize {
+    /// The room a file of `handler` whose state takes up to `max_state`
+    /// bytes takes in the handover, at most.
+    fn room(handler: &dyn FileHandler, max_state: usize) -> usize {
         luo_handover::file_room(
-            self.handler.compatible().to_bytes(),
-            self.handler.max_dependencies(),
+            handler.compatible().to_bytes(),
+            handler.max_dependencies(),
+            max_state,
         )
     }
 }
@@ -152,11 +157,17 @@ pub(crate) struct FileView<'a> {
 
 /// A file an incoming session brought.
 pub(crate) struct IncomingFile {
+    /// Names it among every incoming file of this boot
+    /// ([`HandedOver::key`]).
+    key: u64,
     token: u64,
     /// Its handler's compatible string; the handler is looked up when it
     /// is needed, so one registered late still finds its files.
     compatible: Name,
     data: u64,
+    /// Its handler's state in the handover (empty if it has none); taken
+    /// out while its handler works on it ([`IncomingFile::handed_over`]).
+    state: KVec<u8>,
     /// The files of its session it depends on: their tokens as decoded,
     /// then, once [`IncomingFile::link`] checked them, their positions in
     /// the session's list (each before this file).
@@ -177,10 +188,14 @@ impl IncomingFile {
         for token in record.depends.tokens() {
             depends.push(token, GFP_KERNEL)?;
         }
+        let mut state = KVec::with_capacity(record.state.len(), GFP_KERNEL)?;
+        state.extend_from_slice(record.state, GFP_KERNEL)?;
         Ok(Self {
+            key: NEXT_INCOMING_KEY.fetch_add(1, Relaxed),
             token: record.token,
             compatible: Name::from_bytes(record.compatible).map_err(|_| EINVAL)?,
             data: record.data,
+            state,
             depends,
             retrieved: None,
             queued: false,
@@ -216,7 +231,19 @@ impl IncomingFile {
     fn retrieve_ran(&self) -> bool {
         self.retrieved.is_some()
     }
+
+    /// What its handler handed over.
+    fn handed_over(&self) -> HandedOver<'_> {
+        HandedOver {
+            key: self.key,
+            data: self.data,
+            state: &self.state,
+        }
+    }
 }
+
+/// The key of the next incoming file; keys are never reused within a boot.
+static NEXT_INCOMING_KEY: Atomic<u64> = Atomic::new(1);
 
 /// Id of the next session; ids are never reused within a boot.
 static NEXT_ID: Atomic<u64> = Atomic::new(1);
@@ -597,11 +624,10 @@ impl Session {
     /// What PRESERVE_FD of `file` with `handler` would be refused for
     /// beyond [`Session::may_preserve`]: `EBUSY` if the file is preserved
     /// already, `EDQUOT` past the owner's limit of files, `E2BIG` if the
-    /// session would not fit in a handover blob. Returns the room the file
-    /// takes in the handover. Checked before the handler's work, so that
-    /// nothing heavy is done for a file that will be refused, and again
-    /// when the file is added.
-    pub(crate) fn may_add(&self, file: &File, handler: &dyn FileHandler) -> Result<usize> {
+    /// session would not fit in a handover blob. Checked before the
+    /// handler's work, so that nothing heavy is done for a file that will
+    /// be refused, and again when the file is added.
+    pub(crate) fn may_add(&self, file: &File, handler: &dyn FileHandler) -> Result {
         let has = {
             let preserved = PRESERVED_FILES.lock();
             if preserved.files.contains(&OutgoingFile::key(file)) {
@@ -610,12 +636,13 @@ impl Session {
             preserved.per_owner.get(&self.owner)
         };
         within_limit(has, max_files_per_user())?;
-        let room =
-            luo_handover::file_room(handler.compatible().to_bytes(), handler.max_dependencies());
+        // The least a file of the handler takes; preserve() checks again
+        // with what the handler's state may take.
+        let room = OutgoingFile::room(handler, 0);
         if self.inner.lock().files_room + room > luo_handover::MAX_FILES_ROOM {
             return Err(E2BIG);
         }
-        Ok(room)
+        Ok(())
     }
 
     /// PRESERVE_FD: adds `file` under `token`, preserved by `handler` as
@@ -633,7 +660,12 @@ impl Session {
         // file is added.
         let _sessions = SESSIONS.lock();
         self.may_preserve(token)?;
-        let room = self.may_add(&file, handler)?;
+        self.may_add(&file, handler)?;
+        let max_state = state.as_ref().ok_or(EINVAL)?.max_state();
+        if max_state > luo_handover::STATE_MAX {
+            return Err(EINVAL);
+        }
+        let room = OutgoingFile::room(handler, max_state);
         let key = OutgoingFile::key(&file);
         let node = KeySet::node(key)?;
         let count = Tally::room()?;
@@ -646,6 +678,9 @@ impl Session {
             }
             if !needs.iter().all(|d| inner.files.iter().any(|f| f.is(d))) {
                 return Err(ENOLINK);
+            }
+            if inner.files_room + room > luo_handover::MAX_FILES_ROOM {
+                return Err(E2BIG);
             }
             inner.files.reserve(1, GFP_KERNEL_ACCOUNT)?;
         }
@@ -664,6 +699,7 @@ impl Session {
             state,
             data: None,
             depends: KVec::new(),
+            room,
         });
         if added.is_ok() {
             inner.files_room += room;
@@ -690,7 +726,7 @@ impl Session {
             return Err(EBUSY);
         }
         let mut f = inner.files.remove(i).map_err(|_| ENOENT)?;
-        inner.files_room = inner.files_room.saturating_sub(f.room());
+        inner.files_room = inner.files_room.saturating_sub(f.room);
         f.cancel();
         Ok(())
     }
@@ -772,8 +808,8 @@ impl Session {
     /// Rebuilds the incoming file at `i` if it is not yet, with the files
     /// it depends on, which must be.
     fn rebuild(&self, i: usize) -> Result<ARef<File>> {
-        let (handler, data, depends) = {
-            let inner = self.inner.lock();
+        let (handler, key, data, state, depends) = {
+            let mut inner = self.inner.lock();
             let f = inner.incoming.get(i).ok_or(ENOENT)?;
             if let Some(file) = &f.retrieved {
                 return Ok(file.clone());
@@ -787,13 +823,23 @@ impl Session {
                 let file = inner.incoming.get(dep).and_then(|d| d.retrieved.clone());
                 depends.push(file.ok_or(EINVAL)?, GFP_KERNEL)?;
             }
-            (handler, f.data, depends)
+            let f = inner.incoming.get_mut(i).ok_or(ENOENT)?;
+            // Out of the list while the handler reads it, back after.
+            let state = core::mem::take(&mut f.state);
+            (handler, f.key, f.data, state, depends)
         };
         // The file stays incoming while `restoring` is held (FINISH takes
         // it too), so its handler cannot be unregistered meanwhile.
-        let file = handler.retrieve(data, &depends)?;
+        let handed_over = HandedOver {
+            key,
+            data,
+            state: &state,
+        };
+        let result = handler.retrieve(&handed_over, &depends);
         let mut inner = self.inner.lock();
         let f = inner.incoming.get_mut(i).ok_or(ENOENT)?;
+        f.state = state;
+        let file = result?;
         f.retrieved = Some(file.clone());
         Ok(file)
     }
@@ -807,7 +853,7 @@ impl Session {
         if !force {
             let busy = inner.incoming.iter().any(|f| {
                 f.handler()
-                    .is_some_and(|h| !h.can_finish(f.data, f.retrieve_ran()))
+                    .is_some_and(|h| !h.can_finish(&f.handed_over(), f.retrieve_ran()))
             });
             if busy {
                 return Err(EBUSY);
@@ -818,7 +864,7 @@ impl Session {
         inner.incoming_by_token.clear();
         while let Some(f) = inner.incoming.pop() {
             match f.handler() {
-                Some(h) => h.finish(f.data, f.retrieve_ran()),
+                Some(h) => h.finish(&f.handed_over(), f.retrieve_ran()),
                 None => pr_warn!("no handler finishes an incoming file: its memory stays\n"),
             }
         }
@@ -955,17 +1001,30 @@ fn each_handed_over(mut f: impl FnMut(&Session, &mut Inner) -> Result) -> Result
     Ok(())
 }
 
-/// The dependencies of every file that goes into the handover, as the
-/// `depends` properties carry them, one after the other in the order of
-/// [`snapshot`], which takes its files' share from it. Call after
-/// [`link_files`], with the core lock held.
-pub(crate) fn depends_of_all() -> Result<KVec<u8>> {
-    let mut out = KVec::new();
+/// What the files that go into the handover carry beside their fixed
+/// fields, one file after the other in the order of [`snapshot`], which
+/// takes each file's share.
+pub(crate) struct FileBytes {
+    /// Their dependencies, as the `depends` properties carry them.
+    depends: KVec<u8>,
+    /// Their handlers' states ([`Preserved::state`]).
+    states: KVVec<u8>,
+}
+
+/// Collects the [`FileBytes`] of every file that goes into the handover.
+/// Call after [`link_files`], with the core lock held.
+pub(crate) fn file_bytes() -> Result<FileBytes> {
+    let mut out = FileBytes {
+        depends: KVec::new(),
+        states: KVVec::new(),
+    };
     each_handed_over(|_, inner| {
         for f in inner.files.iter() {
             for token in f.depends.iter() {
-                out.extend_from_slice(&token.to_be_bytes(), GFP_KERNEL)?;
+                out.depends
+                    .extend_from_slice(&token.to_be_bytes(), GFP_KERNEL)?;
             }
+            out.states.extend_from_slice(f.state.state(), GFP_KERNEL)?;
         }
         Ok(())
     })?;
@@ -973,22 +1032,30 @@ pub(crate) fn depends_of_all() -> Result<KVec<u8>> {
 }
 
 /// The outgoing sessions that go into the handover, with their files'
-/// handover data; `depends` is what [`depends_of_all`] returned. Call
-/// after PREPARE, with the core lock held.
-pub(crate) fn snapshot(depends: &[u8]) -> Result<KVec<Snapshot<'_>>> {
+/// handover data; `bytes` is what [`file_bytes`] returned. Call after
+/// PREPARE, with the core lock held.
+pub(crate) fn snapshot(bytes: &FileBytes) -> Result<KVec<Snapshot<'_>>> {
     let mut out = KVec::new();
-    let mut rest = depends;
+    let mut depends = &bytes.depends[..];
+    let mut states = &bytes.states[..];
     each_handed_over(|s, inner| {
         let mut files = KVec::with_capacity(inner.files.len(), GFP_KERNEL)?;
         for f in inner.files.iter() {
-            let (mine, others) = rest.split_at_checked(8 * f.depends.len()).ok_or(EINVAL)?;
-            rest = others;
+            let (mine, others) = depends
+                .split_at_checked(8 * f.depends.len())
+                .ok_or(EINVAL)?;
+            depends = others;
+            let (state, others) = states
+                .split_at_checked(f.state.state().len())
+                .ok_or(EINVAL)?;
+            states = others;
             files.push(
                 FileRecord {
                     compatible: f.handler.compatible().to_bytes(),
                     token: f.token,
                     data: f.data.ok_or(EINVAL)?,
                     depends: Depends::from_bytes(mine).ok_or(EINVAL)?,
+                    state,
                 },
                 GFP_KERNEL,
             )?;
@@ -1004,7 +1071,7 @@ pub(crate) fn snapshot(depends: &[u8]) -> Result<KVec<Snapshot<'_>>> {
         Ok(())
     })?;
     // Every file took its share, and the shares were all there was.
-    if !rest.is_empty() {
+    if !depends.is_empty() || !states.is_empty() {
         return Err(EINVAL);
     }
     Ok(out)

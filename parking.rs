@@ -7,12 +7,12 @@
 //! [`Parking`]. An attempt reserves a [`ParkRoom`] before it consumes
 //! anything, so that what it holds when it fails can always be parked: a
 //! failed allocation then never loses a file. Items are keyed by the
-//! handler's handover data, which names one file.
+//! file's [`crate::luo_file::HandedOver::key`], which no other file has.
 
 use core::marker::PhantomData;
 use kernel::prelude::*;
 
-/// The items of one handler's lot, by handover data.
+/// The items of one handler's lot, by file key.
 pub(crate) struct Parking<T> {
     items: KVec<(u64, T)>,
     /// Room in `items` promised to attempts in progress ([`ParkRoom`]).
@@ -57,9 +57,9 @@ impl<L: Lot> ParkRoom<L> {
         })
     }
 
-    /// Parks `item` under `data` in the room reserved.
-    pub(crate) fn park(self, data: u64, item: L::Item) {
-        if L::with(|parking| parking.items.push_within_capacity((data, item))).is_err() {
+    /// Parks `item` under `key` in the room reserved.
+    pub(crate) fn park(self, key: u64, item: L::Item) {
+        if L::with(|parking| parking.items.push_within_capacity((key, item))).is_err() {
             // Cannot happen: the room was reserved.
             pr_err!("no room left to park a file being retrieved: freeing it\n");
         }
@@ -73,10 +73,10 @@ impl<L: Lot> Drop for ParkRoom<L> {
     }
 }
 
-/// What a failed attempt parked under `data` in `L`'s lot, if anything.
-pub(crate) fn unpark<L: Lot>(data: u64) -> Option<L::Item> {
+/// What a failed attempt parked under `key` in `L`'s lot, if anything.
+pub(crate) fn unpark<L: Lot>(key: u64) -> Option<L::Item> {
     L::with(|parking| {
-        let i = parking.items.iter().position(|(d, _)| *d == data)?;
+        let i = parking.items.iter().position(|(k, _)| *k == key)?;
         parking.items.remove(i).ok().map(|(_, item)| item)
     })
 }

@@ -45,12 +45,14 @@ fn main() {
             token: 0,
             data: 0x1000,
             depends: Depends::NONE,
+            state: &[],
         },
         FileRecord {
             compatible: b"memfd",
             token: u64::MAX,
             data: 7,
             depends: Depends::NONE,
+            state: &[],
         },
         // Needs both files before it.
         FileRecord {
@@ -58,6 +60,7 @@ fn main() {
             token: 5,
             data: 0x2000,
             depends: Depends::from_bytes(&NEEDS).expect("a whole number of tokens"),
+            state: &[],
         },
     ];
     let seeds: [&[SessionRecord<'_>]; 3] = [

@@ -35,7 +35,7 @@ use crate::handlers::memfd;
 use crate::handlers::memfd_format::{self, Kind};
 use crate::handlers::memfd_incoming::{self, Format};
 use crate::kvm::Vm;
-use crate::luo_file::{Dependency, FileHandler, Preserved};
+use crate::luo_file::{Dependency, FileHandler, HandedOver, Preserved};
 use kernel::{bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
 /// The records this handler writes and reads.
@@ -88,13 +88,13 @@ impl FileHandler for GuestMemfdHandler {
         memfd::preserve_folios(gmem, depends)
     }
 
-    fn retrieve(&self, data: u64, depends: &[ARef<File>]) -> Result<ARef<File>> {
+    fn retrieve(&self, file: &HandedOver<'_>, depends: &[ARef<File>]) -> Result<ARef<File>> {
         // A damaged record could name any earlier file of the session.
         let vm = depends.first().cloned().and_then(Vm::new).ok_or(EINVAL)?;
-        memfd_incoming::retrieve(data, FORMAT, Some(&vm))
+        memfd_incoming::retrieve(file, FORMAT, Some(&vm))
     }
 
-    fn finish(&self, data: u64, retrieved: bool) {
-        memfd_incoming::finish(data, retrieved, FORMAT)
+    fn finish(&self, file: &HandedOver<'_>, retrieved: bool) {
+        memfd_incoming::finish(file, retrieved, FORMAT)
     }
 }

@@ -34,7 +34,7 @@ use crate::handlers::iommufd_format::{self, Ioas, Mapping};
 use crate::handlers::memfd;
 use crate::iommufd::{self, Iommufd, NewMap, Snapshot};
 use crate::kho::{IncomingBlob, OutgoingBlob};
-use crate::luo_file::{Dependency, FileHandler, Preserved};
+use crate::luo_file::{Dependency, FileHandler, HandedOver, Preserved};
 use crate::parking::{unpark, Lot, ParkRoom, Parking};
 use crate::shmem::Memfd;
 use kernel::{bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
@@ -300,7 +300,7 @@ impl FileHandler for IommufdHandler {
         )?)
     }
 
-    fn retrieve(&self, data: u64, depends: &[ARef<File>]) -> Result<ARef<File>> {
+    fn retrieve(&self, file: &HandedOver<'_>, depends: &[ARef<File>]) -> Result<ARef<File>> {
         // A damaged record could name any earlier file of the session.
         if !depends.iter().all(|f| Memfd::is_memfd(f)) {
             return Err(EINVAL);
@@ -308,28 +308,28 @@ impl FileHandler for IommufdHandler {
         let files = u32::try_from(depends.len()).map_err(|_| EINVAL)?;
         // Room to put the record back, before it is taken out.
         let room = ParkRoom::<Records>::new()?;
-        let blob = match unpark::<Records>(data) {
+        let blob = match unpark::<Records>(file.key) {
             Some(blob) => blob,
-            None => IncomingBlob::restore_whole(data)?,
+            None => IncomingBlob::restore_whole(file.data)?,
         };
         let rebuilt = iommufd_format::decode(blob.as_slice(), files)
             .map_err(|_| EINVAL)
             .and_then(|record| rebuild(&record, depends));
         if rebuilt.is_err() {
             // For the next attempt (a bad record stays too, for FINISH).
-            room.park(data, blob);
+            room.park(file.key, blob);
         }
         rebuilt
     }
 
-    fn finish(&self, data: u64, retrieved: bool) {
+    fn finish(&self, file: &HandedOver<'_>, retrieved: bool) {
         if retrieved {
             // The record was freed when the iommufd was made.
             return;
         }
-        if unpark::<Records>(data).is_none() {
+        if unpark::<Records>(file.key).is_none() {
             // Never retrieved: restore the blob only to free it.
-            let _ = IncomingBlob::restore_whole(data);
+            let _ = IncomingBlob::restore_whole(file.data);
         }
     }
 }

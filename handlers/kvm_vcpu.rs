@@ -34,7 +34,7 @@ use crate::handlers::kvm_vcpu_format;
 use crate::handlers::kvm_vm;
 use crate::kho::{IncomingBlob, OutgoingBlob};
 use crate::kvm::Vm;
-use crate::luo_file::{Dependency, FileHandler, Preserved};
+use crate::luo_file::{Dependency, FileHandler, HandedOver, Preserved};
 use crate::parking::{unpark, Lot, ParkRoom, Parking};
 use crate::vcpu::{self, Vcpu};
 use kernel::{fs::File, prelude::*, str::CStr, sync::aref::ARef};
@@ -184,7 +184,7 @@ impl FileHandler for VcpuHandler {
         )?)
     }
 
-    fn retrieve(&self, data: u64, depends: &[ARef<File>]) -> Result<ARef<File>> {
+    fn retrieve(&self, file: &HandedOver<'_>, depends: &[ARef<File>]) -> Result<ARef<File>> {
         // A damaged record could name any earlier file of the session.
         let vm = depends.first().cloned().and_then(Vm::new).ok_or(EINVAL)?;
         if !vm.is_callers() {
@@ -193,10 +193,10 @@ impl FileHandler for VcpuHandler {
         }
         // Room to put the image back, before it is taken out.
         let room = ParkRoom::<Images>::new()?;
-        let mut left = match unpark::<Images>(data) {
+        let mut left = match unpark::<Images>(file.key) {
             Some(left) => left,
             None => Leftover {
-                image: IncomingBlob::restore_whole(data)?,
+                image: IncomingBlob::restore_whole(file.data)?,
                 vcpu: None,
             },
         };
@@ -206,19 +206,19 @@ impl FileHandler for VcpuHandler {
         if rebuilt.is_err() {
             // For the next attempt, once the VMM has set up the VM (a bad
             // image stays too, for FINISH to free).
-            room.park(data, left);
+            room.park(file.key, left);
         }
         rebuilt
     }
 
-    fn finish(&self, data: u64, retrieved: bool) {
+    fn finish(&self, file: &HandedOver<'_>, retrieved: bool) {
         if retrieved {
             // The image was freed when the vCPU was made.
             return;
         }
-        if unpark::<Images>(data).is_none() {
+        if unpark::<Images>(file.key).is_none() {
             // Never retrieved: restore the blob only to free it.
-            let _ = IncomingBlob::restore_whole(data);
+            let _ = IncomingBlob::restore_whole(file.data);
         }
     }
 }

@@ -21,7 +21,7 @@
 //!   `struct kvm` ([`Preserved::object`]).
 
 use crate::kvm::{self, Vm};
-use crate::luo_file::{FileHandler, Preserved};
+use crate::luo_file::{FileHandler, HandedOver, Preserved};
 use kernel::{fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
 /// The VM handler.
@@ -70,15 +70,15 @@ impl FileHandler for VmHandler {
         Ok(KBox::new(PreservedVm(vm), GFP_KERNEL_ACCOUNT)?)
     }
 
-    fn retrieve(&self, data: u64, _depends: &[ARef<File>]) -> Result<ARef<File>> {
-        if !kvm::carried(data) {
+    fn retrieve(&self, file: &HandedOver<'_>, _depends: &[ARef<File>]) -> Result<ARef<File>> {
+        if !kvm::carried(file.data) {
             // Not what this handler wrote.
             return Err(EINVAL);
         }
-        kvm::create(data)
+        kvm::create(file.data)
     }
 
-    fn finish(&self, _data: u64, _retrieved: bool) {
+    fn finish(&self, _file: &HandedOver<'_>, _retrieved: bool) {
         // Nothing was preserved with KHO: the record is all there is.
     }
 }

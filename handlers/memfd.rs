@@ -62,7 +62,7 @@ use crate::handlers::memfd_format::{
 use crate::handlers::memfd_incoming::{self, Format};
 use crate::key_set::KeySet;
 use crate::kho::{OutgoingBlob, PreservedRuns, PreservedWords, VMALLOC_DESC_LEN};
-use crate::luo_file::{Dependency, FileHandler, Preserved};
+use crate::luo_file::{Dependency, FileHandler, HandedOver, Preserved};
 use crate::pinned_vm::PinnedVm;
 use crate::shmem::{Memfd, PinnedFolio};
 use kernel::{alloc::VVec, bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
@@ -441,12 +441,12 @@ impl FileHandler for MemfdHandler {
         preserve_folios(memfd, KVec::new())
     }
 
-    fn retrieve(&self, data: u64, _depends: &[ARef<File>]) -> Result<ARef<File>> {
-        memfd_incoming::retrieve(data, MEMFD, None)
+    fn retrieve(&self, file: &HandedOver<'_>, _depends: &[ARef<File>]) -> Result<ARef<File>> {
+        memfd_incoming::retrieve(file, MEMFD, None)
     }
 
-    fn finish(&self, data: u64, retrieved: bool) {
-        memfd_incoming::finish(data, retrieved, MEMFD)
+    fn finish(&self, file: &HandedOver<'_>, retrieved: bool) {
+        memfd_incoming::finish(file, retrieved, MEMFD)
     }
 }
 
@@ -472,11 +472,11 @@ impl FileHandler for MemfdV1Reader {
         Err(EOPNOTSUPP)
     }
 
-    fn retrieve(&self, data: u64, _depends: &[ARef<File>]) -> Result<ARef<File>> {
-        memfd_incoming::retrieve(data, MEMFD_V1, None)
+    fn retrieve(&self, file: &HandedOver<'_>, _depends: &[ARef<File>]) -> Result<ARef<File>> {
+        memfd_incoming::retrieve(file, MEMFD_V1, None)
     }
 
-    fn finish(&self, data: u64, retrieved: bool) {
-        memfd_incoming::finish(data, retrieved, MEMFD_V1)
+    fn finish(&self, file: &HandedOver<'_>, retrieved: bool) {
+        memfd_incoming::finish(file, retrieved, MEMFD_V1)
     }
 }

@@ -27,6 +27,7 @@ use crate::handlers::memfd_format::{
 use crate::kho::{self, IncomingBlob, RestoredFolio, RestoredWords};
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 use crate::kvm::Vm;
+use crate::luo_file::HandedOver;
 use crate::parking::{unpark, Lot, ParkRoom, Parking};
 use crate::shmem::{self, NewMemfd};
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
@@ -421,36 +422,44 @@ fn discard(list: &Option<List>, pages: u64, from: usize) {
     }
 }
 
-/// RETRIEVE_FD of the file handed over as `data`, in `format`; a
-/// guest_memfd is bound to `vm`.
-pub(crate) fn retrieve(data: u64, format: Format, vm: Option<&Vm>) -> Result<ARef<File>> {
+/// RETRIEVE_FD of `file`, handed over in `format`; a guest_memfd is
+/// bound to `vm`.
+pub(crate) fn retrieve(
+    file: &HandedOver<'_>,
+    format: Format,
+    vm: Option<&Vm>,
+) -> Result<ARef<File>> {
     // Room to park what this attempt builds, before anything is consumed.
     let room = ParkRoom::<Rebuilds>::new()?;
-    let mut rebuild = match unpark::<Rebuilds>(data) {
+    if !file.state.is_empty() {
+        // No version of the record has one.
+        return Err(EINVAL);
+    }
+    let mut rebuild = match unpark::<Rebuilds>(file.key) {
         Some(r) => r,
-        None => Rebuild::start(data, format)?,
+        None => Rebuild::start(file.data, format)?,
     };
     match rebuild.step(vm) {
-        Ok(file) => Ok(file),
+        Ok(new) => Ok(new),
         Err(Failure::Retry(e)) => {
-            room.park(data, rebuild);
+            room.park(file.key, rebuild);
             Err(e)
         }
         Err(Failure::Gone(e)) => Err(e),
     }
 }
 
-/// The update is over for the file handed over as `data`: frees what a
-/// failed RETRIEVE_FD left, or, if it was never retrieved, its folios.
-pub(crate) fn finish(data: u64, retrieved: bool, format: Format) {
-    if let Some(rebuild) = unpark::<Rebuilds>(data) {
+/// The update is over for `file`: frees what a failed RETRIEVE_FD left,
+/// or, if it was never retrieved, its folios.
+pub(crate) fn finish(file: &HandedOver<'_>, retrieved: bool, format: Format) {
+    if let Some(rebuild) = unpark::<Rebuilds>(file.key) {
         drop(rebuild);
         return;
     }
     if retrieved {
         return;
     }
-    let Ok(mut rebuild) = Rebuild::start(data, format) else {
+    let Ok(mut rebuild) = Rebuild::start(file.data, format) else {
         return;
     };
     match rebuild.restore_list() {

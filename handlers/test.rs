@@ -28,7 +28,7 @@
 
 use crate::anon_file;
 use crate::kho::{IncomingBlob, OutgoingBlob};
-use crate::luo_file::{Dependency, FileHandler, Preserved};
+use crate::luo_file::{Dependency, FileHandler, HandedOver, Preserved};
 use kernel::{
     bindings,
     ffi::c_int,
@@ -335,9 +335,9 @@ impl FileHandler for TestHandler {
         )?)
     }
 
-    fn retrieve(&self, data: u64, depends: &[ARef<File>]) -> Result<ARef<File>> {
+    fn retrieve(&self, file: &HandedOver<'_>, depends: &[ARef<File>]) -> Result<ARef<File>> {
         // The page is freed when `page` goes out of scope.
-        let page = IncomingBlob::restore(data, PAGE)?;
+        let page = IncomingBlob::restore(file.data, PAGE)?;
         let mut payload = payload_of(&page)?;
         if payload.starts_with(FAIL_RETRIEVE) {
             return Err(EIO);
@@ -352,13 +352,13 @@ impl FileHandler for TestHandler {
         anon_file::new(c"[liveupdate-test]", FOPS, KBox::new(payload, GFP_KERNEL)?)
     }
 
-    fn finish(&self, data: u64, retrieved: bool) {
+    fn finish(&self, file: &HandedOver<'_>, retrieved: bool) {
         if retrieved {
             // retrieve() restored the page and freed it.
             return;
         }
         // A failed retrieve() freed the page already (the test handler
         // keeps nothing for another attempt): then there is nothing left.
-        drop(IncomingBlob::restore(data, PAGE));
+        drop(IncomingBlob::restore(file.data, PAGE));
     }
 }

@@ -62,12 +62,14 @@ mod against_dtc {
                 token: 42,
                 data: 0x1234,
                 depends: Depends::NONE,
+                state: &[],
             },
             FileRecord {
                 compatible: b"luo-rs,test-v1",
                 token: 43,
                 data: 0x5678,
                 depends: Depends::from_bytes(&depends).unwrap(),
+                state: &[],
             },
         ];
         let s = [SessionRecord {

@@ -77,12 +77,14 @@ fn sample(out: &mut [u8]) -> usize {
             token: 0,
             data: 0x1000,
             depends: Depends::NONE,
+            state: &[],
         },
         FileRecord {
             compatible: b"memfd",
             token: u64::MAX,
             data: 7,
             depends: Depends::NONE,
+            state: &[],
         },
     ];
     let sessions = [
@@ -145,6 +147,7 @@ fn small_buffer_asks_for_more() {
         token: 1,
         data: 2,
         depends: Depends::NONE,
+        state: &[],
     }];
     let s = [SessionRecord {
         name: name("s"),
@@ -169,6 +172,7 @@ fn encoder_refuses_unnamed_sessions_and_bad_compatibles() {
         token: 1,
         data: 2,
         depends: Depends::NONE,
+        state: &[],
     }];
     let s = [SessionRecord {
         name: name("s"),
@@ -203,6 +207,7 @@ fn duplicates_are_refused_by_the_sink() {
         token: 5,
         data: 0,
         depends: Depends::NONE,
+        state: &[],
     };
     let files = [f, f];
     let s = [SessionRecord {
@@ -506,6 +511,7 @@ fn dependencies_round_trip() {
         token,
         data: token,
         depends,
+        state: &[],
     };
     let files = [
         file(7, Depends::NONE),
@@ -647,6 +653,7 @@ fn long_files() -> Vec<FileRecord<'static>> {
             } else {
                 Depends::NONE
             },
+            state: if t % 7 == 3 { &[0x5a; STATE_MAX] } else { &[] },
         })
         .collect()
 }
@@ -869,12 +876,14 @@ fn record_words_tell_records_apart() {
             token: 7,
             data: 0x1000,
             depends: Depends::NONE,
+            state: &[],
         },
         FileRecord {
             compatible: b"luo-rs,test-v1",
             token: 8,
             data: 0x2000,
             depends: Depends::from_bytes(&deps).unwrap(),
+            state: &[],
         },
     ];
     let sessions = [SessionRecord {
@@ -907,12 +916,15 @@ fn record_words_tell_records_apart() {
         variants.push(words_of(oh, &sessions, &subs));
     }
     let other_deps = depends_bytes(&[8]);
-    let file_changes: [&dyn Fn(&mut FileRecord<'_>); 5] = [
+    let file_changes: [&dyn Fn(&mut FileRecord<'_>); 8] = [
         &|f| f.token += 1,
         &|f| f.data += 1,
         &|f| f.compatible = b"luo-rs,memfd-v3",
         &|f| f.compatible = b"luo-rs,memfd-v2\0",
         &|f| f.depends = Depends::NONE,
+        &|f| f.state = b"s",
+        &|f| f.state = b"\0",
+        &|f| f.state = b"\0\0\0\0\0\0\0\0\0",
     ];
     for change in file_changes {
         let mut fs = files;
@@ -974,4 +986,97 @@ fn record_words_tell_records_apart() {
     for (i, v) in variants.iter().enumerate() {
         assert_ne!(*v, base, "variant {i}");
     }
+}
+
+/// Collects every file's state.
+#[derive(Default)]
+struct States(Vec<Vec<u8>>);
+
+impl Sink for States {
+    fn session(&mut self, _: Name, _: u32) -> Result<(), FdtError> {
+        Ok(())
+    }
+    fn file(&mut self, f: FileRecord<'_>) -> Result<(), FdtError> {
+        self.0.push(f.state.to_vec());
+        Ok(())
+    }
+    fn subsystem(&mut self, _: SubsystemRecord<'_>) -> Result<(), FdtError> {
+        Ok(())
+    }
+}
+
+/// A one-session record of files with `states`.
+fn with_states(states: &[&[u8]], out: &mut [u8]) -> Result<usize, FdtError> {
+    let files: Vec<FileRecord<'_>> = states
+        .iter()
+        .zip(0u64..)
+        .map(|(&state, token)| FileRecord {
+            compatible: b"luo-rs,memfd-v3",
+            token,
+            data: 0,
+            depends: Depends::NONE,
+            state,
+        })
+        .collect();
+    let sessions = [SessionRecord {
+        name: name("vm-1"),
+        owner: 0,
+        files: &files,
+    }];
+    encode(&H, &sessions, &[], out)
+}
+
+#[test]
+fn states_round_trip() {
+    let long = [0xa5u8; STATE_MAX];
+    let states: [&[u8]; 4] = [b"", b"\0", b"a state of 17 byte", &long];
+    let mut buf = vec![0u8; 4096];
+    let n = with_states(&states, &mut buf).unwrap();
+    let mut c = States::default();
+    assert_eq!(decode(&buf[..n], &mut c), Ok(H));
+    let want: Vec<Vec<u8>> = states.iter().map(|s| s.to_vec()).collect();
+    assert_eq!(c.0, want);
+}
+
+#[test]
+fn a_state_too_long_is_neither_written_nor_read() {
+    let long = [0u8; STATE_MAX + 1];
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(with_states(&[&long], &mut buf), Err(FdtError::BadValue));
+
+    // Written by hand (the encoder refuses it): the reader refuses it too,
+    // and an empty one, which no writer makes.
+    for len in [STATE_MAX + 1, 0] {
+        let mut strings = [0u8; STRINGS_ROOM];
+        let mut w = FdtWriter::new(&mut buf, &mut strings).unwrap();
+        w.begin_node("").unwrap();
+        w.prop_str("compatible", COMPATIBLE).unwrap();
+        w.prop_u64("generation", 1).unwrap();
+        w.prop_u64("boot-id", 2).unwrap();
+        w.begin_node_at("session", 0).unwrap();
+        w.prop_bytes_str("session-name", b"vm-1").unwrap();
+        w.begin_node_at("file", 0).unwrap();
+        w.prop_bytes_str("compatible", b"luo-rs,memfd-v3").unwrap();
+        w.prop_u64("token", 0).unwrap();
+        w.prop_u64("data", 0).unwrap();
+        w.prop("state", &long[..len]).unwrap();
+        w.end_node().unwrap();
+        w.end_node().unwrap();
+        w.end_node().unwrap();
+        let n = w.finish().unwrap();
+        let mut c = States::default();
+        assert_eq!(decode(&buf[..n], &mut c), Err(FdtError::BadValue), "{len}");
+    }
+}
+
+#[test]
+fn a_file_room_counts_its_state() {
+    let bare = file_room(b"luo-rs,memfd-v3", 0, 0);
+    assert_eq!(file_room(b"luo-rs,memfd-v3", 0, 1), bare + 16);
+    assert_eq!(file_room(b"luo-rs,memfd-v3", 0, 5), bare + 20);
+    // More than a file may carry counts as the most it may.
+    assert_eq!(
+        file_room(b"luo-rs,memfd-v3", 0, STATE_MAX + 100),
+        file_room(b"luo-rs,memfd-v3", 0, STATE_MAX)
+    );
 }
