@@ -99,15 +99,16 @@ pub(crate) trait Preserved: Send {
     fn freeze(&mut self) -> Result<u64>;
     /// The state the file keeps in the handover itself, as the last
     /// `prepare` or `freeze` left it: at most [`Preserved::max_state`]
-    /// bytes; none (the default) for a handler that keeps everything in
-    /// memory of its own.
+    /// bytes (PREPARE and FREEZE fail with `EINVAL` otherwise); none (the
+    /// default) for a handler that keeps everything in memory of its own.
+    /// Runs under luo-rs's locks: it must not sleep.
     fn state(&self) -> &[u8] {
         &[]
     }
     /// Most bytes [`Preserved::state`] will ever take for this file: the
     /// room it takes in the handover is counted at PRESERVE_FD. At most
     /// [`crate::luo_handover::STATE_MAX`], and the same for as long as the
-    /// file is preserved.
+    /// file is preserved. Asked once, after [`FileHandler::preserve`].
     fn max_state(&self) -> usize {
         0
     }
@@ -164,13 +165,26 @@ pub(crate) struct HandedOver<'a> {
     /// Names the file among every file handed over to this kernel: what
     /// a handler keeps for it between calls (a failed attempt's work) is
     /// found by it. Never the same for two files, whatever the record
-    /// says.
+    /// says (the core numbers incoming files as it reads them).
     pub(crate) key: u64,
     /// The handler's handover data, as [`Preserved::freeze`] returned it.
     pub(crate) data: u64,
     /// The handler's state, as [`Preserved::state`] gave it (checked only
     /// for its length: the handler checks the rest).
     pub(crate) state: &'a [u8],
+}
+
+impl HandedOver<'_> {
+    /// The data of a file whose handler keeps no state: `EINVAL` if the
+    /// record gives it one all the same (it is not what the handler
+    /// wrote).
+    pub(crate) fn data_alone(&self) -> Result<u64> {
+        if self.state.is_empty() {
+            Ok(self.data)
+        } else {
+            Err(EINVAL)
+        }
+    }
 }
 
 /// The registered handlers.

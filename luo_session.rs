@@ -127,6 +127,24 @@ impl OutgoingFile {
         self.object() == d.object && self.handler.compatible() == d.handler
     }
 
+    /// Refuses a handler's state larger than the room counted for it at
+    /// PRESERVE_FD: the handover could not be written (`EINVAL`, naming
+    /// the culprit, rather than a failure to write the record later).
+    fn check_state(&self) -> Result {
+        let (len, max) = (self.state.state().len(), self.state.max_state());
+        if len <= max {
+            return Ok(());
+        }
+        pr_err!(
+            "handler {:?} gave file {:#x} {} bytes of state, more than its {}\n",
+            self.handler.compatible(),
+            self.token,
+            len,
+            max
+        );
+        Err(EINVAL)
+    }
+
     /// The room a file of `handler` whose state takes up to `max_state`
     /// bytes takes in the handover, at most.
     fn room(handler: &dyn FileHandler, max_state: usize) -> usize {
@@ -1189,7 +1207,7 @@ fn each_outgoing_file(mut f: impl FnMut(&mut OutgoingFile) -> Result) -> Result 
 pub(crate) fn prepare_files() -> Result {
     let result = each_outgoing_file(|f| {
         f.data = Some(f.state.prepare()?);
-        Ok(())
+        f.check_state()
     });
     if result.is_err() {
         cancel_files();
@@ -1202,6 +1220,7 @@ pub(crate) fn freeze_files() -> Result {
     let result = each_outgoing_file(|f| {
         if f.data.is_some() {
             f.data = Some(f.state.freeze()?);
+            f.check_state()?;
         }
         Ok(())
     });

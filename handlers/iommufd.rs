@@ -310,7 +310,7 @@ impl FileHandler for IommufdHandler {
         let room = ParkRoom::<Records>::new()?;
         let blob = match unpark::<Records>(file.key) {
             Some(blob) => blob,
-            None => IncomingBlob::restore_whole(file.data)?,
+            None => IncomingBlob::restore_whole(file.data_alone()?)?,
         };
         let rebuilt = iommufd_format::decode(blob.as_slice(), files)
             .map_err(|_| EINVAL)

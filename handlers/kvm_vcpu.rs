@@ -196,7 +196,7 @@ impl FileHandler for VcpuHandler {
         let mut left = match unpark::<Images>(file.key) {
             Some(left) => left,
             None => Leftover {
-                image: IncomingBlob::restore_whole(file.data)?,
+                image: IncomingBlob::restore_whole(file.data_alone()?)?,
                 vcpu: None,
             },
         };

@@ -71,11 +71,12 @@ impl FileHandler for VmHandler {
     }
 
     fn retrieve(&self, file: &HandedOver<'_>, _depends: &[ARef<File>]) -> Result<ARef<File>> {
-        if !kvm::carried(file.data) {
+        let machine_type = file.data_alone()?;
+        if !kvm::carried(machine_type) {
             // Not what this handler wrote.
             return Err(EINVAL);
         }
-        kvm::create(file.data)
+        kvm::create(machine_type)
     }
 
     fn finish(&self, _file: &HandedOver<'_>, _retrieved: bool) {

@@ -337,7 +337,7 @@ impl FileHandler for TestHandler {
 
     fn retrieve(&self, file: &HandedOver<'_>, depends: &[ARef<File>]) -> Result<ARef<File>> {
         // The page is freed when `page` goes out of scope.
-        let page = IncomingBlob::restore(file.data, PAGE)?;
+        let page = IncomingBlob::restore(file.data_alone()?, PAGE)?;
         let mut payload = payload_of(&page)?;
         if payload.starts_with(FAIL_RETRIEVE) {
             return Err(EIO);
