@@ -10,7 +10,7 @@
 //! ([`crate::shmem::Memfd`]). [`NewGuestMemfd`] is one being rebuilt in the
 //! new kernel, bound to the retrieved VM, from folios KHO restored.
 
-use crate::handlers::memfd::{FolioFile, Mutable};
+use crate::handlers::memfd::{FolioFile, Mutable, Records};
 use crate::handlers::memfd_format::Kind;
 use crate::kho::RestoredFolio;
 use crate::kvm::Vm;
@@ -74,6 +74,8 @@ impl GuestMemfd {
 
 impl FolioFile for GuestMemfd {
     const KIND: Kind = Kind::GuestMemfd;
+    // One per VM, and large: a page is nothing beside it.
+    const RECORDS: Records = Records::Page;
 
     fn inode_id(&self) -> usize {
         // SAFETY: the file is valid; `f_inode` is set for its lifetime.

@@ -4,7 +4,7 @@
 //!
 //! The record is an FDT blob (see `kho_ser`) registered with KHO under
 //! [`KHO_NAME`], or, when it does not fit in the largest blob KHO can
-//! preserve (4 MiB: about 40,000 files), several blobs, each with its
+//! preserve (4 MiB: about 20,000 small memfds), several blobs, each with its
 //! share of the sessions: the first is the registered one and lists where
 //! the others are (they are preserved memory, not subtrees of their own:
 //! KHO's root FDT is one page, shared by every KHO user):
@@ -314,7 +314,7 @@ pub(crate) const MAX_BLOB: usize = 4 << 20;
 const SESSION_BASE_ROOM: usize = node_room("session") + prop_room(NAME_LEN) + prop_room(8);
 
 /// Most bytes one session's files may take: a session is never split, so
-/// it must fit in a blob of its own (about 40,000 memfds).
+/// it must fit in a blob of its own (about 23,000 small memfds).
 pub(crate) const MAX_FILES_ROOM: usize = MAX_BLOB - ROOT_ROOM - SESSION_BASE_ROOM;
 
 /// Bytes a file of the handler `compatible` with up to `depends`

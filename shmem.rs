@@ -8,7 +8,7 @@
 //! filling holes. [`NewMemfd`] is one being rebuilt in the new kernel from
 //! folios KHO restored.
 
-use crate::handlers::memfd::{FolioFile, Mutable};
+use crate::handlers::memfd::{FolioFile, Mutable, Records};
 use crate::handlers::memfd_format::Kind;
 use crate::kho::RestoredFolio;
 use core::ptr::NonNull;
@@ -61,6 +61,7 @@ impl Memfd {
 
 impl FolioFile for Memfd {
     const KIND: Kind = Kind::Memfd;
+    const RECORDS: Records = Records::StateOrPage;
 
     /// Identifies the memfd itself (its inode), whichever file refers to it.
     fn inode_id(&self) -> usize {

@@ -124,5 +124,16 @@ fn main() {
             }
         }
         std::fs::write(format!("{dir}/memfd_header/seed-{i}"), &buf).expect("seed written");
+        // The same memfd as a version 3 state, if its runs fit in one.
+        let runs: Vec<[u64; 2]> = (0..h.nr_entries)
+            .map(|index| memfd_format::Run::one(0x10_0000 + index * 0x1000, index, 0).encode())
+            .collect();
+        let state = memfd_format::Header {
+            version: memfd_format::VERSION_3,
+            ..h
+        };
+        let mut buf = vec![0u8; state.state_len()];
+        state.encode_state(&runs, &mut buf).expect("seed encodes");
+        std::fs::write(format!("{dir}/memfd_header/state-{i}"), &buf).expect("seed written");
     }
 }

@@ -34,14 +34,17 @@
 //!   counting the pages the memfd holds in the page cache and in swap, so
 //!   an unchanged memfd costs nothing, and searched for in the holes
 //!   only, so a changed one costs in proportion to its holes, not its
-//!   size), and writes the header and the folio list ([`memfd_format`]).
+//!   size), and writes the record ([`memfd_format`]): in the handover
+//!   itself if the folio list is a few runs (a small memfd takes no page
+//!   of handover memory of its own), else a header page and, for long
+//!   lists, a list of their own.
 //! - FREEZE first seals the holes (shmem then refuses a new page in a
 //!   hole, `EPERM` for write(), `SIGBUS` for a fault: a page that appeared
 //!   after FREEZE would be lost), then takes in the folios that appeared
 //!   since PREPARE, swapped out or not, the same way, and rewrites the
-//!   header (file position, mode, seals, folio list) if any of it changed:
+//!   record (file position, mode, seals, folio list) if any of it changed:
 //!   for an unchanged memfd FREEZE writes nothing.
-//! - CANCEL drops the header and lets holes fill again; the folios stay
+//! - CANCEL drops the record and lets holes fill again; the folios stay
 //!   pinned and preserved and the mapping frozen until the memfd is
 //!   unpreserved (by UNPRESERVE_FD or closing its session), which
 //!   unpreserves and unpins them, makes it a normal memfd again and gives
@@ -58,16 +61,19 @@
 
 use crate::handlers::memfd_format::{
     self, FormatError, Header, Kind, HEADER_LEN, HEADER_PAGE, INLINE_RUNS, LIST_DESC_LEN, NAME_MAX,
+    STATE_FIXED, STATE_RUNS, VERSION_3,
 };
 use crate::handlers::memfd_incoming::{self, Format};
 use crate::key_set::KeySet;
 use crate::kho::{OutgoingBlob, PreservedRuns, PreservedWords, VMALLOC_DESC_LEN};
 use crate::luo_file::{Dependency, FileHandler, HandedOver, Preserved};
+use crate::luo_handover::STATE_MAX;
 use crate::pinned_vm::PinnedVm;
 use crate::shmem::{Memfd, PinnedFolio};
 use kernel::{alloc::VVec, bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
 
 const _: () = assert!(VMALLOC_DESC_LEN == LIST_DESC_LEN && HEADER_LEN <= HEADER_PAGE);
+const _: () = assert!(memfd_format::STATE_LEN_MAX <= STATE_MAX);
 
 impl From<FormatError> for Error {
     fn from(_: FormatError) -> Error {
@@ -117,6 +123,9 @@ impl Drop for InodeClaim {
 pub(crate) trait FolioFile: Send {
     /// What its record says it is.
     const KIND: Kind;
+    /// Where its record may go: with [`Records::StateOrPage`] in the
+    /// handover's state when the folio list is short.
+    const RECORDS: Records;
     /// Identifies the file's memory (its inode), whichever file refers
     /// to it.
     fn inode_id(&self) -> usize;
@@ -157,17 +166,44 @@ pub(crate) fn init() {
     memfd_incoming::init();
 }
 
-/// The records [`MemfdHandler`] writes.
+/// The records [`MemfdHandler`] writes: version 3 in the handover's
+/// state, or version 2 in a page.
 const MEMFD: Format = Format {
     kind: Kind::Memfd,
-    version: memfd_format::VERSION,
+    version: VERSION_3,
 };
 
-/// The records [`MemfdV1Reader`] reads.
+/// The records [`V1_READER`] reads.
 const MEMFD_V1: Format = Format {
     kind: Kind::Memfd,
     version: memfd_format::VERSION_1,
 };
+
+/// The records [`V2_READER`] reads.
+const MEMFD_V2: Format = Format {
+    kind: Kind::Memfd,
+    version: memfd_format::VERSION,
+};
+
+/// Where a [`FolioFile`]'s records go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Records {
+    /// Always a header page of its own, version 2 (guest_memfd).
+    Page,
+    /// In the handover's state (version 3) if the folio list has at most
+    /// [`STATE_RUNS`] runs, else a header page (memfd).
+    StateOrPage,
+}
+
+/// Where a prepared file's record is now.
+enum Record {
+    /// Not written yet (or a write failed).
+    Unwritten,
+    /// A header page, whose physical address is the handover data.
+    Page(OutgoingBlob),
+    /// Version 3, the file's state in the handover; the data is 0.
+    State(KVec<u8>),
+}
 
 /// The memfd handler.
 pub(crate) struct MemfdHandler;
@@ -180,7 +216,7 @@ pub(crate) static HANDLER: MemfdHandler = MemfdHandler;
 /// # Invariants
 ///
 /// `file` is frozen while this lives; its holes are sealed only between
-/// FREEZE and CANCEL (while `header` is set).
+/// FREEZE and CANCEL (while `record` is set).
 struct PreservedFolios<F: FolioFile> {
     // Dropped in this order, after `drop` thawed the file: the folios
     // are unpreserved and unpinned, then the claim goes while the file
@@ -190,16 +226,19 @@ struct PreservedFolios<F: FolioFile> {
     /// FREEZE).
     folios: PreservedRuns,
     /// The folio list as last handed over, if it is not inline in the
-    /// header page; `None` if it is, or `folios` changed since.
+    /// record; `None` if it is, or `folios` changed since.
     list: Option<PreservedWords>,
     /// Whether `folios` changed since the folio list was last written.
     changed: bool,
-    /// From PREPARE to CANCEL: the header page, whose address is the
-    /// handler's handover data.
-    header: Option<OutgoingBlob>,
-    /// What the header page says of the fields that can change while the
+    /// From PREPARE to CANCEL: the record.
+    record: Option<Record>,
+    /// What the record says of the fields that can change while the
     /// memfd is preserved, as last written; `None` until it is written.
     published: Option<Mutable>,
+    /// The room its version 3 record may take in the handover, counted
+    /// at PRESERVE_FD for the record as it was then (0: never one): a
+    /// record that outgrows it goes into a page.
+    max_state: usize,
     _claim: InodeClaim,
     /// Every page of `size`, charged while the file is preserved.
     _charge: PinnedVm,
@@ -272,20 +311,33 @@ impl<F: FolioFile> PreservedFolios<F> {
         Ok(())
     }
 
-    /// Writes the folio list (if it changed) and the header (if anything
+    /// The handover data of the record as written.
+    fn data(&self) -> Result<u64> {
+        match &self.record {
+            Some(Record::Page(page)) => Ok(page.phys()),
+            Some(Record::State(_)) => Ok(0),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Writes the folio list (if it changed) and the record (if anything
     /// in it did); returns the handover data.
     fn publish(&mut self) -> Result<u64> {
         let now = self.file.mutable()?;
         if !self.changed && self.published == Some(now) {
-            // The header page says it all already.
-            return self.header.as_ref().map(OutgoingBlob::phys).ok_or(EINVAL);
+            // The record says it all already.
+            return self.data();
         }
         // Rewritten below; if that fails, it says nothing valid.
         self.published = None;
         let runs = self.folios.encoded();
+        let mut name = [0u8; NAME_MAX];
+        let name_len = self.file.name(&mut name);
+        let in_state =
+            runs.len() <= STATE_RUNS && STATE_FIXED + 16 * runs.len() + name_len <= self.max_state;
         if self.changed {
             self.list = None;
-            if runs.len() > INLINE_RUNS {
+            if !in_state && runs.len() > INLINE_RUNS {
                 let mut words = VVec::with_capacity(runs.len() * 2, GFP_KERNEL_ACCOUNT)?;
                 for run in runs {
                     words.extend_from_slice(run, GFP_KERNEL_ACCOUNT)?;
@@ -294,14 +346,16 @@ impl<F: FolioFile> PreservedFolios<F> {
             }
             self.changed = false;
         }
-        let mut name = [0u8; NAME_MAX];
-        let name_len = self.file.name(&mut name);
         let header = Header {
             kind: F::KIND,
             flags: now.flags,
             size: self.size,
             pos: now.pos,
-            version: memfd_format::VERSION,
+            version: if in_state {
+                VERSION_3
+            } else {
+                memfd_format::VERSION
+            },
             nr_entries: runs.len() as u64,
             mode: now.mode,
             list: self
@@ -311,18 +365,36 @@ impl<F: FolioFile> PreservedFolios<F> {
             name,
             name_len,
         };
-        let page = self.header.as_mut().ok_or(EINVAL)?;
-        let bytes = page.as_mut_slice();
-        header.encode(bytes)?;
-        if self.list.is_none() {
-            let inline = bytes.get_mut(HEADER_LEN..).ok_or(EINVAL)?;
-            for (&[a, b], out) in runs.iter().zip(inline.chunks_exact_mut(16)) {
-                out[..8].copy_from_slice(&a.to_le_bytes());
-                out[8..].copy_from_slice(&b.to_le_bytes());
+        let record = self.record.as_mut().ok_or(EINVAL)?;
+        if in_state {
+            // Within the room counted at PRESERVE_FD, allocated once.
+            let mut state = match core::mem::replace(record, Record::Unwritten) {
+                Record::State(state) => state,
+                _ => KVec::with_capacity(self.max_state, GFP_KERNEL_ACCOUNT)?,
+            };
+            state.clear();
+            state.resize(header.state_len(), 0, GFP_KERNEL_ACCOUNT)?;
+            header.encode_state(runs, &mut state)?;
+            *record = Record::State(state);
+        } else {
+            if !matches!(record, Record::Page(_)) {
+                *record = Record::Page(OutgoingBlob::new(HEADER_PAGE)?);
+            }
+            let Record::Page(page) = record else {
+                return Err(EINVAL);
+            };
+            let bytes = page.as_mut_slice();
+            header.encode(bytes)?;
+            if self.list.is_none() {
+                let inline = bytes.get_mut(HEADER_LEN..).ok_or(EINVAL)?;
+                for (&[a, b], out) in runs.iter().zip(inline.chunks_exact_mut(16)) {
+                    out[..8].copy_from_slice(&a.to_le_bytes());
+                    out[8..].copy_from_slice(&b.to_le_bytes());
+                }
             }
         }
         self.published = Some(now);
-        Ok(page.phys())
+        self.data()
     }
 }
 
@@ -332,19 +404,19 @@ impl<F: FolioFile> Preserved for PreservedFolios<F> {
     }
 
     fn prepare(&mut self) -> Result<u64> {
-        self.header = Some(OutgoingBlob::new(HEADER_PAGE)?);
+        self.record = Some(Record::Unwritten);
         self.published = None;
         let data = self.catch_up().and_then(|()| self.publish());
         if data.is_err() {
             // Not prepared. The folios found stay held, as those of
             // PRESERVE_FD, until the memfd is unpreserved.
-            self.header = None;
+            self.record = None;
         }
         data
     }
 
     fn freeze(&mut self) -> Result<u64> {
-        if self.header.is_none() {
+        if self.record.is_none() {
             return Err(EINVAL);
         }
         // No page may appear after this: its data would be lost.
@@ -355,10 +427,21 @@ impl<F: FolioFile> Preserved for PreservedFolios<F> {
 
     fn cancel(&mut self) {
         self.published = None;
-        if self.header.take().is_some() {
+        if self.record.take().is_some() {
             // INVARIANT: holes are sealed only until CANCEL.
             self.file.unseal_holes();
         }
+    }
+
+    fn state(&self) -> &[u8] {
+        match &self.record {
+            Some(Record::State(state)) => state,
+            _ => &[],
+        }
+    }
+
+    fn max_state(&self) -> usize {
+        self.max_state
     }
 }
 
@@ -394,8 +477,9 @@ pub(crate) fn preserve_folios<F: FolioFile + 'static>(
             folios: PreservedRuns::new(),
             list: None,
             changed: true,
-            header: None,
+            record: None,
             published: None,
+            max_state: 0,
             _claim: claim,
             _charge: charge,
             depends,
@@ -411,12 +495,23 @@ pub(crate) fn preserve_folios<F: FolioFile + 'static>(
     if crate::kho::enabled() {
         preserved.catch_up()?;
     }
+    if F::RECORDS == Records::StateOrPage {
+        // Room in the handover for the record as it is now, with room for
+        // one run if it has none: a file that gets more runs meanwhile (a
+        // VM's memory, faulted in after PRESERVE_FD) gets a page at
+        // PREPARE instead, which it needs then anyway.
+        let runs = preserved.folios.encoded().len();
+        if runs <= STATE_RUNS {
+            let name_len = preserved.file.name(&mut [0; NAME_MAX]);
+            preserved.max_state = STATE_FIXED + 16 * runs.max(1) + name_len;
+        }
+    }
     Ok(preserved)
 }
 
 impl FileHandler for MemfdHandler {
     fn compatible(&self) -> &'static CStr {
-        c"luo-rs,memfd-v2"
+        c"luo-rs,memfd-v3"
     }
 
     fn can_preserve(&self, file: &File) -> bool {
@@ -450,18 +545,32 @@ impl FileHandler for MemfdHandler {
     }
 }
 
-/// Reads the memfds the first release handed over (`luo-rs,memfd-v1`,
-/// [`memfd_format::VERSION_1`]): a kernel must take over from the release
-/// running before it. It preserves nothing: [`MemfdHandler`] writes the
-/// current format.
-pub(crate) struct MemfdV1Reader;
+/// Reads the memfds an earlier build handed over in a format this one no
+/// longer writes: a kernel must take over from the release running before
+/// it. It preserves nothing: [`MemfdHandler`] writes the current format.
+pub(crate) struct MemfdReader {
+    compatible: &'static CStr,
+    format: Format,
+}
 
-/// The one instance, registered at luo-rs's init.
-pub(crate) static V1_READER: MemfdV1Reader = MemfdV1Reader;
+/// Reads the first release's memfds (`luo-rs,memfd-v1`,
+/// [`memfd_format::VERSION_1`]); registered at luo-rs's init.
+pub(crate) static V1_READER: MemfdReader = MemfdReader {
+    compatible: c"luo-rs,memfd-v1",
+    format: MEMFD_V1,
+};
 
-impl FileHandler for MemfdV1Reader {
+/// Reads the memfds of builds from before version 3 (`luo-rs,memfd-v2`,
+/// [`memfd_format::VERSION`], always in a header page); registered at
+/// luo-rs's init.
+pub(crate) static V2_READER: MemfdReader = MemfdReader {
+    compatible: c"luo-rs,memfd-v2",
+    format: MEMFD_V2,
+};
+
+impl FileHandler for MemfdReader {
     fn compatible(&self) -> &'static CStr {
-        c"luo-rs,memfd-v1"
+        self.compatible
     }
 
     fn can_preserve(&self, _file: &File) -> bool {
@@ -473,10 +582,10 @@ impl FileHandler for MemfdV1Reader {
     }
 
     fn retrieve(&self, file: &HandedOver<'_>, _depends: &[ARef<File>]) -> Result<ARef<File>> {
-        memfd_incoming::retrieve(file, MEMFD_V1, None)
+        memfd_incoming::retrieve(file, self.format, None)
     }
 
     fn finish(&self, file: &HandedOver<'_>, retrieved: bool) {
-        memfd_incoming::finish(file, retrieved, MEMFD_V1)
+        memfd_incoming::finish(file, retrieved, self.format)
     }
 }

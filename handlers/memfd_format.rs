@@ -3,8 +3,9 @@
 //! What the memfd and guest_memfd handlers hand over for one file, and the
 //! checks the new kernel runs on it before trusting a byte.
 //!
-//! The handler's `u64` of handover data is the physical address of one
-//! KHO-preserved page holding a [`Header`] (little-endian):
+//! A guest_memfd's record, and a memfd's with many folio runs, is a
+//! KHO-preserved page whose physical address is the handler's `u64` of
+//! handover data, holding a [`Header`] (little-endian):
 //!
 //! ```text
 //! offset  size  field
@@ -39,6 +40,25 @@
 //! with, so large folios stay large; version 2 also names it, and the new
 //! kernel checks the two agree.
 //!
+//! A memfd's record as `luo-rs,memfd-v3` hands it over is version 3 if
+//! its folio list has at most [`STATE_RUNS`] runs (any small memfd, and
+//! any memfd written in order): then it is the file's state in the
+//! handover itself (`luo_handover`), 32 to 352 bytes, and the handover
+//! data is 0. A memfd with more runs has a version 2 header page, as
+//! with `luo-rs,memfd-v2`. Version 3 (little-endian):
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  size in bytes
+//!      8     8  file position
+//!     16     8  number of runs in the folio list (1..=STATE_RUNS, or 0)
+//!     24     4  F_SEAL_*
+//!     28     2  permission bits (mode & 0777)
+//!     30     2  name length (at most 256)
+//!     32        the runs (16 bytes each)
+//!               the name, not NUL-terminated; nothing after it
+//! ```
+//!
 //! Pure `core` code: the kernel and host tests compile this same file.
 
 /// What a record describes, named by its magic.
@@ -66,11 +86,19 @@ impl Kind {
     }
 }
 
-/// Format version written; a reader refuses any but this one and
-/// [`VERSION_1`].
+/// Format version of a header page; a reader refuses any but this one
+/// and [`VERSION_1`].
 pub(crate) const VERSION: u32 = 2;
 /// The first release's format: a list of (address, index) pairs.
 pub(crate) const VERSION_1: u32 = 1;
+/// A memfd's record in its handover state, not a page (see above).
+pub(crate) const VERSION_3: u32 = 3;
+/// Most runs a version 3 record holds; a memfd with more has a page.
+pub(crate) const STATE_RUNS: usize = 4;
+/// Bytes of a version 3 record before its runs.
+pub(crate) const STATE_FIXED: usize = 32;
+/// Most bytes of a version 3 record.
+pub(crate) const STATE_LEN_MAX: usize = STATE_FIXED + 16 * STATE_RUNS + NAME_MAX;
 /// Bytes of a KHO vmalloc descriptor (`struct kho_vmalloc`).
 pub(crate) const LIST_DESC_LEN: usize = 16;
 /// Longest name kept (a dentry name is at most 255 bytes).
@@ -212,13 +240,15 @@ pub(crate) enum FormatError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
     pub(crate) kind: Kind,
-    /// [`VERSION`], or [`VERSION_1`] from the first release (memfd only).
+    /// [`VERSION`], [`VERSION_3`] (in the handover's state) or
+    /// [`VERSION_1`] from the first release (both memfd only).
     pub(crate) version: u32,
     /// `F_SEAL_*` of a memfd; `GUEST_MEMFD_FLAG_*` of a guest_memfd.
     pub(crate) flags: u32,
     pub(crate) size: u64,
     pub(crate) pos: u64,
-    /// Entries of the folio list: runs (version 2) or folios (version 1).
+    /// Entries of the folio list: runs (versions 2 and 3) or folios
+    /// (version 1).
     pub(crate) nr_entries: u64,
     pub(crate) mode: u32,
     pub(crate) list: [u8; LIST_DESC_LEN],
@@ -334,6 +364,109 @@ impl Header {
     /// The memfd's name.
     pub(crate) fn name(&self) -> &[u8] {
         &self.name[..self.name_len.min(NAME_MAX)]
+    }
+}
+
+/// The runs of a version 3 record, as read: the first `n` of `words`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StateRuns {
+    words: [[u64; 2]; STATE_RUNS],
+    n: usize,
+}
+
+impl StateRuns {
+    /// Their word pairs, in order.
+    pub(crate) fn pairs(&self) -> &[[u64; 2]] {
+        &self.words[..self.n.min(STATE_RUNS)]
+    }
+}
+
+impl Header {
+    /// Bytes of this memfd's version 3 record.
+    pub(crate) fn state_len(&self) -> usize {
+        STATE_FIXED + 16 * self.nr_entries as usize + self.name_len
+    }
+
+    /// Writes this memfd's version 3 record, with the folio list `runs`
+    /// (encoded [`Run`]s, as many as `nr_entries` says, at most
+    /// [`STATE_RUNS`]), into `out`, which must be [`Header::state_len`]
+    /// bytes.
+    pub(crate) fn encode_state(
+        &self,
+        runs: &[[u64; 2]],
+        out: &mut [u8],
+    ) -> Result<(), FormatError> {
+        let fits = self.kind == Kind::Memfd
+            && self.version == VERSION_3
+            && self.size <= SIZE_MAX
+            && self.pos <= SIZE_MAX
+            && runs.len() <= STATE_RUNS
+            && runs.len() as u64 == self.nr_entries
+            && self.name_len <= NAME_MAX
+            && self.mode & !0o777 == 0
+            && out.len() == self.state_len();
+        if !fits {
+            return Err(FormatError::Field);
+        }
+        out[0..8].copy_from_slice(&self.size.to_le_bytes());
+        out[8..16].copy_from_slice(&self.pos.to_le_bytes());
+        out[16..24].copy_from_slice(&self.nr_entries.to_le_bytes());
+        out[24..28].copy_from_slice(&self.flags.to_le_bytes());
+        let mode = u16::try_from(self.mode).map_err(|_| FormatError::Field)?;
+        let name_len = u16::try_from(self.name_len).map_err(|_| FormatError::Field)?;
+        out[28..30].copy_from_slice(&mode.to_le_bytes());
+        out[30..32].copy_from_slice(&name_len.to_le_bytes());
+        let (list, name) = out[STATE_FIXED..].split_at_mut(16 * runs.len());
+        for (&[a, b], w) in runs.iter().zip(list.chunks_exact_mut(16)) {
+            w[..8].copy_from_slice(&a.to_le_bytes());
+            w[8..].copy_from_slice(&b.to_le_bytes());
+        }
+        name.copy_from_slice(self.name());
+        Ok(())
+    }
+
+    /// Reads and checks a memfd's version 3 record: every field in range,
+    /// and exactly as long as they say. Its runs are checked one by one as
+    /// the folios are restored ([`Run::decode`], [`FolioCheck`]).
+    pub(crate) fn decode_state(b: &[u8]) -> Result<(Header, StateRuns), FormatError> {
+        let fixed = b.get(..STATE_FIXED).ok_or(FormatError::Header)?;
+        let size = u64_at(fixed, 0);
+        let pos = u64_at(fixed, 8);
+        let nr_entries = u64_at(fixed, 16);
+        let mode = u32::from(u16::from_le_bytes([fixed[28], fixed[29]]));
+        let name_len = usize::from(u16::from_le_bytes([fixed[30], fixed[31]]));
+        if size > SIZE_MAX || pos > SIZE_MAX || nr_entries > pages(size) {
+            return Err(FormatError::Field);
+        }
+        if nr_entries > STATE_RUNS as u64 || mode & !0o777 != 0 || name_len > NAME_MAX {
+            return Err(FormatError::Field);
+        }
+        let n = nr_entries as usize;
+        if b.len() != STATE_FIXED + 16 * n + name_len {
+            return Err(FormatError::Field);
+        }
+        let mut words = [[0u64; 2]; STATE_RUNS];
+        for (w, at) in words.iter_mut().zip((STATE_FIXED..).step_by(16)).take(n) {
+            *w = [u64_at(b, at), u64_at(b, at + 8)];
+        }
+        let mut name = [0u8; NAME_MAX];
+        name[..name_len].copy_from_slice(&b[STATE_FIXED + 16 * n..]);
+        if name[..name_len].contains(&0) {
+            return Err(FormatError::Field);
+        }
+        let header = Header {
+            kind: Kind::Memfd,
+            version: VERSION_3,
+            flags: u32_at(fixed, 24),
+            size,
+            pos,
+            nr_entries,
+            mode,
+            list: [0; LIST_DESC_LEN],
+            name,
+            name_len,
+        };
+        Ok((header, StateRuns { words, n }))
     }
 }
 

@@ -3,26 +3,29 @@
 //! The memfd and guest_memfd handlers in the new kernel: a handed-over
 //! file, rebuilt.
 //!
-//! RETRIEVE_FD rebuilds the file in steps ([`Rebuild`]): the header is
-//! read (its page freed), the folio list restored, every folio restored
-//! and checked, every folio still to insert charged to the caller's memory
-//! cgroup, a new file made (a guest_memfd bound to the retrieved VM), the
-//! folios inserted as its own, and a memfd's mode, position and seals
-//! set. Most steps can fail for want of memory. Then
+//! RETRIEVE_FD rebuilds the file in steps ([`Rebuild`]): the record is
+//! read (from the handover's state, or from its page, which is freed),
+//! the folio list restored, every folio restored and checked, every folio
+//! still to insert charged to the caller's memory cgroup, a new file made
+//! (a guest_memfd bound to the retrieved VM), the folios inserted as its
+//! own, and a memfd's mode, position and seals set. Most steps can fail
+//! for want of memory. Then
 //! what the attempt built is parked in [`PARKED`] and the next attempt, by
 //! a caller with more memory, goes on from there: nothing is given up
 //! until finish(), which frees whatever is left. Charges come first and
 //! are undone on any failure, so a RETRIEVE_FD in too small a memory
 //! cgroup gets `ENOMEM` and leaves that cgroup as it found it. A record
 //! that is wrong (bad header, list or folio) is given up at once, with
-//! `EINVAL`, freeing what can be trusted. Memfds of different sessions
+//! `EINVAL`, freeing what can be trusted, and stays refused: later
+//! attempts and FINISH touch none of its folios again. Memfds of different sessions
 //! are rebuilt at the same time (RETRIEVE_FD holds only its session's
 //! lock).
 
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 use crate::gmem::NewGuestMemfd;
 use crate::handlers::memfd_format::{
-    self, FolioCheck, FormatError, Header, Kind, Run, HEADER_LEN, HEADER_PAGE, VERSION_1,
+    self, FolioCheck, FormatError, Header, Kind, Run, StateRuns, HEADER_LEN, HEADER_PAGE,
+    VERSION_1, VERSION_3,
 };
 use crate::kho::{self, IncomingBlob, RestoredFolio, RestoredWords};
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
@@ -38,7 +41,8 @@ use kernel::{fs::File, prelude::*, sync::aref::ARef};
 pub(crate) enum Vm {}
 
 /// The records a handler reads: the kind and version its compatible
-/// string names.
+/// string names ([`VERSION_3`]: version 3 in the handover's state, or
+/// version 2 in a page).
 #[derive(Clone, Copy)]
 pub(crate) struct Format {
     pub(crate) kind: Kind,
@@ -54,16 +58,16 @@ kernel::sync::global_lock! {
     // Locking: a leaf. RETRIEVE_FD and FINISH of a file run under its
     // session's `restoring` lock, so one file's rebuild is never worked on
     // twice at once; files of other sessions are rebuilt meanwhile.
-    unsafe(uninit) static PARKED: Mutex<Parking<Rebuild>> = Parking::new();
+    unsafe(uninit) static PARKED: Mutex<Parking<Parked>> = Parking::new();
 }
 
 /// Rebuilds that failed attempts left, in [`PARKED`].
 struct Rebuilds;
 
 impl Lot for Rebuilds {
-    type Item = Rebuild;
+    type Item = Parked;
 
-    fn with<R>(f: impl FnOnce(&mut Parking<Rebuild>) -> R) -> R {
+    fn with<R>(f: impl FnOnce(&mut Parking<Parked>) -> R) -> R {
         f(&mut PARKED.lock())
     }
 }
@@ -72,6 +76,19 @@ impl Lot for Rebuilds {
 pub(crate) fn init() {
     // SAFETY: called once, before the handler is registered.
     unsafe { PARKED.init() };
+}
+
+/// What a failed RETRIEVE_FD leaves for the next one, and for FINISH.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parked in place: parking never allocates, so it cannot fail"
+)]
+enum Parked {
+    /// A rebuild to go on with.
+    Rebuild(Rebuild),
+    /// A record found wrong: what could be trusted is freed already, and
+    /// nothing more is tried (its folios must not be restored twice).
+    Refused,
 }
 
 /// Why a step failed.
@@ -102,21 +119,27 @@ enum List {
     /// Version 2: the first `n` runs after the header in its page, kept
     /// (restored) until the rebuild is over.
     InlineRuns(IncomingBlob, usize),
+    /// Version 3: the runs of the record in the handover's state.
+    StateRuns(StateRuns),
 }
 
-/// One folio as the list names it: address, page index and, in version 2,
-/// its order (checked against what KHO restores).
+/// One folio as the list names it: address, page index and, in versions
+/// 2 and 3, its order (checked against what KHO restores).
 type Entry = (u64, u64, Option<u32>);
 
 impl List {
-    /// The list's word pairs: folios (version 1) or runs (version 2).
+    /// The list's word pairs: folios (version 1) or runs (2 and 3).
     fn pairs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        let (words, inline, n) = match self {
-            List::Empty => (None, &[][..], 0),
-            List::Pairs(w) | List::Runs(w) => (Some(w), &[][..], 0),
-            List::InlineRuns(page, n) => {
-                (None, page.as_slice().get(HEADER_LEN..).unwrap_or(&[]), *n)
-            }
+        let (words, inline, n, state) = match self {
+            List::Empty => (None, &[][..], 0, &[][..]),
+            List::Pairs(w) | List::Runs(w) => (Some(w), &[][..], 0, &[][..]),
+            List::InlineRuns(page, n) => (
+                None,
+                page.as_slice().get(HEADER_LEN..).unwrap_or(&[]),
+                *n,
+                &[][..],
+            ),
+            List::StateRuns(runs) => (None, &[][..], 0, runs.pairs()),
         };
         let inline = inline.chunks_exact(16).take(n).map(|run| {
             let mut a = [0u8; 8];
@@ -125,13 +148,15 @@ impl List {
             b.copy_from_slice(&run[8..]);
             (u64::from_le_bytes(a), u64::from_le_bytes(b))
         });
-        Iterator::chain(words.into_iter().flat_map(|w| w.pairs()), inline)
+        let state = state.iter().map(|&[a, b]| (a, b));
+        let words = words.into_iter().flat_map(|w| w.pairs());
+        Iterator::chain(Iterator::chain(words, inline), state)
     }
 
     /// Every folio it names, in order, for a file of `pages` pages; a run
     /// that cannot be read is an error in its place.
     fn entries(&self, pages: u64) -> impl Iterator<Item = Result<Entry, FormatError>> + '_ {
-        let runs = matches!(self, List::Runs(_) | List::InlineRuns(..));
+        let runs = !matches!(self, List::Pairs(_) | List::Empty);
         self.pairs().flat_map(move |(a, b)| {
             let (one, run) = match (runs, Run::decode([a, b], pages)) {
                 (false, _) => (Some(Ok((a, b, None))), None),
@@ -156,7 +181,7 @@ enum NewFile {
 
 /// A handed-over file being rebuilt; dropping it frees what it holds.
 struct Rebuild {
-    /// The header as handed over (its page is freed).
+    /// The record as handed over (its page, if it has one, is freed).
     header: Header,
     /// The folio list, once restored.
     list: Option<List>,
@@ -168,27 +193,51 @@ struct Rebuild {
 }
 
 impl Rebuild {
-    /// Reads the header the handover data `data` points at, which must be
-    /// of `format` (the one its handler's compatible names).
-    fn start(data: u64, format: Format) -> Result<Self> {
+    /// Reads the record `file` handed over, which must be of `format`
+    /// (the one its handler's compatible names).
+    fn start(file: &HandedOver<'_>, format: Format) -> Result<Self> {
+        let refused = |e: FormatError| {
+            let what = match format.kind {
+                Kind::Memfd => "memfd",
+                Kind::GuestMemfd => "guest_memfd",
+            };
+            pr_err!("memfd: refusing a handed-over {}: {:?}\n", what, e);
+            Error::from(e)
+        };
+        if format.version == VERSION_3 && !file.state.is_empty() {
+            // The record is all in the handover's state; nothing else is.
+            if file.data != 0 {
+                return Err(refused(FormatError::Header));
+            }
+            let (header, runs) = Header::decode_state(file.state).map_err(refused)?;
+            let list = if header.nr_entries == 0 {
+                List::Empty
+            } else {
+                List::StateRuns(runs)
+            };
+            return Ok(Self::new(header, Some(list)));
+        }
+        if !file.state.is_empty() {
+            // No other version has one.
+            return Err(refused(FormatError::Header));
+        }
+        // A version 3 record without state is a version 2 header page.
+        let version = match format.version {
+            VERSION_3 => memfd_format::VERSION,
+            v => v,
+        };
         // The page is freed when `page` goes (with the rebuild, if the
         // folio list is in it); the header is copied.
-        let page = IncomingBlob::restore(data, HEADER_PAGE)?;
+        let page = IncomingBlob::restore(file.data, HEADER_PAGE)?;
         let header = Header::decode(page.as_slice())
             .and_then(|h| {
-                if h.kind == format.kind && h.version == format.version {
+                if h.kind == format.kind && h.version == version {
                     Ok(h)
                 } else {
                     Err(FormatError::Header)
                 }
             })
-            .inspect_err(|e| {
-                let what = match format.kind {
-                    Kind::Memfd => "memfd",
-                    Kind::GuestMemfd => "guest_memfd",
-                };
-                pr_err!("memfd: refusing a handed-over {}: {:?}\n", what, e);
-            })?;
+            .map_err(refused)?;
         let list = if header.nr_entries == 0 {
             Some(List::Empty)
         } else if header.version != VERSION_1 && header.list_inline() {
@@ -198,12 +247,18 @@ impl Rebuild {
         } else {
             None
         };
-        Ok(Self {
+        Ok(Self::new(header, list))
+    }
+
+    /// A rebuild of the file `header` describes, whose folio list is
+    /// `list` if it is at hand already.
+    fn new(header: Header, list: Option<List>) -> Self {
+        Self {
             header,
             list,
             folios: KVVec::new(),
             file: None,
-        })
+        }
     }
 
     /// Pages of the file.
@@ -431,35 +486,47 @@ pub(crate) fn retrieve(
 ) -> Result<ARef<File>> {
     // Room to park what this attempt builds, before anything is consumed.
     let room = ParkRoom::<Rebuilds>::new()?;
-    if !file.state.is_empty() {
-        // No version of the record has one.
-        return Err(EINVAL);
-    }
     let mut rebuild = match unpark::<Rebuilds>(file.key) {
-        Some(r) => r,
-        None => Rebuild::start(file.data, format)?,
+        Some(Parked::Rebuild(r)) => r,
+        Some(Parked::Refused) => {
+            room.park(file.key, Parked::Refused);
+            return Err(EINVAL);
+        }
+        None => match Rebuild::start(file, format) {
+            Ok(r) => r,
+            Err(e) if e == ENOMEM => return Err(e),
+            Err(e) => {
+                room.park(file.key, Parked::Refused);
+                return Err(e);
+            }
+        },
     };
     match rebuild.step(vm) {
         Ok(new) => Ok(new),
         Err(Failure::Retry(e)) => {
-            room.park(file.key, rebuild);
+            room.park(file.key, Parked::Rebuild(rebuild));
             Err(e)
         }
-        Err(Failure::Gone(e)) => Err(e),
+        Err(Failure::Gone(e)) => {
+            room.park(file.key, Parked::Refused);
+            Err(e)
+        }
     }
 }
 
 /// The update is over for `file`: frees what a failed RETRIEVE_FD left,
 /// or, if it was never retrieved, its folios.
 pub(crate) fn finish(file: &HandedOver<'_>, retrieved: bool, format: Format) {
-    if let Some(rebuild) = unpark::<Rebuilds>(file.key) {
-        drop(rebuild);
+    if let Some(parked) = unpark::<Rebuilds>(file.key) {
+        // A rebuild's folios are freed with it; a refused record's were
+        // freed when it was refused.
+        drop(parked);
         return;
     }
     if retrieved {
         return;
     }
-    let Ok(mut rebuild) = Rebuild::start(file.data, format) else {
+    let Ok(mut rebuild) = Rebuild::start(file, format) else {
         return;
     };
     match rebuild.restore_list() {

@@ -6,7 +6,10 @@
  * Stage 1 preserves memfds of 0 bytes, 1 byte, 4 KiB, odd sizes, a sparse
  * 64 MiB one with data at both ends, a sealed one, one with a file
  * position, a 32 MiB one and a 4 MiB one with every other page written
- * (its folio list too long for the header page); writes into a hole; runs a first update up
+ * (its folio list too long for the header page), one with a name of the
+ * longest kind, and one of three lone pages (its record fits in the
+ * handover itself until three more pages after the second PREPARE make
+ * FREEZE give it a page of its own); writes into a hole; runs a first update up
  * to FREEZE and CANCELs it (sizes stay frozen while preserved); changes
  * the data and fills two more holes; then a
  * second update, writing through write() and a shared mapping between
@@ -35,7 +38,11 @@ static const struct {
 	{ "pos", 10000 },	/* token 7 */
 	{ "big", 32 * MiB },	/* token 8 */
 	{ "checker", 4 * MiB },	/* token 9: every other page */
+	{ "grows", 1 * MiB },	/* token 10: pages 0, 2, 4, then 6, 8, 10 */
+	{ NULL, 4096 },		/* token 11: the longest name, LONG_NAME */
 };
+#define GROWS 9
+#define LONG 10
 #define N (sizeof(files) / sizeof(files[0]))
 #define POS 4321
 /* What the "pos" memfd is given between the second PREPARE and FREEZE. */
@@ -46,6 +53,32 @@ static const struct {
 static void die(const char *what, int err)
 {
 	ksft_exit_fail_msg("%s: %s\n", what, strerror(err < 0 ? -err : err));
+}
+
+/* The longest memfd name: 249 bytes ("memfd:" makes it 255). */
+static const char *long_name(void)
+{
+	static char name[250];
+
+	if (!name[0])
+		for (int i = 0; i < 249; i++)
+			name[i] = 'a' + i % 26;
+	return name;
+}
+
+static const char *name_of(size_t i)
+{
+	return files[i].name ? files[i].name : long_name();
+}
+
+/* Writes lone pages `first`, `first` + 2, `first` + 4 of `fd`. */
+static int three_lone_pages(int fd, int first)
+{
+	int err = 0;
+
+	for (int p = first; p < first + 6 && !err; p += 2)
+		err = luo_fill(fd, p * 4096LL, 4096, 100 + p);
+	return err;
 }
 
 static void stage1(void)
@@ -61,12 +94,14 @@ static void stage1(void)
 	if (s < 0)
 		die("CREATE_SESSION", s);
 	for (size_t i = 0; i < N; i++) {
-		fd[i] = luo_memfd(files[i].name, files[i].size);
+		fd[i] = luo_memfd(name_of(i), files[i].size);
 		if (fd[i] < 0)
 			die("memfd", fd[i]);
-		if (i != 4 && i != 8 && (err = luo_fill(fd[i], 0, files[i].size, i)))
+		if (i != 4 && i != 8 && i != GROWS && (err = luo_fill(fd[i], 0, files[i].size, i)))
 			die("fill", err);
 	}
+	if ((err = three_lone_pages(fd[GROWS], 0)))
+		die("fill grows", err);
 	/* Checker: 512 lone pages, more runs than the header page holds, so
 	 * the folio list has a page of its own. */
 	for (long long off = 0; off < 4 * MiB; off += 8192)
@@ -114,6 +149,9 @@ static void stage1(void)
 	munmap(map, 64 * MiB);
 	if ((err = luo_fill(fd[7], 16 * MiB, 4096, 123)))
 		die("write after PREPARE", err);
+	/* Six runs now: more than the handover itself holds. */
+	if ((err = three_lone_pages(fd[GROWS], 6)))
+		die("write grows after PREPARE", err);
 	/* What the header says changes too: FREEZE must write it again. */
 	if (lseek(fd[6], LATE_POS, SEEK_SET) != LATE_POS ||
 	    fcntl(fd[6], F_ADD_SEALS, LATE_SEALS) || fchmod(fd[6], LATE_MODE))
@@ -153,14 +191,14 @@ TEST(every_byte_and_size_survived)
 		int fd = get(_metadata, &s, i + 1);
 
 		ASSERT_LE(0, fd) {
-			TH_LOG("%s: %s", files[i].name, strerror(-fd));
+			TH_LOG("%s: %s", name_of(i), strerror(-fd));
 		}
 		EXPECT_EQ(files[i].size, luo_fd_size(fd));
 		ASSERT_EQ(0, luo_sha_fd(fd, hex));
 		snprintf(key, sizeof(key), "h%zu", i + 1);
 		ASSERT_NE(NULL, luo_arg(key));
 		EXPECT_EQ(0, strncmp(luo_arg(key), hex, 16)) {
-			TH_LOG("%s: sha256 %.16s, before the kexec %s", files[i].name, hex,
+			TH_LOG("%s: sha256 %.16s, before the kexec %s", name_of(i), hex,
 			       luo_arg(key));
 		}
 		close(fd);
@@ -209,6 +247,25 @@ TEST(seals_position_name_and_mode)
 	EXPECT_STREQ("/memfd:pos (deleted)", link);
 	close(sealed);
 	close(pos);
+	close(s);
+}
+
+TEST(the_longest_name_and_a_record_that_grew)
+{
+	char link[300], want[300];
+	int s = -1, lng = get(_metadata, &s, LONG + 1), grows = get(_metadata, &s, GROWS + 1);
+
+	ASSERT_LE(0, lng);
+	ASSERT_LE(0, grows);
+	snprintf(want, sizeof(want), "/proc/self/fd/%d", lng);
+	memset(link, 0, sizeof(link));
+	ASSERT_LT(0, readlink(want, link, sizeof(link) - 1));
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", long_name());
+	EXPECT_STREQ(want, link);
+	/* Six lone pages, each with its own bytes (the hash checks them). */
+	EXPECT_EQ(6 * 4096, luo_fd_bytes(grows));
+	close(lng);
+	close(grows);
 	close(s);
 }
 

@@ -2,7 +2,7 @@
 /*
  * Two-stage: 100,000 files in 10,000 sessions cross a kexec.
  *
- * That is more than one handover blob holds (4 MiB, about 40,000 files),
+ * That is more than one handover blob holds (4 MiB, about 20,000 memfds),
  * so the record goes in several (luo-rs,handover-v3). Stage 1 makes
  * 10,000 sessions of 10 memfds each: empty memfds of distinct sizes (so
  * that each file is known by its size), and in every 1,000th session one
@@ -11,8 +11,9 @@
  * pages' bytes, and that the record came in several blobs. The times of
  * the steps are printed, never asserted on.
  *
- * The VM has 3 GiB for it (scripts/vm-tests-in-chroot.sh): each memfd's
- * header is a page of its own, 400 MiB for all of them.
+ * The VM has 3 GiB for it (scripts/vm-tests-in-chroot.sh): 100,000
+ * memfds, and their records (in the handover itself; before luo-rs,memfd-v3
+ * each had a page of its own, 400 MiB for all of them).
  */
 #include "memfd_util.h"
 #include "luo_test.h"

@@ -265,3 +265,95 @@ fn bad_runs_are_refused() {
         assert_eq!(Run::decode(words, pages), Err(FormatError::Folio), "{why}");
     }
 }
+
+/// A memfd's version 3 record: `n` runs of one folio each.
+fn state_sample(n: usize) -> (Header, Vec<[u64; 2]>) {
+    let runs: Vec<[u64; 2]> = (0..n as u64)
+        .map(|i| Run::one(0x10_0000 + 0x3000 * i, i, 0).encode())
+        .collect();
+    let h = Header {
+        version: VERSION_3,
+        nr_entries: n as u64,
+        list: [0; LIST_DESC_LEN],
+        ..sample()
+    };
+    (h, runs)
+}
+
+fn encoded_state(h: &Header, runs: &[[u64; 2]]) -> Vec<u8> {
+    let mut out = vec![0u8; h.state_len()];
+    h.encode_state(runs, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn states_round_trip() {
+    for n in 0..=STATE_RUNS {
+        let (h, runs) = state_sample(n);
+        let b = encoded_state(&h, &runs);
+        assert_eq!(b.len(), STATE_FIXED + 16 * n + 9);
+        let (back, back_runs) = Header::decode_state(&b).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.name(), b"memfd:kv1");
+        assert!(back.list_inline());
+        assert_eq!(back_runs.pairs(), &runs[..]);
+    }
+    // The longest name, and none.
+    for len in [NAME_MAX, 0] {
+        let (mut h, runs) = state_sample(1);
+        h.name = [b'n'; NAME_MAX];
+        h.name_len = len;
+        let b = encoded_state(&h, &runs);
+        assert!(b.len() <= STATE_LEN_MAX);
+        assert_eq!(Header::decode_state(&b).unwrap().0.name(), &h.name[..len]);
+    }
+}
+
+#[test]
+fn a_state_that_cannot_be_written_is_not() {
+    let (h, runs) = state_sample(2);
+    let mut out = vec![0u8; h.state_len()];
+    // Runs and count disagree, too many runs, wrong room, not a memfd.
+    assert!(h.encode_state(&runs[..1], &mut out).is_err());
+    let (many, many_runs) = state_sample(STATE_RUNS + 1);
+    let mut big = vec![0u8; many.state_len()];
+    assert!(many.encode_state(&many_runs, &mut big).is_err());
+    assert!(h.encode_state(&runs, &mut out[1..]).is_err());
+    let guest = Header {
+        kind: Kind::GuestMemfd,
+        ..h
+    };
+    assert!(guest.encode_state(&runs, &mut out).is_err());
+    assert!(h.encode_state(&runs, &mut out).is_ok());
+}
+
+#[test]
+fn bad_states_are_refused() {
+    let (h, runs) = state_sample(2);
+    let good = encoded_state(&h, &runs);
+    assert!(Header::decode_state(&good).is_ok());
+    // Every truncation, and one byte more.
+    for len in 0..good.len() {
+        assert!(Header::decode_state(&good[..len]).is_err(), "{len}");
+    }
+    let mut longer = good.clone();
+    longer.push(b'x');
+    assert!(Header::decode_state(&longer).is_err());
+    // Fields out of range: size, position, more runs than pages or than a
+    // state holds, mode, name length, a NUL in the name.
+    let bad: [(usize, &[u8]); 8] = [
+        (0, &(SIZE_MAX + 1).to_le_bytes()),
+        (8, &(SIZE_MAX + 1).to_le_bytes()),
+        (16, &5u64.to_le_bytes()),
+        (16, &3u64.to_le_bytes()),
+        (28, &0o1000u16.to_le_bytes()),
+        (30, &257u16.to_le_bytes()),
+        (30, &10u16.to_le_bytes()),
+        (STATE_FIXED + 32 + 3, b"\0"),
+    ];
+    for (at, bytes) in bad {
+        let mut b = good.clone();
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+        assert_eq!(Header::decode_state(&b), Err(FormatError::Field), "at {at}");
+    }
+}

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! cargo-fuzz (libFuzzer) target: the memfd handler's header and run
-//! decoders and folio check on arbitrary bytes, from the very same file as the
-//! kernel. What the decoder accepts must re-encode to the same bytes.
+//! cargo-fuzz (libFuzzer) target: the memfd handler's header, state and
+//! run decoders and folio check on arbitrary bytes, from the very same
+//! file as the kernel. What the decoders accept must re-encode to the same
+//! bytes (a state, whose length is exact, to the very input).
 
 #![no_main]
 #![allow(dead_code)]
@@ -13,6 +14,13 @@ mod memfd_format;
 use memfd_format::{FolioCheck, Header, Run, HEADER_LEN};
 
 libfuzzer_sys::fuzz_target!(|input: &[u8]| {
+    if let Ok((h, runs)) = Header::decode_state(input) {
+        let mut again = vec![0u8; h.state_len()];
+        h.encode_state(runs.pairs(), &mut again)
+            .expect("a decoded state encodes");
+        assert_eq!(&again[..], input);
+        assert!(h.list_inline() && runs.pairs().len() as u64 == h.nr_entries);
+    }
     let Ok(h) = Header::decode(input) else {
         return;
     };

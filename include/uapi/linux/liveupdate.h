@@ -302,7 +302,8 @@ struct liveupdate_ioctl_set_event {
  * preserved in this session yet: those go first; EDQUOT if
  * the session's owner has max_files_per_user files preserved
  * (/sys/kernel/liveupdate; CAP_SYS_RESOURCE goes past it); E2BIG if the
- * session holds as many files as one handover blob carries (~40,000).
+ * session holds as many files as one handover blob carries (about 23,000
+ * small memfds).
  */
 struct liveupdate_session_preserve_fd {
 	__u32 size;
