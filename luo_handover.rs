@@ -4,7 +4,7 @@
 //!
 //! The record is an FDT blob (see `kho_ser`) registered with KHO under
 //! [`KHO_NAME`], or, when it does not fit in the largest blob KHO can
-//! preserve (4 MiB: about 20,000 small memfds), several blobs, each with its
+//! preserve (4 MiB: about 23,000 small memfds), several blobs, each with its
 //! share of the sessions: the first is the registered one and lists where
 //! the others are (they are preserved memory, not subtrees of their own:
 //! KHO's root FDT is one page, shared by every KHO user):

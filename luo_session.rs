@@ -97,6 +97,8 @@ pub(crate) struct OutgoingFile {
     /// The room it takes in the handover, at most, counted in its
     /// session's `files_room` while it is there.
     room: usize,
+    /// The most its handler's state may take, as counted in `room`.
+    max_state: usize,
 }
 
 impl OutgoingFile {
@@ -131,7 +133,7 @@ impl OutgoingFile {
     /// PRESERVE_FD: the handover could not be written (`EINVAL`, naming
     /// the culprit, rather than a failure to write the record later).
     fn check_state(&self) -> Result {
-        let (len, max) = (self.state.state().len(), self.state.max_state());
+        let (len, max) = (self.state.state().len(), self.max_state);
         if len <= max {
             return Ok(());
         }
@@ -718,6 +720,7 @@ impl Session {
             data: None,
             depends: KVec::new(),
             room,
+            max_state,
         });
         if added.is_ok() {
             inner.files_room += room;

@@ -217,8 +217,11 @@ impl FileHandler for VcpuHandler {
             return;
         }
         if unpark::<Images>(file.key).is_none() {
-            // Never retrieved: restore the blob only to free it.
-            let _ = IncomingBlob::restore_whole(file.data);
+            // Never retrieved: restore the blob only to free it (a record
+            // with a state is not this handler's: it is left alone).
+            if let Ok(data) = file.data_alone() {
+                let _ = IncomingBlob::restore_whole(data);
+            }
         }
     }
 }

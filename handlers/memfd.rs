@@ -191,7 +191,8 @@ pub(crate) enum Records {
     /// Always a header page of its own, version 2 (guest_memfd).
     Page,
     /// In the handover's state (version 3) if the folio list has at most
-    /// [`STATE_RUNS`] runs, else a header page (memfd).
+    /// [`STATE_RUNS`] runs and the record fits the room PRESERVE_FD
+    /// counted for it, else a header page (memfd).
     StateOrPage,
 }
 
@@ -201,8 +202,9 @@ enum Record {
     Unwritten,
     /// A header page, whose physical address is the handover data.
     Page(OutgoingBlob),
-    /// Version 3, the file's state in the handover; the data is 0.
-    State(KVec<u8>),
+    /// Version 3, the file's state in the handover (its `state`); the
+    /// data is 0.
+    State,
 }
 
 /// The memfd handler.
@@ -239,6 +241,9 @@ struct PreservedFolios<F: FolioFile> {
     /// at PRESERVE_FD for the record as it was then (0: never one): a
     /// record that outgrows it goes into a page.
     max_state: usize,
+    /// Room for that record, allocated (and charged to the caller) at
+    /// PRESERVE_FD; holds it while `record` is [`Record::State`].
+    state: KVec<u8>,
     _claim: InodeClaim,
     /// Every page of `size`, charged while the file is preserved.
     _charge: PinnedVm,
@@ -315,7 +320,7 @@ impl<F: FolioFile> PreservedFolios<F> {
     fn data(&self) -> Result<u64> {
         match &self.record {
             Some(Record::Page(page)) => Ok(page.phys()),
-            Some(Record::State(_)) => Ok(0),
+            Some(Record::State) => Ok(0),
             _ => Err(EINVAL),
         }
     }
@@ -367,15 +372,14 @@ impl<F: FolioFile> PreservedFolios<F> {
         };
         let record = self.record.as_mut().ok_or(EINVAL)?;
         if in_state {
-            // Within the room counted at PRESERVE_FD, allocated once.
-            let mut state = match core::mem::replace(record, Record::Unwritten) {
-                Record::State(state) => state,
-                _ => KVec::with_capacity(self.max_state, GFP_KERNEL_ACCOUNT)?,
-            };
-            state.clear();
-            state.resize(header.state_len(), 0, GFP_KERNEL_ACCOUNT)?;
-            header.encode_state(runs, &mut state)?;
-            *record = Record::State(state);
+            // A page it had goes. The state is within the room allocated
+            // at PRESERVE_FD: this allocates nothing.
+            *record = Record::Unwritten;
+            self.state.clear();
+            self.state
+                .resize(header.state_len(), 0, GFP_KERNEL_ACCOUNT)?;
+            header.encode_state(runs, &mut self.state)?;
+            *record = Record::State;
         } else {
             if !matches!(record, Record::Page(_)) {
                 *record = Record::Page(OutgoingBlob::new(HEADER_PAGE)?);
@@ -435,7 +439,7 @@ impl<F: FolioFile> Preserved for PreservedFolios<F> {
 
     fn state(&self) -> &[u8] {
         match &self.record {
-            Some(Record::State(state)) => state,
+            Some(Record::State) => &self.state,
             _ => &[],
         }
     }
@@ -480,6 +484,7 @@ pub(crate) fn preserve_folios<F: FolioFile + 'static>(
             record: None,
             published: None,
             max_state: 0,
+            state: KVec::new(),
             _claim: claim,
             _charge: charge,
             depends,
@@ -504,6 +509,7 @@ pub(crate) fn preserve_folios<F: FolioFile + 'static>(
         if runs <= STATE_RUNS {
             let name_len = preserved.file.name(&mut [0; NAME_MAX]);
             preserved.max_state = STATE_FIXED + 16 * runs.max(1) + name_len;
+            preserved.state = KVec::with_capacity(preserved.max_state, GFP_KERNEL_ACCOUNT)?;
         }
     }
     Ok(preserved)

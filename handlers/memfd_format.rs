@@ -41,11 +41,11 @@
 //! kernel checks the two agree.
 //!
 //! A memfd's record as `luo-rs,memfd-v3` hands it over is version 3 if
-//! its folio list has at most [`STATE_RUNS`] runs (any small memfd, and
-//! any memfd written in order): then it is the file's state in the
-//! handover itself (`luo_handover`), 32 to 352 bytes, and the handover
-//! data is 0. A memfd with more runs has a version 2 header page, as
-//! with `luo-rs,memfd-v2`. Version 3 (little-endian):
+//! its folio list has at most [`STATE_RUNS`] runs (a memfd of a page or a
+//! few, mostly) and it fits the room PRESERVE_FD counted: then it is the
+//! file's state in the handover itself (`luo_handover`), 32 to 352 bytes,
+//! and the handover data is 0. Any other memfd has a version 2 header
+//! page, as with `luo-rs,memfd-v2`. Version 3 (little-endian):
 //!
 //! ```text
 //! offset  size  field

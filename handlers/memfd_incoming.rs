@@ -204,7 +204,7 @@ impl Rebuild {
             pr_err!("memfd: refusing a handed-over {}: {:?}\n", what, e);
             Error::from(e)
         };
-        if format.version == VERSION_3 && !file.state.is_empty() {
+        if format.kind == Kind::Memfd && format.version == VERSION_3 && !file.state.is_empty() {
             // The record is all in the handover's state; nothing else is.
             if file.data != 0 {
                 return Err(refused(FormatError::Header));
@@ -492,9 +492,10 @@ pub(crate) fn retrieve(
             room.park(file.key, Parked::Refused);
             return Err(EINVAL);
         }
+        // start() allocates nothing: it fails only on a record it
+        // cannot trust, whose page (if it had one) is consumed.
         None => match Rebuild::start(file, format) {
             Ok(r) => r,
-            Err(e) if e == ENOMEM => return Err(e),
             Err(e) => {
                 room.park(file.key, Parked::Refused);
                 return Err(e);

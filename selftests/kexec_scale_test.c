@@ -2,7 +2,7 @@
 /*
  * Two-stage: 100,000 files in 10,000 sessions cross a kexec.
  *
- * That is more than one handover blob holds (4 MiB, about 20,000 memfds),
+ * That is more than one handover blob holds (4 MiB, about 23,000 small memfds),
  * so the record goes in several (luo-rs,handover-v3). Stage 1 makes
  * 10,000 sessions of 10 memfds each: empty memfds of distinct sizes (so
  * that each file is known by its size), and in every 1,000th session one
