@@ -62,7 +62,7 @@ use kernel::{
 use kho::{IncomingBlob, OutgoingBlob};
 use kho_ser::FdtError;
 use luo_handover::{FileRecord, Handover, Part, Parts, SessionRecord, Sink, SubsystemRecord};
-use luo_session::{IncomingFile, OutgoingFile, Owner, Session};
+use luo_session::{IncomingFile, OutgoingFile, Owner, Session, SessionsRecord};
 use luo_state::{Event, Op, Origin, Refusal, State, Work};
 use luo_uapi::Name;
 
@@ -92,17 +92,53 @@ struct Core {
     /// it does not fit): built by PREPARE, refreshed by FREEZE, withdrawn
     /// (unpreserved and freed) by CANCEL.
     outgoing: KVec<OutgoingBlob>,
-    /// From PREPARE to FREEZE, the record `outgoing` holds, as
-    /// [`luo_handover::record_words`] spells it; empty if unknown (a write
-    /// failed or was cancelled, or no memory to keep it). FREEZE writes
-    /// the blobs again only if its record differs: the blackout of an
-    /// unchanged update encodes nothing.
-    written: KVVec<u64>,
+    /// From PREPARE to FREEZE, the record `outgoing` holds; `None` if
+    /// unknown (a write failed or was cancelled, or no memory to keep
+    /// it). FREEZE writes the blobs again only if the record changed: the
+    /// blackout of an unchanged update encodes nothing.
+    written: Option<Written>,
     /// Files of sessions closed while FROZEN: committed to the handover,
     /// so kept preserved until the kexec (or a CANCEL).
     committed: KVec<KVec<OutgoingFile>>,
     /// Whether `liveupdate_reboot()` succeeded: the kexec jumps next.
     jump: Jump,
+}
+
+/// The record PREPARE wrote, kept for FREEZE to compare.
+struct Written {
+    /// The sessions' part.
+    sessions: SessionsRecord,
+    /// The rest (the header and the subsystems), as
+    /// [`luo_handover::record_words`] spells it with no session.
+    rest: KVec<u64>,
+}
+
+impl Written {
+    /// Keeps what PREPARE wrote; `None` if there is no memory for it.
+    fn keep(
+        sessions: SessionsRecord,
+        header: &Handover,
+        subsystems: &[SubsystemRecord<'_>],
+    ) -> Option<Self> {
+        let mut rest = KVec::new();
+        luo_handover::record_words(header, &[], subsystems, &mut |w| rest.push(w, GFP_KERNEL))
+            .ok()?;
+        Some(Self { sessions, rest })
+    }
+
+    /// Whether this is still the record: the header, the subsystems and
+    /// every session and file, word for word. Allocates nothing.
+    fn holds(&self, header: &Handover, subsystems: &[SubsystemRecord<'_>]) -> bool {
+        let mut rest = self.rest.iter();
+        let same = luo_handover::record_words(header, &[], subsystems, &mut |w| {
+            if rest.next() == Some(&w) {
+                Ok(())
+            } else {
+                Err(())
+            }
+        });
+        same.is_ok() && rest.next().is_none() && self.sessions.matches()
+    }
 }
 
 /// The transition a serialization is for.
@@ -137,7 +173,7 @@ kernel::sync::global_lock! {
     unsafe(uninit) static CORE: Mutex<Core> = Core {
         state: State::Normal,
         outgoing: KVec::new(),
-        written: KVVec::new(),
+        written: None,
         committed: KVec::new(),
         jump: Jump::NotYet,
     };
@@ -252,64 +288,37 @@ impl Core {
         };
         // Every file after those it depends on, their edges as tokens.
         luo_session::link_files()?;
-        let bytes = luo_session::file_bytes()?;
-        let snapshot = luo_session::snapshot(&bytes)?;
-        let mut records = KVec::with_capacity(snapshot.len(), GFP_KERNEL)?;
-        for s in snapshot.iter() {
-            records.push(
-                SessionRecord {
-                    name: s.name,
-                    owner: s.owner.to_handover(),
-                    files: &s.files,
-                },
-                GFP_KERNEL,
-            )?;
-        }
+        // What PREPARE wrote is of no more use after FREEZE.
+        let written = self.written.take();
         luo_subsystem::with_records(|subsystems| {
-            // What PREPARE wrote is of no more use after FREEZE.
-            let written = core::mem::take(&mut self.written);
-            match step {
-                Step::Freeze if self.holds(&written, &header, &records, subsystems) => Ok(()),
-                Step::Freeze => self.write_blobs(&header, &records, subsystems),
-                Step::Prepare => {
-                    self.write_blobs(&header, &records, subsystems)?;
-                    // For FREEZE; if there is no memory for it, FREEZE
-                    // writes the blobs again.
-                    let mut words = KVVec::new();
-                    let spelt =
-                        luo_handover::record_words(&header, &records, subsystems, &mut |w| {
-                            words.push(w, GFP_KERNEL)
-                        });
-                    if spelt.is_ok() {
-                        self.written = words;
-                    }
-                    Ok(())
+            if let (Step::Freeze, Some(written)) = (step, &written) {
+                if !self.outgoing.is_empty() && written.holds(&header, subsystems) {
+                    return Ok(());
                 }
             }
-        })
-    }
-
-    /// Whether the blobs hold this record already: `written` (what they
-    /// were written with) spells it word for word.
-    fn holds(
-        &self,
-        written: &[u64],
-        header: &Handover,
-        sessions: &[SessionRecord<'_>],
-        subsystems: &[SubsystemRecord<'_>],
-    ) -> bool {
-        if self.outgoing.is_empty() || written.is_empty() {
-            return false;
-        }
-        let mut held = written.iter();
-        let same = luo_handover::record_words(header, sessions, subsystems, &mut |w| {
-            if held.next() == Some(&w) {
-                Ok(())
-            } else {
-                Err(())
+            let sessions = SessionsRecord::read()?;
+            {
+                let snapshot = sessions.snapshot()?;
+                let mut records = KVec::with_capacity(snapshot.len(), GFP_KERNEL)?;
+                for s in snapshot.iter() {
+                    records.push(
+                        SessionRecord {
+                            name: s.name,
+                            owner: s.owner.to_handover(),
+                            files: &s.files,
+                        },
+                        GFP_KERNEL,
+                    )?;
+                }
+                self.write_blobs(&header, &records, subsystems)?;
             }
-        });
-        same.is_ok() && held.next().is_none()
+            if let Step::Prepare = step {
+                // For FREEZE; if there is no memory for it, FREEZE writes
+                // the blobs again.
+                self.written = Written::keep(sessions, &header, subsystems);
+            }
+            Ok(())
+        })
     }
 
     /// Writes the record into as many blobs as it needs ([`plan_blobs`]),
@@ -392,7 +401,7 @@ impl Core {
         }
         self.committed.clear();
         // Dropping the blobs withdraws their subtrees and frees them.
-        self.written.clear();
+        self.written = None;
         self.outgoing.clear();
     }
 
@@ -507,7 +516,7 @@ pub(crate) fn damage_handover(damage: Damage) -> Result {
         return Err(EBUSY);
     }
     // The blobs no longer hold the record they were written with.
-    core.written = KVVec::new();
+    core.written = None;
     let bytes = core.outgoing.first_mut().ok_or(ENOENT)?.as_mut_slice();
     let format = luo_handover::COMPATIBLE.as_bytes();
     let at = bytes

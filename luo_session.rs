@@ -1022,80 +1022,170 @@ fn each_handed_over(mut f: impl FnMut(&Session, &mut Inner) -> Result) -> Result
     Ok(())
 }
 
-/// What the files that go into the handover carry beside their fixed
-/// fields, one file after the other in the order of [`snapshot`], which
-/// takes each file's share.
-pub(crate) struct FileBytes {
-    /// Their dependencies, as the `depends` properties carry them.
-    depends: KVec<u8>,
-    /// Their handlers' states ([`Preserved::state`]).
+/// The sessions' part of the handover record, copied out of the sessions
+/// by [`SessionsRecord::read`]: what [`SessionsRecord::snapshot`] lends to
+/// the encoder, and what FREEZE holds the sessions against
+/// ([`SessionsRecord::matches`]) to write nothing if nothing changed.
+pub(crate) struct SessionsRecord {
+    /// Every session that goes into the handover, in order.
+    sessions: KVec<SessionFixed>,
+    /// Their files, one session after the other.
+    files: KVVec<FileFixed>,
+    /// The files' dependencies, as the `depends` properties carry them,
+    /// one file after the other.
+    depends: KVVec<u8>,
+    /// The files' handlers' states ([`Preserved::state`]), one file after
+    /// the other.
     states: KVVec<u8>,
 }
 
-/// Collects the [`FileBytes`] of every file that goes into the handover.
-/// Call after [`link_files`], with the core lock held.
-pub(crate) fn file_bytes() -> Result<FileBytes> {
-    let mut out = FileBytes {
-        depends: KVec::new(),
-        states: KVVec::new(),
-    };
-    each_handed_over(|_, inner| {
-        for f in inner.files.iter() {
-            for token in f.depends.iter() {
-                out.depends
-                    .extend_from_slice(&token.to_be_bytes(), GFP_KERNEL)?;
-            }
-            out.states.extend_from_slice(f.state.state(), GFP_KERNEL)?;
-        }
-        Ok(())
-    })?;
-    Ok(out)
+/// A session of a [`SessionsRecord`].
+struct SessionFixed {
+    name: Name,
+    owner: Owner,
+    files: usize,
 }
 
-/// The outgoing sessions that go into the handover, with their files'
-/// handover data; `bytes` is what [`file_bytes`] returned. Call after
-/// PREPARE, with the core lock held.
-pub(crate) fn snapshot(bytes: &FileBytes) -> Result<KVec<Snapshot<'_>>> {
-    let mut out = KVec::new();
-    let mut depends = &bytes.depends[..];
-    let mut states = &bytes.states[..];
-    each_handed_over(|s, inner| {
-        let mut files = KVec::with_capacity(inner.files.len(), GFP_KERNEL)?;
-        for f in inner.files.iter() {
-            let (mine, others) = depends
-                .split_at_checked(8 * f.depends.len())
-                .ok_or(EINVAL)?;
-            depends = others;
-            let (state, others) = states
-                .split_at_checked(f.state.state().len())
-                .ok_or(EINVAL)?;
-            states = others;
-            files.push(
-                FileRecord {
-                    compatible: f.handler.compatible().to_bytes(),
-                    token: f.token,
-                    data: f.data.ok_or(EINVAL)?,
-                    depends: Depends::from_bytes(mine).ok_or(EINVAL)?,
-                    state,
+/// A file of a [`SessionsRecord`]; its dependencies and state are the
+/// next `depends` tokens and `state` bytes of the record.
+struct FileFixed {
+    compatible: &'static CStr,
+    token: u64,
+    data: u64,
+    depends: usize,
+    state: usize,
+}
+
+impl FileFixed {
+    fn of(f: &OutgoingFile) -> Result<Self> {
+        Ok(Self {
+            compatible: f.handler.compatible(),
+            token: f.token,
+            data: f.data.ok_or(EINVAL)?,
+            depends: f.depends.len(),
+            state: f.state.state().len(),
+        })
+    }
+}
+
+impl SessionsRecord {
+    /// Copies the record out of every session that goes into the
+    /// handover. Call after [`link_files`], with the core lock held.
+    pub(crate) fn read() -> Result<Self> {
+        // Everything sized first: no copy grows (and moves) meanwhile.
+        let (mut sessions, mut files, mut depends, mut states) = (0, 0, 0, 0);
+        each_handed_over(|_, inner| {
+            sessions += 1;
+            files += inner.files.len();
+            for f in inner.files.iter() {
+                depends += 8 * f.depends.len();
+                states += f.state.state().len();
+            }
+            Ok(())
+        })?;
+        let mut out = Self {
+            sessions: KVec::with_capacity(sessions, GFP_KERNEL)?,
+            files: KVVec::with_capacity(files, GFP_KERNEL)?,
+            depends: KVVec::with_capacity(depends, GFP_KERNEL)?,
+            states: KVVec::with_capacity(states, GFP_KERNEL)?,
+        };
+        each_handed_over(|s, inner| {
+            out.sessions.push(
+                SessionFixed {
+                    name: inner.name,
+                    owner: s.owner,
+                    files: inner.files.len(),
+                },
+                GFP_KERNEL,
+            )?;
+            for f in inner.files.iter() {
+                out.files.push(FileFixed::of(f)?, GFP_KERNEL)?;
+                for token in f.depends.iter() {
+                    out.depends
+                        .extend_from_slice(&token.to_be_bytes(), GFP_KERNEL)?;
+                }
+                out.states.extend_from_slice(f.state.state(), GFP_KERNEL)?;
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Whether the sessions would read as this record now, word for word;
+    /// allocates nothing. Call after [`link_files`], with the core lock
+    /// held.
+    pub(crate) fn matches(&self) -> bool {
+        let mut sessions = self.sessions.iter();
+        let mut files = self.files.iter();
+        let (mut depends, mut states) = (&self.depends[..], &self.states[..]);
+        let same = each_handed_over(|s, inner| {
+            let kept = sessions.next().ok_or(ESTALE)?;
+            if (kept.name, kept.owner, kept.files) != (inner.name, s.owner, inner.files.len()) {
+                return Err(ESTALE);
+            }
+            for f in inner.files.iter() {
+                let kept = files.next().ok_or(ESTALE)?;
+                let now = FileFixed::of(f)?;
+                let (kept_depends, rest) =
+                    depends.split_at_checked(8 * kept.depends).ok_or(ESTALE)?;
+                depends = rest;
+                let (kept_state, rest) = states.split_at_checked(kept.state).ok_or(ESTALE)?;
+                states = rest;
+                let same_depends = now.depends == kept.depends
+                    && f.depends
+                        .iter()
+                        .zip(kept_depends.chunks_exact(8))
+                        .all(|(token, kept)| token.to_be_bytes() == kept);
+                if now.compatible != kept.compatible
+                    || (now.token, now.data) != (kept.token, kept.data)
+                    || !same_depends
+                    || f.state.state() != kept_state
+                {
+                    return Err(ESTALE);
+                }
+            }
+            Ok(())
+        });
+        same.is_ok() && sessions.next().is_none() && files.next().is_none()
+    }
+
+    /// The record as the encoder takes it.
+    pub(crate) fn snapshot(&self) -> Result<KVec<Snapshot<'_>>> {
+        let mut out = KVec::with_capacity(self.sessions.len(), GFP_KERNEL)?;
+        let mut files = self.files.iter();
+        let (mut depends, mut states) = (&self.depends[..], &self.states[..]);
+        for s in self.sessions.iter() {
+            let mut records = KVec::with_capacity(s.files, GFP_KERNEL)?;
+            for f in files.by_ref().take(s.files) {
+                let (mine, rest) = depends.split_at_checked(8 * f.depends).ok_or(EINVAL)?;
+                depends = rest;
+                let (state, rest) = states.split_at_checked(f.state).ok_or(EINVAL)?;
+                states = rest;
+                records.push(
+                    FileRecord {
+                        compatible: f.compatible.to_bytes(),
+                        token: f.token,
+                        data: f.data,
+                        depends: Depends::from_bytes(mine).ok_or(EINVAL)?,
+                        state,
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+            if records.len() != s.files {
+                return Err(EINVAL);
+            }
+            out.push(
+                Snapshot {
+                    name: s.name,
+                    owner: s.owner,
+                    files: records,
                 },
                 GFP_KERNEL,
             )?;
         }
-        out.push(
-            Snapshot {
-                name: inner.name,
-                owner: s.owner,
-                files,
-            },
-            GFP_KERNEL,
-        )?;
-        Ok(())
-    })?;
-    // Every file took its share, and the shares were all there was.
-    if !depends.is_empty() || !states.is_empty() {
-        return Err(EINVAL);
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// Resolves the dependencies of every file that goes into the handover
