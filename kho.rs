@@ -59,6 +59,12 @@ impl OutgoingBlob {
         self.len
     }
 
+    /// Bytes of memory the blob keeps preserved: the folio
+    /// `kho_alloc_preserve` took for it (a power of two of pages).
+    pub(crate) fn preserved_bytes(&self) -> usize {
+        self.len.div_ceil(PAGE_SIZE).next_power_of_two() * PAGE_SIZE
+    }
+
     /// The physical address the next kernel finds the blob at.
     pub(crate) fn phys(&self) -> u64 {
         // SAFETY: `ptr` is a direct-map address of memory we own.
@@ -435,7 +441,7 @@ pub(crate) const VMALLOC_DESC_LEN: usize = core::mem::size_of::<bindings::kho_vm
 /// which finds it through [`PreservedWords::descriptor`].
 pub(crate) struct PreservedWords {
     desc: bindings::kho_vmalloc,
-    _words: VVec<u64>,
+    words: VVec<u64>,
 }
 
 // SAFETY: the array and descriptor are owned by this object alone.
@@ -457,10 +463,18 @@ impl PreservedWords {
         kernel::error::to_result(unsafe {
             bindings::kho_preserve_vmalloc(words.as_mut_ptr().cast(), &mut desc)
         })?;
-        Ok(Self {
-            desc,
-            _words: words,
-        })
+        Ok(Self { desc, words })
+    }
+
+    /// Bytes of memory the array keeps preserved: its pages and the
+    /// pages of the chunks that list them (`kho_vmalloc_chunk`).
+    pub(crate) fn preserved_bytes(&self) -> usize {
+        use core::mem::size_of;
+        let per_chunk = (size_of::<bindings::kho_vmalloc_chunk>()
+            - size_of::<bindings::kho_vmalloc_hdr>())
+            / size_of::<u64>();
+        let pages = (self.words.capacity() * size_of::<u64>()).div_ceil(PAGE_SIZE);
+        (pages + pages.div_ceil(per_chunk)) * PAGE_SIZE
     }
 
     /// The descriptor the next kernel restores the array with.

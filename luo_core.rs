@@ -268,6 +268,12 @@ fn plan_blobs(
 /// [`Core::state`], readable without the lock; written only with it.
 static STATE: Atomic<u32> = Atomic::new(State::Normal as u32);
 
+/// Bytes the handover for the next kernel takes, as last written (0 if
+/// none is): the blobs as encoded, plus the memory the files' records
+/// keep of their own ([`luo_file::Preserved::record_bytes`]). Written
+/// only with the core lock; the debugfs status reads it.
+static HANDOVER_BYTES: Atomic<u64> = Atomic::new(0);
+
 impl Core {
     /// Moves the state (and its lock-free copy).
     fn set_state(&mut self, state: State) {
@@ -310,7 +316,9 @@ impl Core {
                         GFP_KERNEL,
                     )?;
                 }
-                self.write_blobs(&header, &records, subsystems)?;
+                let encoded = self.write_blobs(&header, &records, subsystems)?;
+                let bytes = encoded.saturating_add(sessions.record_bytes());
+                HANDOVER_BYTES.store(u64::try_from(bytes).unwrap_or(u64::MAX), Relaxed);
             }
             if let Step::Prepare = step {
                 // For FREEZE; if there is no memory for it, FREEZE writes
@@ -324,13 +332,13 @@ impl Core {
     /// Writes the record into as many blobs as it needs ([`plan_blobs`]),
     /// reusing the blobs of the last PREPARE or FREEZE that are large
     /// enough, and withdraws those no longer needed. Blob 0 is written
-    /// last: it lists where the others are.
+    /// last: it lists where the others are. Returns the bytes encoded.
     fn write_blobs(
         &mut self,
         header: &Handover,
         sessions: &[SessionRecord<'_>],
         subsystems: &[SubsystemRecord<'_>],
-    ) -> Result {
+    ) -> Result<usize> {
         let plan = plan_blobs(sessions, subsystems)?;
         let count = u32::try_from(plan.len()).map_err(|_| E2BIG)?;
         let largest = plan.iter().map(|b| b.room).max().unwrap_or(0);
@@ -341,12 +349,14 @@ impl Core {
         self.blob(0, first.room)?;
         let mut blobs = KVec::with_capacity(plan.len().saturating_sub(1), GFP_KERNEL)?;
         let mut start = first.end;
+        let mut encoded = 0usize;
         for (index, blob) in (1u32..).zip(plan.iter().skip(1)) {
             let share = sessions.get(start..blob.end).ok_or(EINVAL)?;
             let part = Part { index, count };
             let len = encode(header, part, &[], share, &[], &mut scratch)?;
             let phys = self.put_blob(index, scratch.get(..len).ok_or(EINVAL)?)?;
             blobs.push((phys, len as u64), GFP_KERNEL)?;
+            encoded += len;
             start = blob.end;
         }
         let share = sessions.get(..first.end).ok_or(EINVAL)?;
@@ -355,7 +365,7 @@ impl Core {
         self.put_blob(0, scratch.get(..len).ok_or(EINVAL)?)?;
         // Dropping a blob unpreserves and frees it.
         self.outgoing.truncate(plan.len());
-        Ok(())
+        Ok(encoded + len)
     }
 
     /// Blob `index` of at least `len` bytes: the one of the last PREPARE or
@@ -403,6 +413,7 @@ impl Core {
         // Dropping the blobs withdraws their subtrees and frees them.
         self.written = None;
         self.outgoing.clear();
+        HANDOVER_BYTES.store(0, Relaxed);
     }
 
     /// Runs the work of one transition.
@@ -906,10 +917,22 @@ impl fmt::Debug for Status {
     }
 }
 
+/// The debugfs figure `/sys/kernel/debug/liveupdate/handover_bytes`: what
+/// the handover for the next kernel takes (`make bench` reads it).
+struct HandoverBytes;
+
+impl fmt::Debug for HandoverBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", HANDOVER_BYTES.load(Relaxed))
+    }
+}
+
 #[pin_data]
 struct LiveUpdate {
     #[pin]
     _status: File<Status>,
+    #[pin]
+    _handover_bytes: File<HandoverBytes>,
     _debugfs: Dir,
     #[pin]
     _device: MiscDeviceRegistration<luo_ioctl::LuoFile>,
@@ -1010,6 +1033,7 @@ impl kernel::InPlaceModule for LiveUpdate {
         };
         try_pin_init!(Self {
             _status <- debugfs.read_only_file(c"status", Status),
+            _handover_bytes <- debugfs.read_only_file(c"handover_bytes", HandoverBytes),
             _debugfs: debugfs,
             _device <- MiscDeviceRegistration::register(MiscDeviceOptions {
                 name: c"liveupdate",

@@ -112,6 +112,14 @@ pub(crate) trait Preserved: Send {
     fn max_state(&self) -> usize {
         0
     }
+    /// Bytes of memory of its own the file's record keeps preserved for
+    /// the next kernel beside its node in the handover (a memfd's header
+    /// page and folio list), as the last `prepare` or `freeze` left it;
+    /// none (the default) for a record that is all in the node. Only
+    /// counted, for the debugfs status (`handover_bytes`).
+    fn record_bytes(&self) -> usize {
+        0
+    }
     /// CANCEL (or a failed PREPARE/FREEZE): undo what `prepare` and
     /// `freeze` changed for the update (the file is as after PRESERVE_FD
     /// again: what PRESERVE_FD did stays until the drop). Called only

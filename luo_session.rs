@@ -1037,6 +1037,9 @@ pub(crate) struct SessionsRecord {
     /// The files' handlers' states ([`Preserved::state`]), one file after
     /// the other.
     states: KVVec<u8>,
+    /// Memory the files' records keep preserved beside their nodes
+    /// ([`Preserved::record_bytes`]), in all.
+    record_bytes: usize,
 }
 
 /// A session of a [`SessionsRecord`].
@@ -1088,6 +1091,7 @@ impl SessionsRecord {
             files: KVVec::with_capacity(files, GFP_KERNEL)?,
             depends: KVVec::with_capacity(depends, GFP_KERNEL)?,
             states: KVVec::with_capacity(states, GFP_KERNEL)?,
+            record_bytes: 0,
         };
         each_handed_over(|s, inner| {
             out.sessions.push(
@@ -1105,10 +1109,16 @@ impl SessionsRecord {
                         .extend_from_slice(&token.to_be_bytes(), GFP_KERNEL)?;
                 }
                 out.states.extend_from_slice(f.state.state(), GFP_KERNEL)?;
+                out.record_bytes = out.record_bytes.saturating_add(f.state.record_bytes());
             }
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// Memory the files' records keep preserved beside their nodes.
+    pub(crate) fn record_bytes(&self) -> usize {
+        self.record_bytes
     }
 
     /// Whether the sessions would read as this record now, word for word;

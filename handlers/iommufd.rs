@@ -225,6 +225,10 @@ impl Preserved for PreservedIommufd {
         self.blob.as_ref().map(OutgoingBlob::phys).ok_or(EINVAL)
     }
 
+    fn record_bytes(&self) -> usize {
+        self.blob.as_ref().map_or(0, OutgoingBlob::preserved_bytes)
+    }
+
     fn cancel(&mut self) {
         self.thaw();
         self.blob = None;

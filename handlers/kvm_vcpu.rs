@@ -135,6 +135,10 @@ impl Preserved for PreservedVcpu {
         captured
     }
 
+    fn record_bytes(&self) -> usize {
+        self.blob.as_ref().map_or(0, OutgoingBlob::preserved_bytes)
+    }
+
     fn cancel(&mut self) {
         self.thaw();
         self.blob = None;

@@ -447,6 +447,17 @@ impl<F: FolioFile> Preserved for PreservedFolios<F> {
     fn max_state(&self) -> usize {
         self.max_state
     }
+
+    fn record_bytes(&self) -> usize {
+        let page = match &self.record {
+            Some(Record::Page(page)) => page.preserved_bytes(),
+            _ => 0,
+        };
+        page + self
+            .list
+            .as_ref()
+            .map_or(0, PreservedWords::preserved_bytes)
+    }
 }
 
 impl<F: FolioFile> Drop for PreservedFolios<F> {

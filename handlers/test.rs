@@ -178,6 +178,10 @@ impl Preserved for PreservedTest {
         self.copy()
     }
 
+    fn record_bytes(&self) -> usize {
+        self.page.as_ref().map_or(0, OutgoingBlob::preserved_bytes)
+    }
+
     fn cancel(&mut self) {
         // Dropping the page unpreserves and frees it.
         self.page = None;
