@@ -189,6 +189,17 @@ static void freeze_and_kexec(int dev, long long used0, long long data, long long
 		event(dev, LIVEUPDATE_EVENT_FREEZE, "freeze");
 	/* What preserving cost beyond the data, per page or file. */
 	report("meta_bytes", (double)(used_bytes() - used0 - data) / units);
+	/* luo-rs counts its handover exactly: the record's blobs as encoded
+	 * and the pages the files' records keep (headers, folio lists). */
+	if (rs) {
+		char buf[32];
+		int err = luo_read_file("/sys/kernel/debug/liveupdate/handover_bytes",
+					buf, sizeof(buf));
+
+		if (err)
+			die("handover_bytes", err);
+		report("handover_bytes", strtod(buf, NULL) / units);
+	}
 	jump();
 }
 
