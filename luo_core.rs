@@ -268,11 +268,10 @@ fn plan_blobs(
 /// [`Core::state`], readable without the lock; written only with it.
 static STATE: Atomic<u32> = Atomic::new(State::Normal as u32);
 
-/// Bytes the handover for the next kernel takes, as last written (0 if
-/// none is): the blobs as encoded, plus the memory the files' records
-/// keep of their own ([`luo_file::Preserved::record_bytes`]). Written
-/// only with the core lock; the debugfs status reads it.
-static HANDOVER_BYTES: Atomic<u64> = Atomic::new(0);
+/// Bytes of the record's blobs as last encoded, 0 if none is published:
+/// with the memory the files' records keep of their own, what debugfs
+/// `handover_bytes` shows. Written only with the core lock.
+static BLOB_BYTES: Atomic<u64> = Atomic::new(0);
 
 impl Core {
     /// Moves the state (and its lock-free copy).
@@ -302,6 +301,8 @@ impl Core {
                     return Ok(());
                 }
             }
+            // Freed before the record is copied again.
+            drop(written);
             let sessions = SessionsRecord::read()?;
             {
                 let snapshot = sessions.snapshot()?;
@@ -317,8 +318,7 @@ impl Core {
                     )?;
                 }
                 let encoded = self.write_blobs(&header, &records, subsystems)?;
-                let bytes = encoded.saturating_add(sessions.record_bytes());
-                HANDOVER_BYTES.store(u64::try_from(bytes).unwrap_or(u64::MAX), Relaxed);
+                BLOB_BYTES.store(u64::try_from(encoded).unwrap_or(u64::MAX), Relaxed);
             }
             if let Step::Prepare = step {
                 // For FREEZE; if there is no memory for it, FREEZE writes
@@ -413,7 +413,7 @@ impl Core {
         // Dropping the blobs withdraws their subtrees and frees them.
         self.written = None;
         self.outgoing.clear();
-        HANDOVER_BYTES.store(0, Relaxed);
+        BLOB_BYTES.store(0, Relaxed);
     }
 
     /// Runs the work of one transition.
@@ -923,7 +923,15 @@ struct HandoverBytes;
 
 impl fmt::Debug for HandoverBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", HANDOVER_BYTES.load(Relaxed))
+        // The files' records are counted as they are now: a FREEZE that
+        // found the record unchanged may still have grown one in place.
+        let blobs = BLOB_BYTES.load(Relaxed);
+        let files = if blobs == 0 {
+            0
+        } else {
+            luo_session::record_bytes()
+        };
+        writeln!(f, "{}", blobs.saturating_add(files as u64))
     }
 }
 

@@ -1028,7 +1028,7 @@ fn each_handed_over(mut f: impl FnMut(&Session, &mut Inner) -> Result) -> Result
 /// ([`SessionsRecord::matches`]) to write nothing if nothing changed.
 pub(crate) struct SessionsRecord {
     /// Every session that goes into the handover, in order.
-    sessions: KVec<SessionFixed>,
+    sessions: KVVec<SessionFixed>,
     /// Their files, one session after the other.
     files: KVVec<FileFixed>,
     /// The files' dependencies, as the `depends` properties carry them,
@@ -1037,9 +1037,6 @@ pub(crate) struct SessionsRecord {
     /// The files' handlers' states ([`Preserved::state`]), one file after
     /// the other.
     states: KVVec<u8>,
-    /// Memory the files' records keep preserved beside their nodes
-    /// ([`Preserved::record_bytes`]), in all.
-    record_bytes: usize,
 }
 
 /// A session of a [`SessionsRecord`].
@@ -1087,11 +1084,10 @@ impl SessionsRecord {
             Ok(())
         })?;
         let mut out = Self {
-            sessions: KVec::with_capacity(sessions, GFP_KERNEL)?,
+            sessions: KVVec::with_capacity(sessions, GFP_KERNEL)?,
             files: KVVec::with_capacity(files, GFP_KERNEL)?,
             depends: KVVec::with_capacity(depends, GFP_KERNEL)?,
             states: KVVec::with_capacity(states, GFP_KERNEL)?,
-            record_bytes: 0,
         };
         each_handed_over(|s, inner| {
             out.sessions.push(
@@ -1109,16 +1105,10 @@ impl SessionsRecord {
                         .extend_from_slice(&token.to_be_bytes(), GFP_KERNEL)?;
                 }
                 out.states.extend_from_slice(f.state.state(), GFP_KERNEL)?;
-                out.record_bytes = out.record_bytes.saturating_add(f.state.record_bytes());
             }
             Ok(())
         })?;
         Ok(out)
-    }
-
-    /// Memory the files' records keep preserved beside their nodes.
-    pub(crate) fn record_bytes(&self) -> usize {
-        self.record_bytes
     }
 
     /// Whether the sessions would read as this record now, word for word;
@@ -1196,6 +1186,20 @@ impl SessionsRecord {
         }
         Ok(out)
     }
+}
+
+/// Memory the records of the files that go into the handover keep
+/// preserved beside their nodes ([`Preserved::record_bytes`]), in all.
+pub(crate) fn record_bytes() -> usize {
+    let mut bytes = 0usize;
+    // Cannot fail: the closure does not.
+    let _ = each_handed_over(|_, inner| {
+        for f in inner.files.iter() {
+            bytes = bytes.saturating_add(f.state.record_bytes());
+        }
+        Ok(())
+    });
+    bytes
 }
 
 /// Resolves the dependencies of every file that goes into the handover

@@ -65,7 +65,10 @@ struct Subsystems {
 kernel::sync::global_lock! {
     // SAFETY: initialised in module init, before the handover is read.
     //
-    // Locking: a leaf, taken after CORE. The callbacks run under it.
+    // Locking: taken after CORE. The callbacks run under it, and so does
+    // PREPARE's and FREEZE's copy of the record (`with_records`), which
+    // takes SESSIONS and each session's lock inside it: never take this
+    // with those held.
     unsafe(uninit) static SUBSYSTEMS: Mutex<Subsystems> = Subsystems {
         registered: KVec::new(),
         incoming: KVec::new(),
