@@ -509,10 +509,10 @@ pub(crate) fn core() -> CoreGuard {
 /// How the tests damage the published handover ([`damage_handover`]).
 #[derive(Clone, Copy)]
 pub(crate) enum Damage {
-    /// "luo-rs,handover-v2" becomes "Luo-rs,handover-v2": still a valid
+    /// "luo-rs,handover-v4" becomes "Luo-rs,handover-v4": still a valid
     /// FDT, but not a format any kernel knows.
     Corrupt,
-    /// "luo-rs,handover-v2" becomes "luo-rs,handover-v4" (the version
+    /// "luo-rs,handover-v4" becomes "luo-rs,handover-v5" (the version
     /// after [`luo_handover::FORMAT`]): a format newer than the next
     /// kernel reads, as a later release would write.
     Newer,
@@ -655,13 +655,13 @@ fn take_incoming() -> Option<Handover> {
         subsystems: KVec::new(),
     };
     let decoded = read_record(blob.as_slice(), &mut incoming);
-    let h = match decoded.and_then(|h| incoming.check_record().map(|()| h)) {
-        Ok(h) => h,
+    let (h, blobs) = match decoded.and_then(|h| incoming.check_record().map(|()| h)) {
+        Ok(read) => read,
         Err(FdtError::BadVersion) => {
             pr_err!(
                 "refusing the incoming handover: format {} is newer than this kernel reads ({} and older): starting fresh\n",
                 format_name(blob.as_slice()),
-                luo_handover::COMPATIBLE_PARTS
+                luo_handover::COMPATIBLE
             );
             return None;
         }
@@ -682,8 +682,9 @@ fn take_incoming() -> Option<Handover> {
         }
     }
     pr_info!(
-        "handover received: format {}, generation {}, from kernel {:#018x}, {} session(s), {} subsystem(s)\n",
+        "handover received: format {} in {} blob(s), generation {}, from kernel {:#018x}, {} session(s), {} subsystem(s)\n",
         format_name(blob.as_slice()),
+        blobs,
         h.generation,
         h.boot_id,
         sessions,
@@ -694,7 +695,10 @@ fn take_incoming() -> Option<Handover> {
 
 /// Decodes the record whose first blob is `first` into `incoming`,
 /// restoring (and freeing when done) its other blobs.
-fn read_record(first: &[u8], incoming: &mut Incoming) -> core::result::Result<Handover, FdtError> {
+fn read_record(
+    first: &[u8],
+    incoming: &mut Incoming,
+) -> core::result::Result<(Handover, u32), FdtError> {
     let (h, parts) = luo_handover::decode_first(first, incoming)?;
     for index in 1..parts.count {
         if let Err(e) = read_part(&h, &parts, index, incoming) {
@@ -702,7 +706,7 @@ fn read_record(first: &[u8], incoming: &mut Incoming) -> core::result::Result<Ha
             return Err(e);
         }
     }
-    Ok(h)
+    Ok((h, parts.count))
 }
 
 /// Decodes blob `index` of the record whose blob 0 gave `h` and `parts`.
@@ -722,7 +726,7 @@ fn read_part(
         index,
         count: parts.count,
     };
-    luo_handover::decode_part(blob.as_slice(), h, part, incoming)
+    luo_handover::decode_part(blob.as_slice(), h, parts.format, part, incoming)
 }
 
 /// Frees the blobs from `from` on of a record that was refused, as far as

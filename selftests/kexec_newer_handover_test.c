@@ -4,7 +4,7 @@
  * rollback to an older release, say) is refused cleanly. Stage 1
  * preserves a memfd, FREEZEs, and has the test control rename the
  * published format to the version after the newest one this kernel reads
- * (luo-rs,handover-v4): a valid record in every other way. The new kernel
+ * (luo-rs,handover-v5): a valid record in every other way. The new kernel
  * must say why it refuses it, start NORMAL as if cold-booted, offer no
  * session, and work: the next update can be prepared.
  */
@@ -35,7 +35,7 @@ TEST(a_newer_format_is_refused_with_its_reason)
 	int dev = luo_open();
 
 	ASSERT_LE(0, dev);
-	EXPECT_TRUE(luo_kmsg_has("format luo-rs,handover-v4 is newer than this kernel reads"));
+	EXPECT_TRUE(luo_kmsg_has("format luo-rs,handover-v5 is newer than this kernel reads"));
 	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(dev));
 	EXPECT_EQ(-ENOENT, luo_retrieve_session(dev, "from-the-future"));
 	ASSERT_EQ(0, luo_status("incoming", buf, sizeof(buf)));

@@ -115,7 +115,7 @@ mod against_dtc {
         let n = sample(&h, &mut buf);
         let dts = String::from_utf8(dtc(&buf[..n], "dts")).unwrap();
         assert!(
-            dts.contains("compatible = \"luo-rs,handover-v2\";"),
+            dts.contains("compatible = \"luo-rs,handover-v4\";"),
             "{dts}"
         );
         assert!(dts.contains("generation = <0x00 0x05>;"), "{dts}");

@@ -595,7 +595,7 @@ fn other_compatible_is_refused() {
 
 #[test]
 fn a_newer_format_is_refused_as_such() {
-    let (buf, n) = record_of_version(b'4');
+    let (buf, n) = record_of_version(b'5');
     assert_eq!(
         decode(&buf[..n], &mut Collect::default()),
         Err(FdtError::BadVersion)
@@ -604,8 +604,9 @@ fn a_newer_format_is_refused_as_such() {
 
 #[test]
 fn format_names_are_read_strictly() {
-    assert_eq!(format(COMPATIBLE_PARTS.as_bytes()), Ok(FORMAT));
-    assert_eq!(format(COMPATIBLE.as_bytes()), Ok(2));
+    assert_eq!(format(COMPATIBLE.as_bytes()), Ok(FORMAT));
+    assert_eq!(format(COMPATIBLE_V3.as_bytes()), Ok(3));
+    assert_eq!(format(COMPATIBLE_V2.as_bytes()), Ok(2));
     assert_eq!(format(COMPATIBLE_V1.as_bytes()), Ok(1));
     assert_eq!(format(b"luo-rs,handover-v10"), Err(FdtError::BadVersion));
     assert_eq!(
@@ -640,14 +641,15 @@ fn big_sessions<'a>(files: &'a [FileRecord<'a>], n: usize) -> Vec<SessionRecord<
 }
 
 fn long_files() -> Vec<FileRecord<'static>> {
-    let compatible: &'static [u8] = &[b'c'; COMPATIBLE_MAX];
+    // Handlers alternate and no data is 0: nothing is left out.
+    let compatibles: [&'static [u8]; 2] = [&[b'c'; COMPATIBLE_MAX], &[b'd'; COMPATIBLE_MAX]];
     // Every tenth file depends on as many files as allowed.
     let most: &'static [u8] = Box::leak(vec![0xffu8; 8 * MAX_DEPENDS].into_boxed_slice());
     (0..40u64)
         .map(|t| FileRecord {
-            compatible,
+            compatible: compatibles[t as usize % 2],
             token: u64::MAX - t,
-            data: t,
+            data: t + 1,
             depends: if t % 10 == 9 {
                 Depends::from_bytes(most).unwrap()
             } else {
@@ -729,7 +731,7 @@ fn a_record_in_parts_round_trips() {
     assert_eq!(parts.blob(3), None);
     for (index, blob) in (1u32..).zip(&blobs[1..]) {
         let part = Part { index, count: 3 };
-        assert_eq!(decode_part(blob, &H, part, &mut c), Ok(()));
+        assert_eq!(decode_part(blob, &H, FORMAT, part, &mut c), Ok(()));
     }
     assert_eq!(c.sessions.len(), 30);
     assert_eq!(c.sessions[29].0, sessions[29].name);
@@ -746,17 +748,36 @@ fn a_record_in_parts_round_trips() {
     let one = Part { index: 1, count: 3 };
     let four = Part { index: 1, count: 4 };
     let mut c = Collect::default();
-    assert!(decode_part(&blobs[1], &H, two, &mut c).is_err());
-    assert!(decode_part(&blobs[1], &other, one, &mut c).is_err());
-    assert!(decode_part(&blobs[1], &H, four, &mut c).is_err());
+    assert!(decode_part(&blobs[1], &H, FORMAT, two, &mut c).is_err());
+    // A blob in another format than blob 0's (v3 files must be whole).
+    assert!(decode_part(&blobs[1], &H, 3, one, &mut c).is_err());
+    assert!(decode_part(&blobs[1], &other, FORMAT, one, &mut c).is_err());
+    assert!(decode_part(&blobs[1], &H, FORMAT, four, &mut c).is_err());
     assert!(decode_first(&blobs[1], &mut c).is_err());
-    assert!(decode_part(&blobs[0], &H, Part::WHOLE, &mut c).is_err());
+    assert!(decode_part(&blobs[0], &H, FORMAT, Part::WHOLE, &mut c).is_err());
     // Blob 0 as a later blob: it lists blobs, which only blob 0 does.
-    assert!(decode_part(&blobs[0], &H, Part { index: 0, count: 3 }, &mut c).is_err());
+    assert!(decode_part(&blobs[0], &H, FORMAT, Part { index: 0, count: 3 }, &mut c).is_err());
 }
 
 #[test]
 fn part_lists_and_counts_are_checked() {
+    for format in [COMPATIBLE, COMPATIBLE_V3] {
+        parts_are_checked(format);
+    }
+    // v3 without its part properties; v4 without them is one blob.
+    let blob = handmade_as(COMPATIBLE_V3, |_| {});
+    assert!(decode_first(&blob, &mut Collect::default()).is_err());
+    let blob = handmade_as(COMPATIBLE, |_| {});
+    assert!(decode_first(&blob, &mut Collect::default()).is_ok());
+    // v4 with only one of them.
+    for prop in ["part", "parts"] {
+        let blob = handmade_as(COMPATIBLE, |w| w.prop_u64(prop, 0).unwrap());
+        assert!(decode_first(&blob, &mut Collect::default()).is_err());
+    }
+}
+
+/// The part properties of blobs in `format` are checked.
+fn parts_are_checked(format: &str) {
     let list = |n: usize| -> Vec<u8> { vec![0x10; 16 * n] };
     for (part, count, blobs, ok) in [
         (0, 2, Some(list(1)), true),
@@ -767,7 +788,7 @@ fn part_lists_and_counts_are_checked() {
         (2, 2, None, false),
         (0, 1, None, false),
     ] {
-        let blob = handmade_as(COMPATIBLE_PARTS, |w| {
+        let blob = handmade_as(format, |w| {
             w.prop_u64("part", part).unwrap();
             w.prop_u64("parts", count).unwrap();
             if let Some(b) = &blobs {
@@ -787,23 +808,21 @@ fn part_lists_and_counts_are_checked() {
                     generation: 1,
                     boot_id: 2,
                 }),
+                super::format(format.as_bytes()).unwrap(),
                 part,
                 &mut Collect::default(),
             )
         };
-        assert_eq!(r.is_ok(), ok, "part {part} of {count}");
+        assert_eq!(r.is_ok(), ok, "{format}: part {part} of {count}");
     }
     let count = u64::from(MAX_PARTS) + 1;
-    let blob = handmade_as(COMPATIBLE_PARTS, |w| {
+    let blob = handmade_as(format, |w| {
         w.prop_u64("part", 0).unwrap();
         w.prop_u64("parts", count).unwrap();
     });
     assert!(decode_first(&blob, &mut Collect::default()).is_err());
-    // v3 without its part properties.
-    let blob = handmade_as(COMPATIBLE_PARTS, |_| {});
-    assert!(decode_first(&blob, &mut Collect::default()).is_err());
     // A subsystem belongs in blob 0.
-    let blob = handmade_as(COMPATIBLE_PARTS, |w| {
+    let blob = handmade_as(format, |w| {
         w.prop_u64("part", 1).unwrap();
         w.prop_u64("parts", 2).unwrap();
         w.begin_node("subsystem@0").unwrap();
@@ -816,7 +835,7 @@ fn part_lists_and_counts_are_checked() {
         boot_id: 2,
     };
     let one = Part { index: 1, count: 2 };
-    assert!(decode_part(&blob, &h, one, &mut Collect::default()).is_err());
+    assert!(decode_part(&blob, &h, FORMAT, one, &mut Collect::default()).is_err());
     // The encoder refuses what the decoder would.
     let mut buf = [0u8; 512];
     let bad = Part { index: 2, count: 2 };
@@ -1079,4 +1098,140 @@ fn a_file_room_counts_its_state() {
         file_room(b"luo-rs,memfd-v3", 0, STATE_MAX + 100),
         file_room(b"luo-rs,memfd-v3", 0, STATE_MAX)
     );
+}
+
+/// Files of `files` in one session "s", as `encode` writes them.
+fn one_session(files: &[FileRecord<'_>]) -> Vec<u8> {
+    let sessions = [SessionRecord {
+        name: name("s"),
+        owner: 0,
+        files,
+    }];
+    let mut buf = vec![0u8; 4096];
+    let n = encode(&H, &sessions, &[], &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// How many times the file nodes of `blob` carry property `prop`.
+fn file_props(blob: &[u8], prop: &[u8]) -> usize {
+    let fdt = Fdt::parse(blob).unwrap();
+    let mut depth = 0;
+    let mut n = 0;
+    for t in fdt.tokens() {
+        match t.unwrap() {
+            Token::Begin { depth: d, .. } => depth = d,
+            Token::Prop { name, .. } if depth == 3 && name == prop => n += 1,
+            Token::Prop { .. } => {}
+            Token::End => depth -= 1,
+        }
+    }
+    n
+}
+
+#[test]
+fn repeated_handlers_and_zero_data_are_left_out() {
+    let file = |compatible: &'static [u8], token, data| FileRecord {
+        compatible,
+        token,
+        data,
+        depends: Depends::NONE,
+        state: &[],
+    };
+    let files = [
+        file(b"luo-rs,a", 1, 0),
+        file(b"luo-rs,a", 2, 5),
+        file(b"luo-rs,b", 3, 0),
+        file(b"luo-rs,b", 4, 0),
+        file(b"luo-rs,a", 5, u64::MAX),
+    ];
+    let blob = one_session(&files);
+    // Where the handler changes: files 1, 3 and 5; data where not 0.
+    assert_eq!(file_props(&blob, b"compatible"), 3);
+    assert_eq!(file_props(&blob, b"data"), 2);
+    let mut c = Collect::default();
+    decode(&blob, &mut c).unwrap();
+    let read: Vec<_> = c.sessions[0].1.iter().cloned().collect();
+    let want: Vec<_> = files
+        .iter()
+        .map(|f| (f.compatible.to_vec(), f.token, f.data))
+        .collect();
+    assert_eq!(read, want);
+    // Every file of a session after the first inherits: a small file
+    // takes about 100 bytes.
+    let many: Vec<_> = (0..100).map(|t| file(b"luo-rs,memfd-v3", t, 0)).collect();
+    let blob = one_session(&many);
+    assert!(blob.len() < 100 * 60, "{} bytes", blob.len());
+}
+
+/// A session "s" of `build`'s files, in `format`.
+fn files_as(format: &str, build: impl FnOnce(&mut FdtWriter<'_>)) -> Vec<u8> {
+    handmade_as(format, |w| {
+        w.begin_node("session@0").unwrap();
+        w.prop_str("session-name", "s").unwrap();
+        build(w);
+        w.end_node().unwrap();
+    })
+}
+
+fn file_node(w: &mut FdtWriter<'_>, i: u64, compatible: Option<&str>, data: Option<u64>) {
+    w.begin_node_at("file", i).unwrap();
+    if let Some(c) = compatible {
+        w.prop_str("compatible", c).unwrap();
+    }
+    w.prop_u64("token", i).unwrap();
+    if let Some(d) = data {
+        w.prop_u64("data", d).unwrap();
+    }
+    w.end_node().unwrap();
+}
+
+#[test]
+fn only_v4_files_inherit_a_handler_and_default_their_data() {
+    // The first file of a session has no handler to inherit.
+    let blob = files_as(COMPATIBLE, |w| file_node(w, 0, None, Some(1)));
+    assert_eq!(
+        decode(&blob, &mut Collect::default()),
+        Err(FdtError::BadValue)
+    );
+    // Nor does the first file of the next session.
+    let blob = handmade_as(COMPATIBLE, |w| {
+        for (i, first) in [(0u64, Some("luo-rs,a")), (1, None)] {
+            w.begin_node_at("session", i).unwrap();
+            w.prop_str("session-name", if i == 0 { "s" } else { "t" })
+                .unwrap();
+            file_node(w, 0, first, None);
+            w.end_node().unwrap();
+        }
+    });
+    assert_eq!(
+        decode(&blob, &mut Collect::default()),
+        Err(FdtError::BadValue)
+    );
+    // Older formats name every handler and carry every data.
+    for format in [COMPATIBLE_V1, COMPATIBLE_V2] {
+        let lean = files_as(format, |w| {
+            file_node(w, 0, Some("luo-rs,a"), Some(1));
+            file_node(w, 1, None, Some(1));
+        });
+        let no_data = files_as(format, |w| file_node(w, 0, Some("luo-rs,a"), None));
+        for blob in [lean, no_data] {
+            assert_eq!(
+                decode(&blob, &mut Collect::default()),
+                Err(FdtError::BadValue),
+                "{format}"
+            );
+        }
+        // And are still read in full.
+        let full = files_as(format, |w| {
+            file_node(w, 0, Some("luo-rs,a"), Some(1));
+            file_node(w, 1, Some("luo-rs,a"), Some(0));
+        });
+        let mut c = Collect::default();
+        decode(&full, &mut c).unwrap();
+        assert_eq!(
+            c.sessions[0].1,
+            vec![(b"luo-rs,a".to_vec(), 0, 1), (b"luo-rs,a".to_vec(), 1, 0)]
+        );
+    }
 }

@@ -66,7 +66,7 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
             index: 1,
             count: parts.count,
         };
-        assert!(luo_handover::decode_part(input, &h, second, &mut check).is_err());
+        assert!(luo_handover::decode_part(input, &h, parts.format, second, &mut check).is_err());
         for i in 0..=parts.count {
             let _ = parts.blob(i);
         }
