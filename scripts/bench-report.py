@@ -35,6 +35,9 @@ SIDES = {"bench-rs": "rs", "bench-c": "c"}
 FIGURES = [
     ("prekexec", "before the jump: PRESERVE_FDs + PREPARE + FREEZE + reboot()"),
     ("preserve", "PRESERVE_FD of the memfd"),
+    ("preserve_migrated", "  pages it migrated to pin them (count)"),
+    ("layout_runs", "  physically contiguous runs per 1000 pages"),
+    ("layout_runs_down", "  steps to the frame below, per 1000 pages"),
     ("preserve_2000", "PRESERVE_FD of 2000 memfds in one session"),
     ("preserve_10000", "PRESERVE_FD of 1000 sessions x 10 memfds"),
     ("preserve_first_1000", "  of which the first 1000 files"),
@@ -58,7 +61,10 @@ FIGURES = [
     ("handover_bytes", "handover bytes per page or file (luo-rs, counted)"),
     ("clock", "guest clock / host clock"),
 ]
-UNSCALED = {"meta_bytes", "handover_bytes", "clock"}
+UNSCALED = {"meta_bytes", "handover_bytes", "clock", "preserve_migrated",
+            "layout_runs", "layout_runs_down"}
+# Counts that describe a run rather than measure a kernel: no ratio.
+NO_RATIO = {"preserve_migrated", "layout_runs", "layout_runs_down"}
 
 
 class Missing(Exception):
@@ -174,7 +180,7 @@ def main():
                 else:
                     cells.append(f"{'-':>7} {'-':>7} {'-':>7}")
             pairs = [sides["rs"][n] / sides["c"][n] for n in sorted(sides.get("rs", {}))
-                     if n in sides.get("c", {}) and sides["c"][n] > 0]
+                     if n in sides.get("c", {}) and sides["c"][n] > 0 and key not in NO_RATIO]
             tail = ""
             if pairs:
                 row["pair_ratios"] = pairs

@@ -29,8 +29,9 @@
  * "Starting new kernel" and banner lines they give what happens inside
  * reboot() and across the jump on the host's clock, and the rate of the
  * guest's clock against the host's. With luotest.profile=1 the function
- * profiler runs around stage 2's RETRIEVEs (and the first read) and its
- * top entries are printed ("bench-profile:").
+ * profiler runs around stage 2's RETRIEVEs (and the first read), with
+ * luotest.profile=preserve around stage 1's PRESERVE_FD of the big memfd,
+ * and its top entries are printed ("bench-profile:").
  */
 #include "memfd_util.h"
 #include <stdbool.h>
@@ -98,6 +99,66 @@ static bool page_ok(const uint64_t *page, uint64_t f, uint64_t p)
 static long long used_bytes(void)
 {
 	return -luo_meminfo_kb("MemFree") * 1024;
+}
+
+/* A counter of /proc/vmstat, or -1. */
+static long long vmstat(const char *name)
+{
+	static char buf[16384];
+	size_t len = strlen(name);
+	char *line;
+
+	if (luo_read_all("/proc/vmstat", buf, sizeof(buf)) < 0)
+		return -1;
+	for (line = buf; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+		if (!strncmp(line, name, len) && line[len] == ' ')
+			return atoll(line + len + 1);
+	return -1;
+}
+
+/*
+ * How the page allocator laid out the n pages mapped at map, per 1000
+ * pages present: runs of pages whose frames go up one by one (1000: every
+ * page alone), and steps to the frame just below (the page allocator often
+ * hands pages out downwards). The layout differs from boot to boot; luo-rs
+ * hands over a run per ascending run, so its folio list and the work per
+ * run depend on it.
+ */
+static void report_layout(const char *name, const void *map, long long n)
+{
+	static uint64_t e[512];
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t prev = 0;
+	long long present = 0, runs = 0, down = 0;
+
+	if (fd < 0)
+		die("pagemap", errno);
+	for (long long p = 0; p < n; p += 512) {
+		long long k = n - p < 512 ? n - p : 512;
+		off_t off = ((uintptr_t)map / PG + p) * 8;
+
+		if (pread(fd, e, k * 8, off) != k * 8)
+			die("pagemap read", errno);
+		for (long long i = 0; i < k; i++) {
+			uint64_t pfn = e[i] & ((1ULL << 55) - 1);
+
+			if (!(e[i] >> 63)) {
+				prev = 0;
+				continue;
+			}
+			if (!pfn)
+				die("pagemap: no frame numbers (not root?)", EPERM);
+			present++;
+			if (!prev || pfn != prev + 1)
+				runs++;
+			if (prev && pfn == prev - 1)
+				down++;
+			prev = pfn;
+		}
+	}
+	close(fd);
+	report(name, present ? 1000.0 * runs / present : 0);
+	printf("bench: %s_down %.2f\n", name, present ? 1000.0 * down / present : 0);
 }
 
 /* luo-rs, unless luotest.prepare=0: PREPARE and FREEZE are sent. */
@@ -205,13 +266,16 @@ static void freeze_and_kexec(int dev, long long used0, long long data, long long
 
 #define TRACING "/sys/kernel/debug/tracing/"
 
-/* luotest.profile=1: the kernel's function profiler runs around what is
- * measured (the timed figures are then not comparable). */
+/* luotest.profile=WHAT: the kernel's function profiler runs around what is
+ * measured there (the timed figures are then not comparable): "1" for
+ * stage 2's RETRIEVEs, "preserve" for stage 1's PRESERVE_FD. */
+static const char *profiled = "1";
+
 static bool profiling(void)
 {
 	const char *p = luo_arg("profile");
 
-	return p && !strcmp(p, "1");
+	return p && !strcmp(p, profiled);
 }
 
 static void profile_start(void)
@@ -252,7 +316,7 @@ static long long big_size(void)
 
 static void big_stage1(int dev)
 {
-	long long size = big_size(), pages = size / PG, used0, data0;
+	long long size = big_size(), pages = size / PG, used0, data0, migrated0;
 	int s = luo_create_session(dev, "bench-big"), fd = luo_memfd("big", size), err;
 	uint64_t *map;
 	double t0;
@@ -265,14 +329,23 @@ static void big_stage1(int dev)
 	for (long long p = 0; p < pages; p++)
 		if (p % 100 != 50)
 			fill_page(map + p * (PG / 8), 0, p);
+	report_layout("layout_runs", map, pages);
 	begin();
 	data0 = luo_fd_bytes(fd);
 	used0 = used_bytes();
 
+	migrated0 = vmstat("pgmigrate_success");
+	profiled = "preserve";
+	profile_start();
 	t0 = now();
 	if ((err = luo_preserve(s, fd, 1)))
 		die("PRESERVE_FD", err);
 	report("preserve", now() - t0);
+	profile_stop();
+	profiled = "1";
+	/* Pinning moves what lies in memory only movable pages may keep
+	 * (KHO's scratch areas are CMA): pages copied, not just pinned. */
+	report("preserve_migrated", vmstat("pgmigrate_success") - migrated0);
 	prepare(dev);
 	/* The guest still runs: 1% of the pages appear in holes. */
 	for (long long p = 50; p < pages; p += 100)
