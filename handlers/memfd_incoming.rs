@@ -25,7 +25,7 @@
 use crate::gmem::NewGuestMemfd;
 use crate::handlers::memfd_format::{
     self, FolioCheck, FormatError, Header, Kind, Run, StateRuns, HEADER_LEN, HEADER_PAGE,
-    VERSION_1, VERSION_3,
+    PAGE_SIZE, VERSION_1, VERSION_3,
 };
 use crate::kho::{self, IncomingBlob, RestoredFolio, RestoredWords};
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
@@ -129,46 +129,102 @@ type Entry = (u64, u64, Option<u32>);
 
 impl List {
     /// The list's word pairs: folios (version 1) or runs (2 and 3).
-    fn pairs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        let (words, inline, n, state) = match self {
-            List::Empty => (None, &[][..], 0, &[][..]),
-            List::Pairs(w) | List::Runs(w) => (Some(w), &[][..], 0, &[][..]),
-            List::InlineRuns(page, n) => (
-                None,
-                page.as_slice().get(HEADER_LEN..).unwrap_or(&[]),
-                *n,
-                &[][..],
+    fn pairs(&self) -> ListPairs<'_> {
+        match self {
+            List::Empty => ListPairs::Slice([].iter()),
+            List::Pairs(w) | List::Runs(w) => ListPairs::Words(w.pairs()),
+            List::InlineRuns(page, n) => ListPairs::Bytes(
+                page.as_slice()
+                    .get(HEADER_LEN..)
+                    .unwrap_or(&[])
+                    .chunks_exact(16)
+                    .take(*n),
             ),
-            List::StateRuns(runs) => (None, &[][..], 0, runs.pairs()),
-        };
-        let inline = inline.chunks_exact(16).take(n).map(|run| {
-            let mut a = [0u8; 8];
-            let mut b = [0u8; 8];
-            a.copy_from_slice(&run[..8]);
-            b.copy_from_slice(&run[8..]);
-            (u64::from_le_bytes(a), u64::from_le_bytes(b))
-        });
-        let state = state.iter().map(|&[a, b]| (a, b));
-        let words = words.into_iter().flat_map(|w| w.pairs());
-        Iterator::chain(Iterator::chain(words, inline), state)
+            List::StateRuns(runs) => ListPairs::Slice(runs.pairs().iter()),
+        }
     }
 
     /// Every folio it names, in order, for a file of `pages` pages; a run
     /// that cannot be read is an error in its place.
-    fn entries(&self, pages: u64) -> impl Iterator<Item = Result<Entry, FormatError>> + '_ {
-        let runs = !matches!(self, List::Pairs(_) | List::Empty);
-        self.pairs().flat_map(move |(a, b)| {
-            let (one, run) = match (runs, Run::decode([a, b], pages)) {
-                (false, _) => (Some(Ok((a, b, None))), None),
-                (true, Ok(run)) => (None, Some(run)),
-                (true, Err(e)) => (Some(Err(e)), None),
-            };
-            let folios = run.into_iter().flat_map(|run| {
-                run.folios()
-                    .map(move |(phys, index)| Ok((phys, index, Some(run.order))))
-            });
-            Iterator::chain(one.into_iter(), folios)
-        })
+    fn entries(&self, pages: u64) -> Entries<'_> {
+        Entries {
+            pairs: self.pairs(),
+            runs: !matches!(self, List::Pairs(_) | List::Empty),
+            pages,
+            run: None,
+        }
+    }
+}
+
+/// The word pairs of a [`List`], whichever its form. A memfd's list is
+/// read three times in a RETRIEVE_FD, a pair per run: one `match`, not a
+/// chain of adapters per pair.
+enum ListPairs<'a> {
+    Words(kho::Pairs<'a>),
+    Bytes(core::iter::Take<core::slice::ChunksExact<'a, u8>>),
+    Slice(core::slice::Iter<'a, [u64; 2]>),
+}
+
+impl Iterator for ListPairs<'_> {
+    type Item = (u64, u64);
+
+    fn next(&mut self) -> Option<(u64, u64)> {
+        match self {
+            ListPairs::Words(words) => words.next(),
+            ListPairs::Bytes(bytes) => bytes.next().map(|run| {
+                let (a, b) = run.split_at(8);
+                let word = |w: &[u8]| {
+                    let mut le = [0u8; 8];
+                    le.copy_from_slice(w);
+                    u64::from_le_bytes(le)
+                };
+                (word(a), word(b))
+            }),
+            ListPairs::Slice(words) => words.next().map(|&[a, b]| (a, b)),
+        }
+    }
+}
+
+/// The folios of a [`List`] ([`List::entries`]): the run being read is
+/// kept, and each folio of it costs an addition.
+struct Entries<'a> {
+    pairs: ListPairs<'a>,
+    /// Pairs are runs (versions 2 and 3), not single folios (version 1).
+    runs: bool,
+    /// Pages of the file, which every run must start inside.
+    pages: u64,
+    /// What is left of the run being read: its next folio and how many.
+    run: Option<Run>,
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<Entry, FormatError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(run) = self.run.as_mut() {
+                if run.count > 0 {
+                    let entry = (run.phys, run.index, Some(run.order));
+                    // A decoded run's order is at most 31 and its last
+                    // folio addressable; past the last folio the values
+                    // are never used, so they may wrap.
+                    let pages = 1u64 << run.order;
+                    run.count -= 1;
+                    run.phys = run.phys.wrapping_add(pages.wrapping_mul(PAGE_SIZE));
+                    run.index = run.index.wrapping_add(pages);
+                    return Some(Ok(entry));
+                }
+                self.run = None;
+            }
+            let (a, b) = self.pairs.next()?;
+            if !self.runs {
+                return Some(Ok((a, b, None)));
+            }
+            match Run::decode([a, b], self.pages) {
+                Ok(run) => self.run = Some(run),
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }
 
@@ -454,11 +510,16 @@ fn insert_each(
 }
 
 /// The folios `list` names, in order, for a file of `pages` pages.
-fn entries(
-    list: &Option<List>,
-    pages: u64,
-) -> impl Iterator<Item = Result<Entry, FormatError>> + '_ {
-    list.iter().flat_map(move |l| l.entries(pages))
+fn entries(list: &Option<List>, pages: u64) -> Entries<'_> {
+    match list {
+        Some(list) => list.entries(pages),
+        None => Entries {
+            pairs: ListPairs::Slice([].iter()),
+            runs: false,
+            pages,
+            run: None,
+        },
+    }
 }
 
 /// Restores and frees every folio of `list` from entry `from` on; an entry
