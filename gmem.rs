@@ -162,6 +162,7 @@ impl FolioFile for GuestMemfd {
                 // the pin is handed over here.
                 let pin = unsafe { PinnedFolio::from_raw(p) };
                 if result.is_ok() {
+                    pin.settle();
                     result = f(pin);
                 }
             }

@@ -125,15 +125,6 @@ bool luo_memfd_next_run(struct file *file, pgoff_t *start, pgoff_t end, pgoff_t 
 	return true;
 }
 
-long luo_memfd_pin(struct file *file, pgoff_t start, pgoff_t end, loff_t size,
-		   struct folio **folios, unsigned int max)
-{
-	loff_t last = min_t(loff_t, (loff_t)end << PAGE_SHIFT, size) - 1;
-	pgoff_t offset;
-
-	return memfd_pin_folios(file, (loff_t)start << PAGE_SHIFT, last, folios, max, &offset);
-}
-
 void luo_memfd_settle(struct folio *folio)
 {
 	folio_lock(folio);
@@ -146,19 +137,38 @@ void luo_memfd_settle(struct folio *folio)
 	folio_unlock(folio);
 }
 
-pgoff_t luo_folio_index(struct folio *folio)
+void luo_folio_describe(struct folio *folio, struct luo_pinned_folio *out)
 {
-	return folio->index;
+	out->folio = folio;
+	out->phys = PFN_PHYS(folio_pfn(folio));
+	out->index = folio->index;
+	out->nr_pages = folio_nr_pages(folio);
+}
+
+/*
+ * One call per batch rather than one per folio and field: PRESERVE_FD of
+ * a VM's memory pins hundreds of thousands of folios.
+ */
+long luo_memfd_pin(struct file *file, pgoff_t start, pgoff_t end, loff_t size,
+		   struct luo_pinned_folio *out, unsigned int max)
+{
+	loff_t last = min_t(loff_t, (loff_t)end << PAGE_SHIFT, size) - 1;
+	struct folio *folios[LUO_MEMFD_PIN_MAX];
+	pgoff_t offset;
+	long i, n;
+
+	n = memfd_pin_folios(file, (loff_t)start << PAGE_SHIFT, last, folios,
+			     min_t(unsigned int, max, LUO_MEMFD_PIN_MAX), &offset);
+	for (i = 0; i < n; i++) {
+		luo_memfd_settle(folios[i]);
+		luo_folio_describe(folios[i], &out[i]);
+	}
+	return n;
 }
 
 unsigned long luo_folio_nr_pages(struct folio *folio)
 {
 	return folio_nr_pages(folio);
-}
-
-phys_addr_t luo_folio_phys(struct folio *folio)
-{
-	return PFN_PHYS(folio_pfn(folio));
 }
 
 void luo_folio_unpin(struct folio *folio)

@@ -127,8 +127,14 @@ impl FolioFile for Memfd {
         end: u64,
         mut f: impl FnMut(PinnedFolio) -> Result,
     ) -> Result {
-        const BATCH: usize = 64;
-        let mut folios = [core::ptr::null_mut::<bindings::folio>(); BATCH];
+        const BATCH: usize = bindings::LUO_MEMFD_PIN_MAX as usize;
+        let none = bindings::luo_pinned_folio {
+            folio: core::ptr::null_mut(),
+            phys: 0,
+            index: 0,
+            nr_pages: 0,
+        };
+        let mut pinned = [none; BATCH];
         let mut start = from as kernel::ffi::c_ulong;
         let end = end as kernel::ffi::c_ulong;
         let mut run_end: kernel::ffi::c_ulong = 0;
@@ -140,14 +146,14 @@ impl FolioFile for Memfd {
                 let max = (run_end - start).min(BATCH as kernel::ffi::c_ulong) as u32;
                 // SAFETY: the file is a valid memfd whose size is `size`
                 // (frozen), `[start, run_end)` lies inside it, and
-                // `folios` has room for `max` pointers.
+                // `pinned` has room for `max` entries.
                 let n = unsafe {
                     bindings::luo_memfd_pin(
                         self.0.as_ptr(),
                         start,
                         run_end,
                         size as bindings::loff_t,
-                        folios.as_mut_ptr(),
+                        pinned.as_mut_ptr(),
                         max,
                     )
                 };
@@ -160,13 +166,11 @@ impl FolioFile for Memfd {
                 if n == 0 {
                     return Err(EIO);
                 }
-                let mut pinned = folios[..n].iter().map(|&p| {
-                    // INVARIANT: `luo_memfd_pin` pinned each folio it returned.
-                    NonNull::new(p).map(PinnedFolio)
-                });
                 let mut result = Ok(());
-                for p in pinned.by_ref() {
-                    match p {
+                for entry in &pinned[..n] {
+                    // SAFETY: `luo_memfd_pin` pinned the folio of each entry
+                    // it filled, described it, and hands the pin over here.
+                    match unsafe { PinnedFolio::from_entry(entry) } {
                         Some(p) => {
                             start = start.max((p.index() + p.nr_pages()) as kernel::ffi::c_ulong);
                             if result.is_ok() {
@@ -198,11 +202,19 @@ impl FolioFile for Memfd {
 }
 
 /// A folio of a memfd or guest_memfd, pinned (it can neither move nor
-/// leave the file).
+/// leave the file), with where it is, read once when it was pinned.
 ///
-/// Invariant: `self.0` is a folio pinned as `FOLL_PIN` pins (by
-/// `luo_memfd_pin` or `luo_gmem_pin`); the pin is this object's.
-pub(crate) struct PinnedFolio(NonNull<bindings::folio>);
+/// # Invariants
+///
+/// `folio` is a folio pinned as `FOLL_PIN` pins (by `luo_memfd_pin` or
+/// `luo_gmem_pin`); the pin is this object's. `phys`, `index` and
+/// `nr_pages` are the folio's, which a pinned folio keeps.
+pub(crate) struct PinnedFolio {
+    folio: NonNull<bindings::folio>,
+    phys: u64,
+    index: u64,
+    nr_pages: u64,
+}
 
 // SAFETY: a pin may be dropped from any thread.
 unsafe impl Send for PinnedFolio {}
@@ -210,6 +222,24 @@ unsafe impl Send for PinnedFolio {}
 unsafe impl Sync for PinnedFolio {}
 
 impl PinnedFolio {
+    /// Takes over the pin on the folio `entry` describes; `None` if it
+    /// names none.
+    ///
+    /// # Safety
+    ///
+    /// `entry` was filled by `luo_memfd_pin` or `luo_folio_describe` for a
+    /// folio pinned as `FOLL_PIN` pins, and the caller gives that pin up.
+    unsafe fn from_entry(entry: &bindings::luo_pinned_folio) -> Option<Self> {
+        // INVARIANT: pinned, the pin is ours and the fields are the
+        // folio's (safety requirement).
+        Some(Self {
+            folio: NonNull::new(entry.folio)?,
+            phys: entry.phys,
+            index: entry.index,
+            nr_pages: entry.nr_pages,
+        })
+    }
+
     /// Takes over the pin on `folio` (for the guest_memfd handler).
     ///
     /// # Safety
@@ -218,31 +248,43 @@ impl PinnedFolio {
     /// up.
     #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
     pub(crate) unsafe fn from_raw(folio: NonNull<bindings::folio>) -> Self {
-        // INVARIANT: pinned, and the pin is ours (safety requirement).
-        Self(folio)
+        let mut entry = bindings::luo_pinned_folio {
+            folio: core::ptr::null_mut(),
+            phys: 0,
+            index: 0,
+            nr_pages: 0,
+        };
+        // SAFETY: the folio is pinned (safety requirement), so it stays
+        // allocated; `entry` is writable.
+        unsafe { bindings::luo_folio_describe(folio.as_ptr(), &mut entry) };
+        // INVARIANT: pinned, the pin is ours (safety requirement), and
+        // the fields were just read from it.
+        Self {
+            folio,
+            phys: entry.phys,
+            index: entry.index,
+            nr_pages: entry.nr_pages,
+        }
     }
 
     /// The raw folio, for KHO.
     pub(crate) fn as_ptr(&self) -> *mut bindings::folio {
-        self.0.as_ptr()
+        self.folio.as_ptr()
     }
 
     /// Page index of its first page in the file.
     pub(crate) fn index(&self) -> u64 {
-        // SAFETY: the folio is pinned in the file: its index is stable.
-        unsafe { bindings::luo_folio_index(self.0.as_ptr()) as u64 }
+        self.index
     }
 
     /// Pages it spans.
     pub(crate) fn nr_pages(&self) -> u64 {
-        // SAFETY: the folio is pinned: its size is stable.
-        unsafe { bindings::luo_folio_nr_pages(self.0.as_ptr()) as u64 }
+        self.nr_pages
     }
 
     /// Physical address of its first page.
     pub(crate) fn phys(&self) -> u64 {
-        // SAFETY: the folio is pinned: it does not move.
-        unsafe { bindings::luo_folio_phys(self.0.as_ptr()) }
+        self.phys
     }
 
     /// Keeps the pin: whoever took the folio's address now owns it and
@@ -252,17 +294,18 @@ impl PinnedFolio {
     }
 
     /// Makes it handover-ready: a folio never written (fallocated) is
-    /// zeroed and marked uptodate.
+    /// zeroed and marked uptodate. `luo_memfd_pin` does it for a memfd's.
+    #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
     pub(crate) fn settle(&self) {
         // SAFETY: the folio is pinned; the helper takes the folio lock.
-        unsafe { bindings::luo_memfd_settle(self.0.as_ptr()) }
+        unsafe { bindings::luo_memfd_settle(self.folio.as_ptr()) }
     }
 }
 
 impl Drop for PinnedFolio {
     fn drop(&mut self) {
         // SAFETY: by the type invariant we own one pin.
-        unsafe { bindings::luo_folio_unpin(self.0.as_ptr()) }
+        unsafe { bindings::luo_folio_unpin(self.folio.as_ptr()) }
     }
 }
 

@@ -148,8 +148,9 @@ pub(crate) trait FolioFile: Send {
     /// Copies the file's name into `buf`; returns its length (capped).
     fn name(&self, buf: &mut [u8]) -> usize;
     /// Pins every folio present in pages `[from, end)` of the file (`size`
-    /// bytes, frozen), in index order, and gives each to `f`. Holes are
-    /// skipped, not filled. Stops at the first error.
+    /// bytes, frozen), in index order, and gives each to `f`
+    /// handover-ready (zeroed and uptodate if it was never written). Holes
+    /// are skipped, not filled. Stops at the first error.
     fn pin_present(
         &self,
         size: u64,
@@ -298,7 +299,6 @@ impl<F: FolioFile> PreservedFolios<F> {
                             // Held already (cannot happen: it lies in a hole).
                             return Ok(());
                         }
-                        pin.settle();
                         added.push(pin)
                     })?;
             }

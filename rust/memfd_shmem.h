@@ -41,17 +41,33 @@ unsigned long luo_memfd_nr_entries(struct file *file);
  */
 bool luo_memfd_next_run(struct file *file, pgoff_t *start, pgoff_t end, pgoff_t *run_end);
 /*
+ * A pinned folio and what luo-rs records of it, read once when it is
+ * pinned (a pinned folio neither moves nor changes its index or size).
+ */
+struct luo_pinned_folio {
+	struct folio *folio;
+	u64 phys;
+	u64 index;
+	u64 nr_pages;
+};
+
+/* Most folios luo_memfd_pin() pins in one call. */
+#define LUO_MEMFD_PIN_MAX 64
+
+/*
  * Pins (FOLL_PIN, migrating them out of movable/CMA memory) up to max
- * folios of [start, end) of a file of size bytes; returns the count or
- * -errno. Holes in the range would be filled: pass present runs only.
+ * (at most LUO_MEMFD_PIN_MAX) folios of [start, end) of a file of size
+ * bytes, makes each handover-ready (luo_memfd_settle()) and describes it
+ * in out; returns the count or -errno. Holes in the range would be
+ * filled: pass present runs only.
  */
 long luo_memfd_pin(struct file *file, pgoff_t start, pgoff_t end, loff_t size,
-		   struct folio **folios, unsigned int max);
+		   struct luo_pinned_folio *out, unsigned int max);
+/* Describes a folio pinned by another way (guest_memfd's). */
+void luo_folio_describe(struct folio *folio, struct luo_pinned_folio *out);
 /* Makes a pinned folio handover-ready: zeroed and uptodate if it was not. */
 void luo_memfd_settle(struct folio *folio);
-pgoff_t luo_folio_index(struct folio *folio);
 unsigned long luo_folio_nr_pages(struct folio *folio);
-phys_addr_t luo_folio_phys(struct folio *folio);
 /* Drops a pin taken by luo_memfd_pin(). */
 void luo_folio_unpin(struct folio *folio);
 /* A new, empty memfd named name (the dentry name) of size bytes. */
