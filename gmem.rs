@@ -11,7 +11,7 @@
 //! new kernel, bound to the retrieved VM, from folios KHO restored.
 
 use crate::handlers::memfd::{FolioFile, Mutable, Records};
-use crate::handlers::memfd_format::Kind;
+use crate::handlers::memfd_format::{Kind, Runs};
 use crate::kho::RestoredFolio;
 use crate::kvm::Vm;
 use crate::shmem::PinnedFolio;
@@ -76,6 +76,8 @@ impl FolioFile for GuestMemfd {
     const KIND: Kind = Kind::GuestMemfd;
     // One per VM, and large: a page is nothing beside it.
     const RECORDS: Records = Records::Page;
+    // `luo-rs,guest-memfd-v1` (no run goes down).
+    const RUNS: Runs = Runs::Ascending;
 
     fn inode_id(&self) -> usize {
         // SAFETY: the file is valid; `f_inode` is set for its lifetime.

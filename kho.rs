@@ -9,7 +9,7 @@
 //! [`PreservedWords`] / [`RestoredWords`] an array of any length. This is
 //! the only module that calls the KHO C API.
 
-use crate::handlers::memfd_format::Run;
+use crate::handlers::memfd_format::{Run, Runs};
 use crate::shmem::PinnedFolio;
 use core::ptr::NonNull;
 use kernel::{alloc::VVec, bindings, error::from_err_ptr, page::PAGE_SIZE, prelude::*, str::CStr};
@@ -280,15 +280,18 @@ fn restore_folio_with(phys: u64, held: &mut Restoring) -> Result<NonNull<binding
 pub(crate) struct PreservedRuns {
     runs: KVVec<[u64; 2]>,
     pages: u64,
+    /// The runs the handler's format has.
+    kind: Runs,
 }
 
 impl PreservedRuns {
-    /// None yet.
-    pub(crate) fn new() -> Self {
+    /// None yet; runs will be of `kind`.
+    pub(crate) fn new(kind: Runs) -> Self {
         // INVARIANT: no run.
         Self {
             runs: KVVec::new(),
             pages: 0,
+            kind,
         }
     }
 
@@ -334,7 +337,7 @@ impl PreservedRuns {
         pin.keep();
         self.pages += 1 << order;
         if let (Some(mut run), Some(words)) = (last, self.runs.last_mut()) {
-            if run.extend(phys, index, order) {
+            if run.extend(phys, index, order, self.kind) {
                 *words = run.encode();
                 return Ok(());
             }

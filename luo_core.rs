@@ -979,6 +979,7 @@ impl kernel::InPlaceModule for LiveUpdate {
             &handlers::memfd::HANDLER as &'static dyn luo_file::FileHandler,
             &handlers::memfd::V1_READER,
             &handlers::memfd::V2_READER,
+            &handlers::memfd::V3_READER,
         ] {
             if let Err(e) = luo_file::register(handler) {
                 pr_err!("cannot register a memfd handler: {:?}\n", e);

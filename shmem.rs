@@ -9,7 +9,7 @@
 //! folios KHO restored.
 
 use crate::handlers::memfd::{FolioFile, Mutable, Records};
-use crate::handlers::memfd_format::Kind;
+use crate::handlers::memfd_format::{Kind, Runs};
 use crate::kho::RestoredFolio;
 use core::ptr::NonNull;
 use kernel::{bindings, error::from_err_ptr, fs::File, prelude::*, sync::aref::ARef};
@@ -62,6 +62,7 @@ impl Memfd {
 impl FolioFile for Memfd {
     const KIND: Kind = Kind::Memfd;
     const RECORDS: Records = Records::StateOrPage;
+    const RUNS: Runs = Runs::EitherWay;
 
     /// Identifies the memfd itself (its inode), whichever file refers to it.
     fn inode_id(&self) -> usize {

@@ -32,7 +32,7 @@
 use crate::gmem::GuestMemfd;
 use crate::handlers::kvm_vm;
 use crate::handlers::memfd;
-use crate::handlers::memfd_format::{self, Kind};
+use crate::handlers::memfd_format::{self, Kind, Runs};
 use crate::handlers::memfd_incoming::{self, Format};
 use crate::kvm::Vm;
 use crate::luo_file::{Dependency, FileHandler, HandedOver, Preserved};
@@ -42,6 +42,7 @@ use kernel::{bindings, fs::File, prelude::*, str::CStr, sync::aref::ARef};
 const FORMAT: Format = Format {
     kind: Kind::GuestMemfd,
     version: memfd_format::VERSION,
+    runs: Runs::Ascending,
 };
 
 /// The guest_memfd handler.

@@ -60,8 +60,8 @@
 //! steps on a guest_memfd: what they need of a file is [`FolioFile`].
 
 use crate::handlers::memfd_format::{
-    self, FormatError, Header, Kind, HEADER_LEN, HEADER_PAGE, INLINE_RUNS, LIST_DESC_LEN, NAME_MAX,
-    STATE_FIXED, STATE_RUNS, VERSION_3,
+    self, FormatError, Header, Kind, Runs, HEADER_LEN, HEADER_PAGE, INLINE_RUNS, LIST_DESC_LEN,
+    NAME_MAX, STATE_FIXED, STATE_RUNS, VERSION_3,
 };
 use crate::handlers::memfd_incoming::{self, Format};
 use crate::key_set::KeySet;
@@ -126,6 +126,8 @@ pub(crate) trait FolioFile: Send {
     /// Where its record may go: with [`Records::StateOrPage`] in the
     /// handover's state when the folio list is short.
     const RECORDS: Records;
+    /// The runs its folio list may have, as its handler's format says.
+    const RUNS: Runs;
     /// Identifies the file's memory (its inode), whichever file refers
     /// to it.
     fn inode_id(&self) -> usize;
@@ -167,23 +169,35 @@ pub(crate) fn init() {
     memfd_incoming::init();
 }
 
-/// The records [`MemfdHandler`] writes: version 3 in the handover's
-/// state, or version 2 in a page.
+/// The records [`MemfdHandler`] writes (`luo-rs,memfd-v4`): version 3 in
+/// the handover's state, or version 2 in a page, with runs that may go
+/// down.
 const MEMFD: Format = Format {
     kind: Kind::Memfd,
     version: VERSION_3,
+    runs: Runs::EitherWay,
 };
 
 /// The records [`V1_READER`] reads.
 const MEMFD_V1: Format = Format {
     kind: Kind::Memfd,
     version: memfd_format::VERSION_1,
+    runs: Runs::Ascending,
 };
 
 /// The records [`V2_READER`] reads.
 const MEMFD_V2: Format = Format {
     kind: Kind::Memfd,
     version: memfd_format::VERSION,
+    runs: Runs::Ascending,
+};
+
+/// The records [`V3_READER`] reads: as [`MEMFD`]'s, with runs going up
+/// only.
+const MEMFD_V3: Format = Format {
+    kind: Kind::Memfd,
+    version: VERSION_3,
+    runs: Runs::Ascending,
 };
 
 /// Where a [`FolioFile`]'s records go.
@@ -282,7 +296,7 @@ impl<F: FolioFile> PreservedFolios<F> {
         if self.file.nr_entries() == self.folios.pages() {
             return Ok(());
         }
-        let mut added = PreservedRuns::new();
+        let mut added = PreservedRuns::new(F::RUNS);
         let end = memfd_format::pages(self.size);
         let held = &self.folios;
         let mut gap_start = 0;
@@ -489,7 +503,7 @@ pub(crate) fn preserve_folios<F: FolioFile + 'static>(
     // claim and charge.
     let mut preserved = KBox::new(
         PreservedFolios {
-            folios: PreservedRuns::new(),
+            folios: PreservedRuns::new(F::RUNS),
             list: None,
             changed: true,
             record: None,
@@ -528,7 +542,7 @@ pub(crate) fn preserve_folios<F: FolioFile + 'static>(
 
 impl FileHandler for MemfdHandler {
     fn compatible(&self) -> &'static CStr {
-        c"luo-rs,memfd-v3"
+        c"luo-rs,memfd-v4"
     }
 
     fn can_preserve(&self, file: &File) -> bool {
@@ -583,6 +597,13 @@ pub(crate) static V1_READER: MemfdReader = MemfdReader {
 pub(crate) static V2_READER: MemfdReader = MemfdReader {
     compatible: c"luo-rs,memfd-v2",
     format: MEMFD_V2,
+};
+
+/// Reads the memfds of builds from before runs could go down
+/// (`luo-rs,memfd-v3`); registered at luo-rs's init.
+pub(crate) static V3_READER: MemfdReader = MemfdReader {
+    compatible: c"luo-rs,memfd-v3",
+    format: MEMFD_V3,
 };
 
 impl FileHandler for MemfdReader {

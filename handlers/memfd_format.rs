@@ -28,8 +28,10 @@
 //!
 //! Version 2's folio list is made of [`Run`]s, two `u64` each: folios of
 //! one size that follow each other both in the file and in physical
-//! memory, in index order. Memory written in order is mostly such runs
-//! (the page allocator hands out neighbours), so a 1 GiB memfd takes a few
+//! memory, in index order; with `luo-rs,memfd-v4` ([`Runs::EitherWay`])
+//! a run may go down in memory as well as up. Memory written in order is
+//! mostly such runs (the page allocator hands out neighbours, often from
+//! high addresses down), so a 1 GiB memfd takes a few
 //! KiB of list, not 4 MiB; scattered folios cost 16 bytes each, as in
 //! version 1 (and as much again in the old kernel, which keeps the runs). Up to
 //! [`INLINE_RUNS`] runs are kept in the header page itself (then a small
@@ -115,12 +117,15 @@ pub(crate) const INLINE_RUNS: usize = (HEADER_PAGE - HEADER_LEN) / 16;
 pub(crate) const SIZE_MAX: u64 = i64::MAX as u64;
 
 /// Folios of one order, `count` of them, that follow each other in the
-/// file from page `index` and in physical memory from `phys`.
+/// file from page `index` and in physical memory from `phys`, going up or
+/// (where the format allows it, [`Runs::EitherWay`]) down.
 ///
 /// Encoded as two words: `phys | order` (a folio's address is aligned to
 /// its size, at least a page, so the low 12 bits are free; they hold the
-/// order, at most [`ORDER_MAX`]), and `index | (count - 1) << 52` (page
-/// indexes of the largest file fit in 51 bits).
+/// order, at most [`ORDER_MAX`], and bit 11 for a run going down), and
+/// `index | (count - 1) << 52` (page indexes of the largest file fit in
+/// 51 bits). `phys` is the address of the run's first folio, the one at
+/// `index`, in both directions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Run {
     pub(crate) phys: u64,
@@ -128,12 +133,36 @@ pub(crate) struct Run {
     /// Every folio spans `1 << order` pages.
     pub(crate) order: u32,
     pub(crate) count: u64,
+    /// Where the next folio of the file lies in physical memory.
+    pub(crate) dir: Direction,
+}
+
+/// Which way a [`Run`]'s folios go in physical memory, in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Each folio right after the one before it.
+    Up,
+    /// Each folio right below the one before it: the page allocator often
+    /// hands out pages from high addresses down.
+    Down,
+}
+
+/// The runs a format has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runs {
+    /// Going up only: `luo-rs,memfd-v2`, `luo-rs,memfd-v3` and
+    /// `luo-rs,guest-memfd-v1`.
+    Ascending,
+    /// Going up or down: `luo-rs,memfd-v4`.
+    EitherWay,
 }
 
 /// Bits of a run's second word that hold the index.
 const INDEX_BITS: u32 = 52;
 /// Bits of a run's first word below the address.
 const ORDER_MASK: u64 = 0xfff;
+/// The bit of a run's first word that says it goes down.
+const DOWN: u64 = 0x800;
 /// Highest folio order a run may name (KHO's own limit is lower).
 const ORDER_MAX: u32 = 31;
 
@@ -148,6 +177,7 @@ impl Run {
             index,
             order,
             count: 1,
+            dir: Direction::Up,
         }
     }
 
@@ -161,13 +191,30 @@ impl Run {
         self.index + self.pages()
     }
 
+    /// Bytes of one of its folios.
+    fn folio_size(&self) -> u64 {
+        PAGE_SIZE << self.order
+    }
+
     /// Adds the folio at `phys` of `1 << order` pages at `index` if it
-    /// continues the run; whether it did.
-    pub(crate) fn extend(&mut self, phys: u64, index: u64, order: u32) -> bool {
-        let continues = order == self.order
-            && self.count < Self::COUNT_MAX
-            && index == self.end()
-            && phys == self.phys + (self.pages() * PAGE_SIZE);
+    /// continues the run, in a direction `runs` allows; whether it did. A
+    /// run of one folio goes down if the second is right below it.
+    pub(crate) fn extend(&mut self, phys: u64, index: u64, order: u32, runs: Runs) -> bool {
+        if order != self.order || self.count >= Self::COUNT_MAX || index != self.end() {
+            return false;
+        }
+        let span = self.count * self.folio_size();
+        let up = self.phys.checked_add(span) == Some(phys);
+        let down = self.phys.checked_sub(span) == Some(phys);
+        let continues = match self.dir {
+            Direction::Up if up => true,
+            Direction::Up if down && self.count == 1 && runs == Runs::EitherWay => {
+                self.dir = Direction::Down;
+                true
+            }
+            Direction::Down => down,
+            Direction::Up => false,
+        };
         if continues {
             self.count += 1;
         }
@@ -176,8 +223,12 @@ impl Run {
 
     /// The two words it is handed over as.
     pub(crate) fn encode(&self) -> [u64; 2] {
+        let down = match self.dir {
+            Direction::Up => 0,
+            Direction::Down => DOWN,
+        };
         [
-            self.phys | u64::from(self.order),
+            self.phys | down | u64::from(self.order),
             self.index | ((self.count - 1) << INDEX_BITS),
         ]
     }
@@ -188,16 +239,22 @@ impl Run {
         Run {
             phys: words[0] & !ORDER_MASK,
             index: words[1] & ((1 << INDEX_BITS) - 1),
-            order: (words[0] & ORDER_MASK) as u32,
+            order: (words[0] & ORDER_MASK & !DOWN) as u32,
             count: (words[1] >> INDEX_BITS) + 1,
+            dir: if words[0] & DOWN != 0 {
+                Direction::Down
+            } else {
+                Direction::Up
+            },
         }
     }
 
-    /// Reads a run of a file of `pages` pages and checks it: aligned, of
-    /// a plausible order, starting inside the file, naturally aligned in
-    /// it, with no overflow. (Order and overlap between runs are the
-    /// caller's check, [`FolioCheck`].)
-    pub(crate) fn decode(words: [u64; 2], pages: u64) -> Result<Run, FormatError> {
+    /// Reads a run of a file of `pages` pages, in a format with `runs`,
+    /// and checks it: aligned, of a plausible order, going a way the
+    /// format allows, starting inside the file, naturally aligned in it,
+    /// with no overflow. (Order and overlap between runs are the caller's
+    /// check, [`FolioCheck`].)
+    pub(crate) fn decode(words: [u64; 2], pages: u64, runs: Runs) -> Result<Run, FormatError> {
         let run = Run::unpack(words);
         let order = run.order;
         let size = PAGE_SIZE << order.min(ORDER_MAX);
@@ -208,19 +265,29 @@ impl Run {
             return Err(FormatError::Folio);
         }
         // The run's last folio must be addressable.
-        run.phys
-            .checked_add((run.count - 1) * size)
-            .ok_or(FormatError::Folio)?;
+        let span = (run.count - 1) * size;
+        let last = match (run.dir, runs) {
+            (Direction::Up, _) => run.phys.checked_add(span),
+            (Direction::Down, Runs::EitherWay) => run.phys.checked_sub(span),
+            (Direction::Down, Runs::Ascending) => None,
+        };
+        last.ok_or(FormatError::Folio)?;
         Ok(run)
+    }
+
+    /// The physical address of its folio `k` (below `count`).
+    pub(crate) fn folio_phys(&self, k: u64) -> u64 {
+        let offset = k * self.folio_size();
+        match self.dir {
+            Direction::Up => self.phys + offset,
+            Direction::Down => self.phys - offset,
+        }
     }
 
     /// Its folios: (physical address, page index) of each.
     pub(crate) fn folios(self) -> impl Iterator<Item = (u64, u64)> {
         let run = self;
-        (0..run.count).map(move |k| {
-            let pages = k << run.order;
-            (run.phys + pages * PAGE_SIZE, run.index + pages)
-        })
+        (0..run.count).map(move |k| (run.folio_phys(k), run.index + (k << run.order)))
     }
 }
 

@@ -24,8 +24,8 @@
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 use crate::gmem::NewGuestMemfd;
 use crate::handlers::memfd_format::{
-    self, FolioCheck, FormatError, Header, Kind, Run, StateRuns, HEADER_LEN, HEADER_PAGE,
-    PAGE_SIZE, VERSION_1, VERSION_3,
+    self, FolioCheck, FormatError, Header, Kind, Run, Runs, StateRuns, HEADER_LEN, HEADER_PAGE,
+    VERSION_1, VERSION_3,
 };
 use crate::kho::{self, IncomingBlob, RestoredFolio, RestoredWords};
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
@@ -47,6 +47,8 @@ pub(crate) enum Vm {}
 pub(crate) struct Format {
     pub(crate) kind: Kind,
     pub(crate) version: u32,
+    /// The runs its folio lists may have.
+    pub(crate) runs: Runs,
 }
 
 /// Folios handled between two chances for other tasks to run.
@@ -144,14 +146,16 @@ impl List {
         }
     }
 
-    /// Every folio it names, in order, for a file of `pages` pages; a run
-    /// that cannot be read is an error in its place.
-    fn entries(&self, pages: u64) -> Entries<'_> {
+    /// Every folio it names, in order, for a file of `pages` pages in a
+    /// format with `runs`; a run that cannot be read is an error in its
+    /// place.
+    fn entries(&self, pages: u64, runs: Runs) -> Entries<'_> {
         Entries {
             pairs: self.pairs(),
-            runs: !matches!(self, List::Pairs(_) | List::Empty),
+            runs: (!matches!(self, List::Pairs(_) | List::Empty)).then_some(runs),
             pages,
             run: None,
+            next: 0,
         }
     }
 }
@@ -186,15 +190,17 @@ impl Iterator for ListPairs<'_> {
 }
 
 /// The folios of a [`List`] ([`List::entries`]): the run being read is
-/// kept, and each folio of it costs an addition.
+/// kept, and each folio of it costs a step.
 struct Entries<'a> {
     pairs: ListPairs<'a>,
-    /// Pairs are runs (versions 2 and 3), not single folios (version 1).
-    runs: bool,
+    /// The runs of the format if pairs are runs (versions 2 and 3), `None`
+    /// if they are single folios (version 1).
+    runs: Option<Runs>,
     /// Pages of the file, which every run must start inside.
     pages: u64,
-    /// What is left of the run being read: its next folio and how many.
+    /// The run being read, and its next folio.
     run: Option<Run>,
+    next: u64,
 }
 
 impl Iterator for Entries<'_> {
@@ -202,26 +208,28 @@ impl Iterator for Entries<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(run) = self.run.as_mut() {
-                if run.count > 0 {
-                    let entry = (run.phys, run.index, Some(run.order));
-                    // A decoded run's order is at most 31 and its last
-                    // folio addressable; past the last folio the values
-                    // are never used, so they may wrap.
-                    let pages = 1u64 << run.order;
-                    run.count -= 1;
-                    run.phys = run.phys.wrapping_add(pages.wrapping_mul(PAGE_SIZE));
-                    run.index = run.index.wrapping_add(pages);
-                    return Some(Ok(entry));
+            if let Some(run) = &self.run {
+                if self.next < run.count {
+                    // Decoded: every folio of the run is addressable.
+                    let k = self.next;
+                    self.next += 1;
+                    return Some(Ok((
+                        run.folio_phys(k),
+                        run.index + (k << run.order),
+                        Some(run.order),
+                    )));
                 }
                 self.run = None;
             }
             let (a, b) = self.pairs.next()?;
-            if !self.runs {
+            let Some(runs) = self.runs else {
                 return Some(Ok((a, b, None)));
-            }
-            match Run::decode([a, b], self.pages) {
-                Ok(run) => self.run = Some(run),
+            };
+            match Run::decode([a, b], self.pages, runs) {
+                Ok(run) => {
+                    self.run = Some(run);
+                    self.next = 0;
+                }
                 Err(e) => return Some(Err(e)),
             }
         }
@@ -246,6 +254,8 @@ struct Rebuild {
     folios: KVVec<Option<RestoredFolio>>,
     /// The file being filled, once made.
     file: Option<NewFile>,
+    /// The runs the format's folio lists may have.
+    runs: Runs,
 }
 
 impl Rebuild {
@@ -271,7 +281,7 @@ impl Rebuild {
             } else {
                 List::StateRuns(runs)
             };
-            return Ok(Self::new(header, Some(list)));
+            return Ok(Self::new(header, Some(list), format.runs));
         }
         if !file.state.is_empty() {
             // No other version has one.
@@ -303,18 +313,24 @@ impl Rebuild {
         } else {
             None
         };
-        Ok(Self::new(header, list))
+        Ok(Self::new(header, list, format.runs))
     }
 
     /// A rebuild of the file `header` describes, whose folio list is
-    /// `list` if it is at hand already.
-    fn new(header: Header, list: Option<List>) -> Self {
+    /// `list` if it is at hand already, in a format with `runs`.
+    fn new(header: Header, list: Option<List>, runs: Runs) -> Self {
         Self {
             header,
             list,
             folios: KVVec::new(),
             file: None,
+            runs,
         }
+    }
+
+    /// Every folio its list names, in order.
+    fn entries(&self) -> Entries<'_> {
+        entries(&self.list, self.pages(), self.runs)
     }
 
     /// Pages of the file.
@@ -347,7 +363,7 @@ impl Rebuild {
         for (a, b) in list.pairs() {
             n += match list {
                 List::Pairs(_) | List::Empty => 1,
-                _ => Run::decode([a, b], self.pages()).map_or(1, |r| r.count),
+                _ => Run::decode([a, b], self.pages(), self.runs).map_or(1, |r| r.count),
             };
             if n > self.pages() {
                 // More folios than pages: cannot be right.
@@ -367,11 +383,10 @@ impl Rebuild {
         let mut folios =
             KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT).map_err(|_| Failure::Retry(ENOMEM))?;
         let mut check = FolioCheck::new(self.header.size);
-        let pages = self.pages();
         let kind = self.header.kind;
         let mut restoring = kho::restoring();
         let mut refused = None;
-        for (i, entry) in entries(&self.list, pages).enumerate() {
+        for (i, entry) in self.entries().enumerate() {
             let checked = entry.map_err(Error::from).and_then(|(phys, index, order)| {
                 let folio = RestoredFolio::restore_with(phys, &mut restoring)?;
                 if order.is_some_and(|o| folio.nr_pages() != 1 << o) {
@@ -405,7 +420,7 @@ impl Rebuild {
         drop(restoring);
         if let Some((i, e)) = refused {
             pr_err!("memfd: refusing handed-over folio {}: {:?}\n", i, e);
-            discard(&self.list, pages, i + 1);
+            discard(self.entries(), i + 1);
             return Err(Failure::Gone(e));
         }
         self.folios = folios;
@@ -473,28 +488,28 @@ impl Rebuild {
     /// Inserts every charged folio still to insert; on failure the folio
     /// stays in its place (charged).
     fn insert_all(&mut self) -> core::result::Result<(), Failure> {
-        let pages = memfd_format::pages(self.header.size);
-        let (list, folios) = (&self.list, &mut self.folios);
+        let entries = entries(&self.list, self.pages(), self.runs);
+        let folios = &mut self.folios;
         match self.file.as_mut().ok_or(Failure::Gone(EINVAL))? {
             NewFile::Memfd(memfd) => {
                 let mut batch = memfd.batch();
-                insert_each(list, pages, folios, |f, i| batch.insert(f, i))
+                insert_each(entries, folios, |f, i| batch.insert(f, i))
             }
             #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
-            NewFile::GuestMemfd(gmem) => insert_each(list, pages, folios, |f, i| gmem.insert(f, i)),
+            NewFile::GuestMemfd(gmem) => insert_each(entries, folios, |f, i| gmem.insert(f, i)),
         }
     }
 }
 
 /// Gives every folio of `folios` still to insert, with its index in
-/// `list`, to `insert`; on failure the folio stays in its place.
+/// `entries` (the list's, in the same order), to `insert`; on failure the
+/// folio stays in its place.
 fn insert_each(
-    list: &Option<List>,
-    pages: u64,
+    entries: Entries<'_>,
     folios: &mut KVVec<Option<RestoredFolio>>,
     mut insert: impl FnMut(RestoredFolio, u64) -> core::result::Result<(), (Error, RestoredFolio)>,
 ) -> core::result::Result<(), Failure> {
-    for (i, (slot, entry)) in folios.iter_mut().zip(entries(list, pages)).enumerate() {
+    for (i, (slot, entry)) in folios.iter_mut().zip(entries).enumerate() {
         let index = entry.map_or(0, |(_, index, _)| index);
         if let Some(folio) = slot.take() {
             if let Err((e, folio)) = insert(folio, index) {
@@ -509,24 +524,26 @@ fn insert_each(
     Ok(())
 }
 
-/// The folios `list` names, in order, for a file of `pages` pages.
-fn entries(list: &Option<List>, pages: u64) -> Entries<'_> {
+/// The folios `list` names, in order, for a file of `pages` pages in a
+/// format with `runs`.
+fn entries(list: &Option<List>, pages: u64, runs: Runs) -> Entries<'_> {
     match list {
-        Some(list) => list.entries(pages),
+        Some(list) => list.entries(pages, runs),
         None => Entries {
             pairs: ListPairs::Slice([].iter()),
-            runs: false,
+            runs: None,
             pages,
             run: None,
+            next: 0,
         },
     }
 }
 
-/// Restores and frees every folio of `list` from entry `from` on; an entry
-/// that cannot be restored (a wrong record) is skipped quietly.
-fn discard(list: &Option<List>, pages: u64, from: usize) {
+/// Restores and frees every folio of `entries` from entry `from` on; an
+/// entry that cannot be restored (a wrong record) is skipped quietly.
+fn discard(entries: Entries<'_>, from: usize) {
     let mut restoring = kho::restoring();
-    for (i, entry) in entries(list, pages).skip(from).enumerate() {
+    for (i, entry) in entries.skip(from).enumerate() {
         if let Ok((phys, _, _)) = entry {
             drop(RestoredFolio::restore_with(phys, &mut restoring));
         }
@@ -592,7 +609,7 @@ pub(crate) fn finish(file: &HandedOver<'_>, retrieved: bool, format: Format) {
         return;
     };
     match rebuild.restore_list() {
-        Ok(()) => discard(&rebuild.list, rebuild.pages(), 0),
+        Ok(()) => discard(rebuild.entries(), 0),
         Err(Failure::Retry(e) | Failure::Gone(e)) => {
             pr_warn!("memfd: cannot free an unretrieved memfd: {:?}\n", e);
         }

@@ -23,7 +23,7 @@
 #define MIB (1 << 20)
 /* "made" holds COPIES memfds of 16 KiB, tokens COPY_TOKEN on: three
  * pages at most three runs, so their records are in the handover itself
- * (luo-rs,memfd-v3); the larger memfds may have pages of their own. */
+ * (luo-rs,memfd-v3 and later); the larger memfds may have pages of their own. */
 #define COPIES 12
 #define COPY_TOKEN 100
 

@@ -58,10 +58,10 @@ TEST_F(m, takes_memfds)
 
 	ASSERT_EQ(0, luo_preserve(self->session, self->fd, 1));
 	ASSERT_LE(0, luo_read_all(LUO_STATUS, status, sizeof(status)));
-	EXPECT_NE(NULL, strstr(status, "file token=0x1 handler=luo-rs,memfd-v3 preserved"));
+	EXPECT_NE(NULL, strstr(status, "file token=0x1 handler=luo-rs,memfd-v4 preserved"));
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
 	ASSERT_LE(0, luo_read_all(LUO_STATUS, status, sizeof(status)));
-	EXPECT_NE(NULL, strstr(status, "file token=0x1 handler=luo-rs,memfd-v3 prepared"));
+	EXPECT_NE(NULL, strstr(status, "file token=0x1 handler=luo-rs,memfd-v4 prepared"));
 }
 
 TEST_F(m, refuses_other_files)

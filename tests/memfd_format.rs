@@ -197,23 +197,37 @@ fn where_the_list_is_matches_its_length() {
 #[test]
 fn runs_grow_only_with_what_follows_them() {
     let mut r = Run::one(0x10_0000, 8, 0);
-    assert!(r.extend(0x10_1000, 9, 0));
-    assert!(r.extend(0x10_2000, 10, 0));
+    assert!(r.extend(0x10_1000, 9, 0, Runs::Ascending));
+    assert!(r.extend(0x10_2000, 10, 0, Runs::Ascending));
     assert_eq!((r.count, r.pages(), r.end()), (3, 3, 11));
-    assert!(!r.extend(0x10_4000, 11, 0), "a gap in memory");
-    assert!(!r.extend(0x10_3000, 12, 0), "a gap in the file");
-    assert!(!r.extend(0x10_3000, 11, 1), "another order");
-    assert!(!r.extend(0x10_2000, 11, 0), "backwards");
+    assert!(
+        !r.extend(0x10_4000, 11, 0, Runs::Ascending),
+        "a gap in memory"
+    );
+    assert!(
+        !r.extend(0x10_3000, 12, 0, Runs::Ascending),
+        "a gap in the file"
+    );
+    assert!(
+        !r.extend(0x10_3000, 11, 1, Runs::Ascending),
+        "another order"
+    );
+    assert!(!r.extend(0x10_2000, 11, 0, Runs::Ascending), "backwards");
     // Large folios: 2 MiB each.
     let mut big = Run::one(0x4000_0000, 512, 9);
-    assert!(big.extend(0x4020_0000, 1024, 9));
+    assert!(big.extend(0x4020_0000, 1024, 9, Runs::Ascending));
     assert_eq!(big.pages(), 1024);
     // At most COUNT_MAX folios a run.
     let mut full = Run::one(0, 0, 0);
     for k in 1..Run::COUNT_MAX {
-        assert!(full.extend(k * PAGE_SIZE, k, 0));
+        assert!(full.extend(k * PAGE_SIZE, k, 0, Runs::Ascending));
     }
-    assert!(!full.extend(Run::COUNT_MAX * PAGE_SIZE, Run::COUNT_MAX, 0));
+    assert!(!full.extend(
+        Run::COUNT_MAX * PAGE_SIZE,
+        Run::COUNT_MAX,
+        0,
+        Runs::Ascending
+    ));
     assert_eq!(full.count, Run::COUNT_MAX);
 }
 
@@ -230,16 +244,18 @@ fn runs_round_trip_and_list_their_folios() {
             index: 3,
             order: 0,
             count: 17,
+            dir: Direction::Up,
         },
         full,
     ] {
-        assert_eq!(Run::decode(run.encode(), pages), Ok(run));
+        assert_eq!(Run::decode(run.encode(), pages, Runs::Ascending), Ok(run));
     }
     let r = Run {
         phys: 0x40_0000,
         index: 1024,
         order: 9,
         count: 3,
+        dir: Direction::Up,
     };
     let folios: Vec<(u64, u64)> = r.folios().collect();
     assert_eq!(
@@ -249,10 +265,72 @@ fn runs_round_trip_and_list_their_folios() {
 }
 
 #[test]
+fn runs_may_go_down_where_the_format_allows() {
+    // Pages handed out from high addresses down: one run, not three.
+    let mut r = Run::one(0x10_5000, 8, 0);
+    let mut ascending = r;
+    assert!(!ascending.extend(0x10_4000, 9, 0, Runs::Ascending));
+    assert!(r.extend(0x10_4000, 9, 0, Runs::EitherWay));
+    assert_eq!(r.dir, Direction::Down);
+    assert!(r.extend(0x10_3000, 10, 0, Runs::EitherWay));
+    assert!(!r.extend(0x10_6000, 11, 0, Runs::EitherWay), "up again");
+    assert!(
+        !r.extend(0x10_1000, 11, 0, Runs::EitherWay),
+        "a gap in memory"
+    );
+    assert!(
+        !r.extend(0x10_2000, 12, 0, Runs::EitherWay),
+        "a gap in the file"
+    );
+    assert_eq!((r.count, r.end()), (3, 11));
+    let folios: Vec<(u64, u64)> = r.folios().collect();
+    assert_eq!(folios, [(0x10_5000, 8), (0x10_4000, 9), (0x10_3000, 10)]);
+    // A run going up stays up.
+    let mut up = Run::one(0x10_5000, 8, 0);
+    assert!(up.extend(0x10_6000, 9, 0, Runs::EitherWay));
+    assert!(!up.extend(0x10_4000, 10, 0, Runs::EitherWay));
+    // Large folios, down.
+    let mut big = Run::one(0x4020_0000, 512, 9);
+    assert!(big.extend(0x4000_0000, 1024, 9, Runs::EitherWay));
+    assert_eq!(big.folio_phys(1), 0x4000_0000);
+    // Nothing below address 0.
+    let mut low = Run::one(0, 0, 0);
+    assert!(!low.extend(0u64.wrapping_sub(PAGE_SIZE), 1, 0, Runs::EitherWay));
+}
+
+#[test]
+fn runs_going_down_round_trip_only_where_allowed() {
+    let pages = 1 << 20;
+    let mut r = Run::one(0x40_0000, 1024, 9);
+    assert!(r.extend(0x20_0000, 1536, 9, Runs::EitherWay));
+    assert!(r.extend(0, 2048, 9, Runs::EitherWay));
+    let words = r.encode();
+    assert_eq!(words[0] & 0xfff, 0x800 | 9);
+    assert_eq!(Run::decode(words, pages, Runs::EitherWay), Ok(r));
+    assert_eq!(
+        Run::decode(words, pages, Runs::Ascending),
+        Err(FormatError::Folio),
+        "a format with runs going up only"
+    );
+    // Its last folio would lie below address 0.
+    let below = Run {
+        phys: 0x20_0000,
+        index: 0,
+        order: 9,
+        count: 3,
+        dir: Direction::Down,
+    };
+    assert_eq!(
+        Run::decode(below.encode(), pages, Runs::EitherWay),
+        Err(FormatError::Folio)
+    );
+}
+
+#[test]
 fn bad_runs_are_refused() {
     let pages = 1024;
     let ok = Run::one(0x20_0000, 512, 9).encode();
-    assert!(Run::decode(ok, pages).is_ok());
+    assert!(Run::decode(ok, pages, Runs::Ascending).is_ok());
     let cases: [([u64; 2], &str); 6] = [
         ([0x20_0000 | 40, 512], "order too high"),
         ([0x20_0000 | (1 << 6) | 9, 512], "bits above the order"),
@@ -262,7 +340,11 @@ fn bad_runs_are_refused() {
         ([!0xfff, 5 << 52], "address overflows"),
     ];
     for (words, why) in cases {
-        assert_eq!(Run::decode(words, pages), Err(FormatError::Folio), "{why}");
+        assert_eq!(
+            Run::decode(words, pages, Runs::EitherWay),
+            Err(FormatError::Folio),
+            "{why}"
+        );
     }
 }
 
@@ -355,5 +437,47 @@ fn bad_states_are_refused() {
         let mut b = good.clone();
         b[at..at + bytes.len()].copy_from_slice(bytes);
         assert_eq!(Header::decode_state(&b), Err(FormatError::Field), "at {at}");
+    }
+}
+
+/// Folios laid out at random (up, down, or anywhere), gathered into runs as
+/// PRESERVE_FD does, come back from the encoded runs as they were.
+#[test]
+fn any_layout_round_trips_through_runs() {
+    let mut seed = 12345u64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..200 {
+        let n = 1 + rnd() % 300;
+        let mut folios = Vec::new();
+        let mut phys = 0x1000_0000u64 + (rnd() % 1000) * PAGE_SIZE;
+        for i in 0..n {
+            folios.push((phys, i));
+            phys = match rnd() % 3 {
+                0 => phys + PAGE_SIZE,
+                1 => phys - PAGE_SIZE,
+                _ => 0x1000_0000 + (rnd() % 100000) * PAGE_SIZE,
+            };
+        }
+        let mut runs: Vec<Run> = Vec::new();
+        for &(p, i) in &folios {
+            if let Some(last) = runs.last_mut() {
+                if last.extend(p, i, 0, Runs::EitherWay) {
+                    continue;
+                }
+            }
+            runs.push(Run::one(p, i, 0));
+        }
+        let mut back = Vec::new();
+        for r in &runs {
+            let d = Run::decode(r.encode(), 1 << 20, Runs::EitherWay).unwrap();
+            assert_eq!(&d, r);
+            back.extend(d.folios());
+        }
+        assert_eq!(back, folios);
     }
 }

@@ -11,7 +11,7 @@
 #[path = "../../handlers/memfd_format.rs"]
 mod memfd_format;
 
-use memfd_format::{FolioCheck, Header, Run, HEADER_LEN};
+use memfd_format::{FolioCheck, Header, Run, Runs, HEADER_LEN};
 
 libfuzzer_sys::fuzz_target!(|input: &[u8]| {
     if let Ok((h, runs)) = Header::decode_state(input) {
@@ -37,10 +37,14 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
         let mut b = [0u8; 8];
         a.copy_from_slice(&words[..8]);
         b.copy_from_slice(&words[8..]);
-        let Ok(run) = Run::decode([u64::from_le_bytes(a), u64::from_le_bytes(b)], pages) else {
+        let Ok(run) = Run::decode(
+            [u64::from_le_bytes(a), u64::from_le_bytes(b)],
+            pages,
+            Runs::EitherWay,
+        ) else {
             continue;
         };
-        assert_eq!(Run::decode(run.encode(), pages), Ok(run));
+        assert_eq!(Run::decode(run.encode(), pages, Runs::EitherWay), Ok(run));
         for (_, index) in run.folios().take(4096) {
             let _ = check.accept(index, 1 << run.order);
         }
