@@ -45,6 +45,7 @@ FIGURES = [
     ("prepare", "PREPARE (luo-rs; the workload still runs)"),
     ("freeze_unchanged", "FREEZE, nothing changed since PREPARE (luo-rs)"),
     ("freeze", "FREEZE, the blackout (big: after 1% new pages; luo-rs)"),
+    ("freeze_migrated", "  pages it migrated to pin them (count)"),
     ("reboot", "inside reboot(): kexec mark to 'Starting new kernel'"),
     ("jump", "the jump: 'Starting new kernel' to the new banner"),
     ("open", "new kernel: open() of /dev/liveupdate (C reads all here)"),
@@ -62,9 +63,9 @@ FIGURES = [
     ("clock", "guest clock / host clock"),
 ]
 UNSCALED = {"meta_bytes", "handover_bytes", "clock", "preserve_migrated",
-            "layout_runs", "layout_runs_down"}
+            "freeze_migrated", "layout_runs", "layout_runs_down"}
 # Counts that describe a run rather than measure a kernel: no ratio.
-NO_RATIO = {"preserve_migrated", "layout_runs", "layout_runs_down"}
+NO_RATIO = {"preserve_migrated", "freeze_migrated", "layout_runs", "layout_runs_down"}
 
 
 class Missing(Exception):

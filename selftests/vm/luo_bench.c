@@ -245,9 +245,14 @@ static void jump(void)
  */
 static void freeze_and_kexec(int dev, long long used0, long long data, long long units)
 {
+	long long migrated0 = vmstat("pgmigrate_success");
+
 	mark("freeze");
-	if (sends_events())
+	if (sends_events()) {
 		event(dev, LIVEUPDATE_EVENT_FREEZE, "freeze");
+		/* Pages written after PREPARE that FREEZE moved to pin them. */
+		report("freeze_migrated", vmstat("pgmigrate_success") - migrated0);
+	}
 	/* What preserving cost beyond the data, per page or file. */
 	report("meta_bytes", (double)(used_bytes() - used0 - data) / units);
 	/* luo-rs counts its handover exactly: the record's blobs as encoded
