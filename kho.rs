@@ -311,7 +311,12 @@ impl PreservedRuns {
     }
 
     /// Whether a folio held covers page `index`.
+    #[inline]
     pub(crate) fn contains(&self, index: u64) -> bool {
+        if self.runs.is_empty() {
+            // PRESERVE_FD's first catch-up asks once per folio.
+            return false;
+        }
         let after = self
             .runs
             .partition_point(|w| Run::unpack(*w).index <= index);
@@ -323,12 +328,22 @@ impl PreservedRuns {
     pub(crate) fn push(&mut self, pin: PinnedFolio) -> Result {
         let (phys, index) = (pin.phys(), pin.index());
         let order = pin.nr_pages().trailing_zeros();
-        let last = self.runs.last().map(|w| Run::unpack(*w));
-        if last.is_some_and(|r| r.end() > index) {
-            return Err(EINVAL);
+        // The run it continues, if any; else room for a new one first:
+        // nothing may fail once the folio is preserved. (Called once per
+        // folio of a VM's memory: the common case allocates nothing.)
+        let mut extended = None;
+        if let Some(&words) = self.runs.last() {
+            let mut run = Run::unpack(words);
+            if run.end() > index {
+                return Err(EINVAL);
+            }
+            if run.extend(phys, index, order, self.kind) {
+                extended = Some(run);
+            }
         }
-        // Room first: nothing may fail once the folio is preserved.
-        self.runs.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        if extended.is_none() {
+            self.runs.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        }
         // SAFETY: the folio is pinned, so it stays allocated and in place
         // while preserved; the pin is released only after unpreserving.
         kernel::error::to_result(unsafe { bindings::kho_preserve_folio(pin.as_ptr()) })?;
@@ -336,16 +351,15 @@ impl PreservedRuns {
         // named by the run that covers it (in index order, checked above).
         pin.keep();
         self.pages += 1 << order;
-        if let (Some(mut run), Some(words)) = (last, self.runs.last_mut()) {
-            if run.extend(phys, index, order, self.kind) {
-                *words = run.encode();
-                return Ok(());
+        match (extended, self.runs.last_mut()) {
+            (Some(run), Some(words)) => *words = run.encode(),
+            // Cannot fail: room was made above.
+            _ => {
+                let _ = self
+                    .runs
+                    .push_within_capacity(Run::one(phys, index, order).encode());
             }
         }
-        // Cannot fail: room was made above.
-        let _ = self
-            .runs
-            .push_within_capacity(Run::one(phys, index, order).encode());
         Ok(())
     }
 

@@ -171,6 +171,7 @@ impl Run {
     pub(crate) const COUNT_MAX: u64 = 1 << (64 - INDEX_BITS);
 
     /// A run of the one folio at `phys` of `1 << order` pages at `index`.
+    #[inline]
     pub(crate) fn one(phys: u64, index: u64, order: u32) -> Self {
         Run {
             phys,
@@ -182,16 +183,19 @@ impl Run {
     }
 
     /// Pages the run spans.
+    #[inline]
     pub(crate) fn pages(&self) -> u64 {
         self.count << self.order
     }
 
     /// The page index past the run.
+    #[inline]
     pub(crate) fn end(&self) -> u64 {
         self.index + self.pages()
     }
 
     /// Bytes of one of its folios.
+    #[inline]
     fn folio_size(&self) -> u64 {
         PAGE_SIZE << self.order
     }
@@ -199,6 +203,7 @@ impl Run {
     /// Adds the folio at `phys` of `1 << order` pages at `index` if it
     /// continues the run, in a direction `runs` allows; whether it did. A
     /// run of one folio goes down if the second is right below it.
+    #[inline]
     pub(crate) fn extend(&mut self, phys: u64, index: u64, order: u32, runs: Runs) -> bool {
         if order != self.order || self.count >= Self::COUNT_MAX || index != self.end() {
             return false;
@@ -222,6 +227,7 @@ impl Run {
     }
 
     /// The two words it is handed over as.
+    #[inline]
     pub(crate) fn encode(&self) -> [u64; 2] {
         let down = match self.dir {
             Direction::Up => 0,
@@ -235,6 +241,7 @@ impl Run {
 
     /// Reads back a run this kernel encoded (no checks: see
     /// [`Run::decode`] for runs from a handover).
+    #[inline]
     pub(crate) fn unpack(words: [u64; 2]) -> Run {
         Run {
             phys: words[0] & !ORDER_MASK,
@@ -276,6 +283,7 @@ impl Run {
     }
 
     /// The physical address of its folio `k` (below `count`).
+    #[inline]
     pub(crate) fn folio_phys(&self, k: u64) -> u64 {
         let offset = k * self.folio_size();
         match self.dir {
