@@ -150,10 +150,9 @@ void luo_folio_describe(struct folio *folio, struct luo_pinned_folio *out)
  * a VM's memory pins hundreds of thousands of folios.
  */
 long luo_memfd_pin(struct file *file, pgoff_t start, pgoff_t end, loff_t size,
-		   struct luo_pinned_folio *out, unsigned int max)
+		   struct folio **folios, struct luo_pinned_folio *out, unsigned int max)
 {
 	loff_t last = min_t(loff_t, (loff_t)end << PAGE_SHIFT, size) - 1;
-	struct folio *folios[LUO_MEMFD_PIN_MAX];
 	pgoff_t offset;
 	long i, n;
 

@@ -58,11 +58,13 @@ struct luo_pinned_folio {
  * Pins (FOLL_PIN, migrating them out of movable/CMA memory) up to max
  * (at most LUO_MEMFD_PIN_MAX) folios of [start, end) of a file of size
  * bytes, makes each handover-ready (luo_memfd_settle()) and describes it
- * in out; returns the count or -errno. Holes in the range would be
- * filled: pass present runs only.
+ * in out; returns the count or -errno. folios is the caller's scratch
+ * room for max pointers (the caller's, so that no stack array is cleared
+ * on every call). Holes in the range would be filled: pass present runs
+ * only.
  */
 long luo_memfd_pin(struct file *file, pgoff_t start, pgoff_t end, loff_t size,
-		   struct luo_pinned_folio *out, unsigned int max);
+		   struct folio **folios, struct luo_pinned_folio *out, unsigned int max);
 /* Describes a folio pinned by another way (guest_memfd's). */
 void luo_folio_describe(struct folio *folio, struct luo_pinned_folio *out);
 /* Makes a pinned folio handover-ready: zeroed and uptodate if it was not. */
