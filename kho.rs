@@ -310,19 +310,6 @@ impl PreservedRuns {
         self.pages
     }
 
-    /// Whether a folio held covers page `index`.
-    #[inline]
-    pub(crate) fn contains(&self, index: u64) -> bool {
-        if self.runs.is_empty() {
-            // PRESERVE_FD's first catch-up asks once per folio.
-            return false;
-        }
-        let after = self
-            .runs
-            .partition_point(|w| Run::unpack(*w).index <= index);
-        after > 0 && Run::unpack(self.runs[after - 1]).end() > index
-    }
-
     /// Preserves the pinned `pin` with KHO and takes it over; its index
     /// must lie past every folio held.
     pub(crate) fn push(&mut self, pin: PinnedFolio) -> Result {

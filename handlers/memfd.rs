@@ -309,8 +309,12 @@ impl<F: FolioFile> PreservedFolios<F> {
             if gap_start < gap_end {
                 self.file
                     .pin_present(self.size, gap_start, gap_end, |pin| {
-                        if held.contains(pin.index()) {
-                            // Held already (cannot happen: it lies in a hole).
+                        if pin.index() < gap_start {
+                            // A large folio that began before the hole: it
+                            // covers the end of the run before it, so it is
+                            // held already (cannot happen: runs hold whole
+                            // folios). Everything from `gap_start` on lies
+                            // in the hole, which no run covers.
                             return Ok(());
                         }
                         added.push(pin)
