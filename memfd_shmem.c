@@ -152,7 +152,11 @@ void luo_folio_describe(struct folio *folio, struct luo_pinned_folio *out)
 long luo_memfd_pin(struct file *file, pgoff_t start, pgoff_t end, loff_t size,
 		   struct folio **folios, struct luo_pinned_folio *out, unsigned int max)
 {
-	loff_t last = min_t(loff_t, (loff_t)end << PAGE_SHIFT, size) - 1;
+	/*
+	 * In u64: the largest memfd ends at page 2^51, whose byte offset
+	 * overflows a loff_t shift.
+	 */
+	loff_t last = min_t(u64, (u64)end << PAGE_SHIFT, size) - 1;
 	pgoff_t offset;
 	long i, n;
 

@@ -163,12 +163,12 @@ impl FolioFile for Memfd {
                         i32::try_from(n).unwrap_or(EIO.to_errno()),
                     ));
                 }
-                let n = usize::try_from(n).map_err(|_| EIO)?.min(BATCH);
+                let n = usize::try_from(n).map_err(|_| EIO)?.min(max as usize);
                 if n == 0 {
                     return Err(EIO);
                 }
                 // SAFETY: `luo_memfd_pin` initialised the first `n` entries
-                // (at most `BATCH`, checked above).
+                // (at most `max`, checked above, itself at most `BATCH`).
                 let entries = unsafe {
                     core::slice::from_raw_parts(
                         pinned.as_ptr().cast::<bindings::luo_pinned_folio>(),

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/falloc.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -239,6 +240,30 @@ TEST_F(m, holes_cost_nothing)
 	EXPECT_EQ(8192, luo_fd_bytes(sparse));
 	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_CANCEL));
 	close(sparse);
+}
+
+/*
+ * The largest memfd there is (MAX_LFS_FILESIZE bytes, 2^51 pages), with one
+ * page at its very end: its last hole ends where a page offset no longer
+ * fits a loff_t shift. Root may preserve it (CAP_IPC_LOCK: its size is
+ * not charged), and PREPARE and FREEZE take it.
+ */
+TEST_F(m, the_largest_memfd_is_taken)
+{
+	int huge = luo_memfd("largest", LLONG_MAX);
+	char c = 'z', back = 0;
+
+	ASSERT_LE(0, huge);
+	ASSERT_EQ(1, pwrite(huge, &c, 1, LLONG_MAX - 4095));
+	ASSERT_EQ(0, luo_preserve(self->session, huge, 2));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_PREPARE));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_FREEZE));
+	EXPECT_EQ(4096, luo_fd_bytes(huge));
+	ASSERT_EQ(0, luo_set_event(self->dev, LIVEUPDATE_EVENT_CANCEL));
+	ASSERT_EQ(0, luo_unpreserve(self->session, 2));
+	ASSERT_EQ(1, pread(huge, &back, 1, LLONG_MAX - 4095));
+	EXPECT_EQ('z', back);
+	close(huge);
 }
 
 /* Pages that appear in holes after PREPARE are caught by FREEZE: the
