@@ -282,20 +282,21 @@ impl Run {
         Ok(run)
     }
 
-    /// The physical address of its folio `k` (below `count`).
+    /// Its folio `k` (below `count`): physical address and page index.
     #[inline]
-    pub(crate) fn folio_phys(&self, k: u64) -> u64 {
+    pub(crate) fn folio(&self, k: u64) -> (u64, u64) {
         let offset = k * self.folio_size();
-        match self.dir {
+        let phys = match self.dir {
             Direction::Up => self.phys + offset,
             Direction::Down => self.phys - offset,
-        }
+        };
+        (phys, self.index + (k << self.order))
     }
 
     /// Its folios: (physical address, page index) of each.
     pub(crate) fn folios(self) -> impl Iterator<Item = (u64, u64)> {
         let run = self;
-        (0..run.count).map(move |k| (run.folio_phys(k), run.index + (k << run.order)))
+        (0..run.count).map(move |k| run.folio(k))
     }
 }
 

@@ -213,11 +213,8 @@ impl Iterator for Entries<'_> {
                     // Decoded: every folio of the run is addressable.
                     let k = self.next;
                     self.next += 1;
-                    return Some(Ok((
-                        run.folio_phys(k),
-                        run.index + (k << run.order),
-                        Some(run.order),
-                    )));
+                    let (phys, index) = run.folio(k);
+                    return Some(Ok((phys, index, Some(run.order))));
                 }
                 self.run = None;
             }

@@ -292,7 +292,7 @@ fn runs_may_go_down_where_the_format_allows() {
     // Large folios, down.
     let mut big = Run::one(0x4020_0000, 512, 9);
     assert!(big.extend(0x4000_0000, 1024, 9, Runs::EitherWay));
-    assert_eq!(big.folio_phys(1), 0x4000_0000);
+    assert_eq!(big.folio(1), (0x4000_0000, 1024));
     // Nothing below address 0.
     let mut low = Run::one(0, 0, 0);
     assert!(!low.extend(0u64.wrapping_sub(PAGE_SIZE), 1, 0, Runs::EitherWay));
