@@ -20,6 +20,7 @@ scenarios=(
 	"big-1g:scenario=big size=1024"
 	"big-1g-noprep:scenario=big size=1024 prepare=0"
 	"files:scenario=files"
+	"parallel:scenario=parallel size=128"
 )
 # Scenarios profiled (LUO_BENCH_PROFILE=0 skips it).
 profiled=("big-1g:scenario=big size=1024" "files:scenario=files")

@@ -17,6 +17,11 @@
  * luotest.scenario=files
  *   2000 memfds of 4 KiB in one session, then 1000 sessions of 10 memfds
  *   of 4 KiB. Stage 2 retrieves them all, checks every byte, finishes.
+ * luotest.scenario=parallel luotest.size=MiB
+ *   Four sessions of one memfd of that size each. Stage 2 retrieves two
+ *   of them one after the other, then the other two at once from two
+ *   processes: if sessions restore in parallel, the two at once take
+ *   about as long as one alone, not as long as both.
  * luotest.scenario=empty
  *   Nothing preserved: what a kexec and a boot cost by themselves.
  *
@@ -404,6 +409,127 @@ static void big_stage2(int dev)
 	report("finish", now() - t0);
 }
 
+#define PARALLEL 4
+
+static void parallel_stage1(int dev)
+{
+	long long size = big_size(), pages = size / PG, used0;
+	int s[PARALLEL], fd[PARALLEL], err;
+
+	for (int i = 0; i < PARALLEL; i++) {
+		char name[32];
+		uint64_t *map;
+
+		snprintf(name, sizeof(name), "bench-par-%d", i);
+		fd[i] = luo_memfd(name, size);
+		if (fd[i] < 0)
+			die("memfd", fd[i]);
+		map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd[i], 0);
+		if (map == MAP_FAILED)
+			die("mmap", errno);
+		for (long long p = 0; p < pages; p++)
+			fill_page(map + p * (PG / 8), i, p);
+		munmap(map, size);
+	}
+	begin();
+	used0 = used_bytes();
+	for (int i = 0; i < PARALLEL; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "bench-par-%d", i);
+		s[i] = luo_create_session(dev, name);
+		if (s[i] < 0)
+			die("CREATE_SESSION", s[i]);
+		if ((err = luo_preserve(s[i], fd[i], 1)))
+			die("PRESERVE_FD", err);
+	}
+	prepare(dev);
+	freeze_and_kexec(dev, used0, 0, PARALLEL * pages);
+}
+
+/* Session i of the parallel scenario retrieved and checked; the time of
+ * its RETRIEVE_SESSION + RETRIEVE_FD. */
+static double retrieve_one(int dev, int i, double *start)
+{
+	long long size = big_size();
+	double t0 = now(), took;
+	char name[32];
+	uint64_t *map;
+	int s, fd, err;
+
+	if (start)
+		*start = t0;
+	snprintf(name, sizeof(name), "bench-par-%d", i);
+	s = retrieve_session(dev, name);
+	fd = luo_retrieve_fd(s, 1);
+	if (fd < 0)
+		die("RETRIEVE_FD", fd);
+	took = now() - t0;
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		die("mmap", errno);
+	for (long long p = 0; p < size / PG; p++)
+		if (!page_ok(map + p * (PG / 8), i, p))
+			die("a page differs", EIO);
+	munmap(map, size);
+	if ((err = luo_finish(s)))
+		die("SESSION_FINISH", err);
+	close(fd);
+	close(s);
+	return took;
+}
+
+static void parallel_stage2(int dev)
+{
+	int go[2], done[2];
+	double alone = 0, first = 0, last = 0;
+	char c;
+
+	for (int i = 0; i < 2; i++)
+		alone += retrieve_one(dev, i, NULL);
+	report("retrieve_one_by_one", alone);
+	/* Two processes, released together by closing the pipe they wait on. */
+	if (pipe(go) || pipe(done))
+		die("pipe", errno);
+	fflush(stdout);
+	for (int i = 2; i < PARALLEL; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork", errno);
+		if (!pid) {
+			double times[2];
+
+			close(go[1]);
+			if (read(go[0], &c, 1) != 0)
+				_exit(1);
+			times[1] = retrieve_one(dev, i, &times[0]);
+			times[1] += times[0];
+			_exit(write(done[1], times, sizeof(times)) != sizeof(times));
+		}
+	}
+	close(go[0]);
+	close(done[1]);
+	close(go[1]);
+	for (int i = 2; i < PARALLEL; i++) {
+		double times[2];
+
+		if (read(done[0], times, sizeof(times)) != sizeof(times))
+			die("a parallel RETRIEVE", EIO);
+		first = i == 2 || times[0] < first ? times[0] : first;
+		last = times[1] > last ? times[1] : last;
+	}
+	for (int i = 2; i < PARALLEL; i++) {
+		int status;
+
+		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+			die("a parallel RETRIEVE", EIO);
+	}
+	/* From the first RETRIEVE_SESSION to the last RETRIEVE_FD returning. */
+	report("retrieve_at_once", last - first);
+	mark("verified");
+}
+
 static int small_memfd(uint64_t f)
 {
 	static uint64_t page[PG / 8];
@@ -534,6 +660,8 @@ int main(void)
 			big_stage1(dev);
 		else if (!strcmp(scenario, "files"))
 			files_stage1(dev);
+		else if (!strcmp(scenario, "parallel"))
+			parallel_stage1(dev);
 		/* Nothing preserved: no event either. Two seconds between the
 		 * marks give the rate of the guest's clock. */
 		begin();
@@ -550,6 +678,8 @@ int main(void)
 		big_stage2(dev);
 	else if (!strcmp(scenario, "files"))
 		files_stage2(dev);
+	else if (!strcmp(scenario, "parallel"))
+		parallel_stage2(dev);
 	else
 		mark("verified");
 	printf("bench: done\n");
