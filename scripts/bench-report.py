@@ -43,6 +43,7 @@ FIGURES = [
     ("preserve_first_1000", "  of which the first 1000 files"),
     ("preserve_last_1000", "  of which the last 1000 files"),
     ("prepare", "PREPARE (luo-rs; the workload still runs)"),
+    ("prepare_again", "  PREPARE again, after FREEZE and CANCEL (luo-rs)"),
     ("freeze_unchanged", "FREEZE, nothing changed since PREPARE (luo-rs)"),
     ("freeze", "FREEZE, the blackout (big: after 1% new pages; luo-rs)"),
     ("freeze_migrated", "  pages it migrated to pin them (count)"),

@@ -209,11 +209,13 @@ static int by_value(const void *a, const void *b)
 }
 
 /*
- * PREPARE, on luo-rs. It also measures FREEZE of what has not changed
- * since PREPARE (then CANCELs and PREPAREs again), which should cost no
- * per-page work: FREEZE_TRIES times, reporting the median, since one
- * timing of a millisecond under TCG is mostly the host's scheduling (it
- * took 0.8 or 3.8 ms, and nothing in between, for the same FREEZE).
+ * PREPARE, on luo-rs: the first is the update's ("prepare", counted
+ * before the jump). It also measures FREEZE of what has not changed since
+ * PREPARE (then CANCELs and PREPAREs again, the last of these timed as
+ * "prepare_again"), which should cost no per-page work: FREEZE_TRIES
+ * times, reporting the median, since one timing of a millisecond under
+ * TCG is mostly the host's scheduling (it took 0.8 or 3.8 ms, and nothing
+ * in between, for the same FREEZE).
  */
 static void prepare(int dev)
 {
@@ -222,7 +224,8 @@ static void prepare(int dev)
 
 	if (!sends_events())
 		return;
-	event(dev, LIVEUPDATE_EVENT_PREPARE, NULL);
+	/* The PREPARE of an update; those after each CANCEL are timed apart. */
+	event(dev, LIVEUPDATE_EVENT_PREPARE, "prepare");
 	for (int i = 0; i < FREEZE_TRIES; i++) {
 		double t0 = now();
 
@@ -230,7 +233,7 @@ static void prepare(int dev)
 			die("freeze_unchanged", err);
 		took[i] = now() - t0;
 		event(dev, LIVEUPDATE_EVENT_CANCEL, NULL);
-		event(dev, LIVEUPDATE_EVENT_PREPARE, i == FREEZE_TRIES - 1 ? "prepare" : NULL);
+		event(dev, LIVEUPDATE_EVENT_PREPARE, i == FREEZE_TRIES - 1 ? "prepare_again" : NULL);
 	}
 	qsort(took, FREEZE_TRIES, sizeof(took[0]), by_value);
 	report("freeze_unchanged", took[FREEZE_TRIES / 2]);
