@@ -59,7 +59,7 @@ static void die(const char *what, int err)
 
 static void report(const char *name, double value)
 {
-	printf("bench: %s %.2f\n", name, value);
+	printf("bench: %s %.3f\n", name, value);
 }
 
 static double now(void)
