@@ -376,12 +376,27 @@ static int retrieve_session(int dev, const char *name)
 	return s;
 }
 
+/*
+ * Every page of the memfd fd of file f, size bytes, checked through a
+ * mapping, which is returned; or the run ends.
+ */
+static uint64_t *check_memfd(int fd, uint64_t f, long long size)
+{
+	uint64_t *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+
+	if (map == MAP_FAILED)
+		die("mmap", errno);
+	for (long long p = 0; p < size / PG; p++)
+		if (!page_ok(map + p * (PG / 8), f, p))
+			die("a page differs", EIO);
+	return map;
+}
+
 static void big_stage2(int dev)
 {
 	static uint64_t buf[(1 << 20) / 8];
 	long long size = big_size(), off = 0;
 	int s, fd, err;
-	uint64_t *map;
 	double t0, t1;
 	ssize_t n;
 
@@ -399,12 +414,7 @@ static void big_stage2(int dev)
 		die("short read", EIO);
 	report("first_read", now() - t1);
 	profile_stop();
-	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		die("mmap", errno);
-	for (long long p = 0; p < size / PG; p++)
-		if (!page_ok(map + p * (PG / 8), 0, p))
-			die("a page differs", EIO);
+	check_memfd(fd, 0, size);
 	mark("verified");
 	t0 = now();
 	if ((err = luo_finish(s)))
@@ -457,7 +467,6 @@ static double retrieve_one(int dev, int i, double *start)
 	long long size = big_size();
 	double t0 = now(), took;
 	char name[32];
-	uint64_t *map;
 	int s, fd, err;
 
 	if (start)
@@ -468,13 +477,7 @@ static double retrieve_one(int dev, int i, double *start)
 	if (fd < 0)
 		die("RETRIEVE_FD", fd);
 	took = now() - t0;
-	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		die("mmap", errno);
-	for (long long p = 0; p < size / PG; p++)
-		if (!page_ok(map + p * (PG / 8), i, p))
-			die("a page differs", EIO);
-	munmap(map, size);
+	munmap(check_memfd(fd, i, size), size);
 	if ((err = luo_finish(s)))
 		die("SESSION_FINISH", err);
 	close(fd);
