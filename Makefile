@@ -10,6 +10,7 @@ obj-$(CONFIG_LIVEUPDATE_RS) += luo_core.o luo_sysfs.o memfd_shmem.o kho_glue.o p
 obj-$(CONFIG_LIVEUPDATE_RS_TEST) += luo_test_boot.o
 obj-$(CONFIG_LIVEUPDATE_RS_KVM) += kvm_glue.o gmem_glue.o vcpu_glue.o
 obj-$(CONFIG_LIVEUPDATE_RS_IOMMUFD) += iommufd_glue.o
+obj-$(CONFIG_LIVEUPDATE_RS_VFIO) += vfio_glue.o
 # The memfd handler's shmem steps use mm/internal.h.
 CFLAGS_memfd_shmem.o += -I$(srctree)/mm
 CFLAGS_gmem_glue.o += -I$(srctree)/mm

@@ -18,3 +18,7 @@ pub(crate) mod memfd;
 pub(crate) mod memfd_format;
 pub(crate) mod memfd_incoming;
 pub(crate) mod test;
+#[cfg(CONFIG_LIVEUPDATE_RS_VFIO)]
+pub(crate) mod vfio_pci;
+#[cfg(CONFIG_LIVEUPDATE_RS_VFIO)]
+pub(crate) mod vfio_pci_format;

@@ -44,6 +44,8 @@ mod test_control;
 mod user_struct;
 #[cfg(CONFIG_LIVEUPDATE_RS_KVM)]
 mod vcpu;
+#[cfg(CONFIG_LIVEUPDATE_RS_VFIO)]
+mod vfio;
 
 use core::fmt;
 use kernel::{
@@ -1002,6 +1004,13 @@ impl kernel::InPlaceModule for LiveUpdate {
             handlers::iommufd::init();
             if let Err(e) = luo_file::register(&handlers::iommufd::HANDLER) {
                 pr_err!("cannot register the iommufd handler: {:?}\n", e);
+            }
+        }
+        #[cfg(CONFIG_LIVEUPDATE_RS_VFIO)]
+        {
+            match luo_file::register(&handlers::vfio_pci::HANDLER) {
+                Ok(()) => handlers::vfio_pci::hold_incoming(),
+                Err(e) => pr_err!("cannot register the VFIO handler: {:?}\n", e),
             }
         }
         if test_control::handler_at_boot() {

@@ -1360,6 +1360,22 @@ pub(crate) fn cancel_kept(files: &mut KVec<OutgoingFile>) {
     files.clear();
 }
 
+/// Shows `f` what was handed over for each incoming file of the handler
+/// `compatible` not retrieved yet: at boot, what the handler must keep for
+/// its retriever until then.
+#[cfg_attr(not(CONFIG_LIVEUPDATE_RS_VFIO), expect(dead_code))]
+pub(crate) fn each_incoming_of(compatible: &CStr, mut f: impl FnMut(&HandedOver<'_>)) {
+    let sessions = SESSIONS.lock();
+    for s in sessions.all.iter().filter(|s| s.origin == Origin::Incoming) {
+        let inner = s.inner.lock();
+        for file in inner.incoming.iter() {
+            if file.compatible.as_bytes() == compatible.to_bytes() && !file.retrieve_ran() {
+                f(&file.handed_over());
+            }
+        }
+    }
+}
+
 /// Whether a session holds a file of the handler `compatible`: preserved,
 /// or handed over and not finished.
 pub(crate) fn uses_handler(compatible: &[u8]) -> bool {

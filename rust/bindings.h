@@ -14,6 +14,7 @@
 #include "kho_glue.h"
 #include "gmem_glue.h"
 #include "iommufd_glue.h"
+#include "vfio_glue.h"
 #include "kvm_glue.h"
 #include "vcpu_glue.h"
 #include "pinned_vm.h"

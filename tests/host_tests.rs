@@ -22,6 +22,8 @@ mod luo_state;
 mod luo_uapi;
 #[path = "../handlers/memfd_format.rs"]
 mod memfd_format;
+#[path = "../handlers/vfio_pci_format.rs"]
+mod vfio_pci_format;
 
 #[cfg(test)]
 mod against_dtc {

@@ -277,7 +277,11 @@ struct liveupdate_ioctl_set_event {
  * iommufds whose IOASes map only memfds (IOMMU_IOAS_MAP_FILE) preserved in
  * the same session; from PREPARE to CANCEL their IOASes refuse map,
  * unmap, copy, alloc and destroy with EBUSY, and the new kernel gives
- * back every IOAS at its id with every mapping at its IOVA.
+ * back every IOAS at its id with every mapping at its IOVA. vfio-pci built
+ * in: device files (the cdev) bound to a preserved iommufd and attached
+ * to one of its IOASes; from PREPARE to CANCEL attach, detach, every
+ * reset and low power fail with EBUSY, and the new kernel holds the device for its
+ * retriever and gives the file back bound and attached, not reset.
  *
  * Return: 0; EBADF for a bad @fd, or a memfd not open read-write; ENOENT
  * if no file handler supports the
@@ -288,7 +292,13 @@ struct liveupdate_ioctl_set_event {
  * guest_memfd with private memory, or a vCPU of such a VM, or an iommufd
  * mapping something else than a memfd (user memory, a dma-buf); EPERM
  * also for an iommufd mapping a memfd not sealed with F_SEAL_SHRINK;
- * E2BIG for an iommufd mapping more than 64 memfds; EHWPOISON for a guest_memfd page the hardware reported
+ * E2BIG for an iommufd mapping more than 64 memfds; EINVAL for a vfio
+ * device file not bound to an iommufd, or opened through a VFIO group;
+ * EOPNOTSUPP also for a device that cannot cross (not a physical PCI
+ * function of vfio-pci itself, a VF, a PF with VFs, a no-IOMMU device, or
+ * attached with a PASID, to a page table user space allocated or to a
+ * nested one); ENOENT for a device not attached, EBUSY for one in low
+ * power; EHWPOISON for a guest_memfd page the hardware reported
  * poisoned (also from PREPARE and FREEZE, for pages they take in); ENOMEM
  * if a memfd's or guest_memfd's
  * size would take the caller past its RLIMIT_MEMLOCK (CAP_IPC_LOCK goes
@@ -298,7 +308,8 @@ struct liveupdate_ioctl_set_event {
  * @token is used in the session; EBUSY if the file is preserved already,
  * while PREPARED or FROZEN, or while a kexec is starting; EINVAL on an
  * unnamed or incoming session; ENOLINK if the file needs a file (a
- * guest_memfd or vCPU its VM, an iommufd the memfds it maps) that is not
+ * guest_memfd or vCPU its VM, an iommufd the memfds it maps, a vfio
+ * device its iommufd) that is not
  * preserved in this session yet: those go first; EDQUOT if
  * the session's owner has max_files_per_user files preserved
  * (/sys/kernel/liveupdate; CAP_SYS_RESOURCE goes past it); E2BIG if the
