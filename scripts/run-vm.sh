@@ -12,7 +12,8 @@
 # LUO_VM_MEM gives the VM more memory than 1G; LUO_VM_STAMPS names a file
 # where scripts/serial-stamp.py writes when benchmark markers arrived.
 # Tests named *_vfio_* get a q35 machine with an emulated VT-d (interrupt
-# remapping on) and QEMU's edu device, a DMA engine behind it.
+# remapping on), QEMU's edu device, a DMA engine behind it, and an igb
+# behind a PCIe root port.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -53,7 +54,11 @@ fi
 
 machine=()
 case ",$tests," in
-*_vfio_*) machine=(-machine q35 -device intel-iommu,intremap=on -device edu) ;;
+*_vfio_*)
+	# igb behind a root port: a device with FLR and power management
+	# whose registers a reset visibly clears (kexec_vfio_noreset_test).
+	machine=(-machine q35 -device intel-iommu,intremap=on -device edu
+		-device pcie-root-port,id=rp1,chassis=1 -device igb,bus=rp1) ;;
 esac
 
 qemu() { # SERIAL

@@ -23,50 +23,12 @@
 #include "memfd_util.h"
 #include "vfio_edu.h"
 #include "luo_test.h"
-
-#define KiB (1ULL << 10)
-#define MiB (1ULL << 20)
-#define MEM (2 * MiB)
-/* Below edu's 28-bit DMA limit. */
-#define IOVA_A (16 * MiB) /* memfd [0, 1 MiB) */
-#define IOVA_B (32 * MiB) /* memfd [1 MiB, 2 MiB) */
-#define IOVA_NONE (48 * MiB) /* never mapped */
-#define AT_1 (8 * KiB) /* where in B the kernel-1 DMA wrote */
-#define AT_2 (64 * KiB) /* where in B the kernel-2 DMA writes */
-#define SRC_2 (128 * KiB) /* where in A the kernel-2 DMA reads */
-#define AT_3 (192 * KiB) /* where in B the DMA while prepared wrote */
-#define SRC_3 (256 * KiB)
-#define AT_4 (320 * KiB) /* where in B the DMA after CANCEL wrote */
-#define SRC_4 (384 * KiB)
-
-/* Whether B + at in m holds A + src's bytes. */
-static bool copied(int m, uint64_t seed, uint64_t at, uint64_t src)
-{
-	uint8_t got[EDU_BUF_LEN];
-
-	if (pread(m, got, sizeof(got), MiB + at) != sizeof(got))
-		return false;
-	for (size_t i = 0; i < sizeof(got); i++)
-		if (got[i] != luo_byte(seed, src + i))
-			return false;
-	return true;
-}
-
-/* Whether VT-d reported a DMA write fault, waiting up to 2 s for it. */
-static bool write_fault_reported(void)
-{
-	for (int i = 0; i < 20; i++) {
-		if (luo_kmsg_has("DMAR: [DMA Write"))
-			return true;
-		usleep(100 * 1000);
-	}
-	return false;
-}
+#include "vfio_edu_dma.h"
 
 static void stage1(void)
 {
 	int dev = luo_open(), s, io, m, ioas, err;
-	struct edu edu;
+	struct vfio_pci_dev edu;
 	char args[128];
 	uint64_t seed;
 
@@ -117,7 +79,7 @@ TEST(dma_lands_in_the_retrieved_memfd_through_the_same_iovas)
 	uint64_t seed = luo_arg_u64("seed");
 	int dev = luo_open(), s, io, m;
 	char bdf[16];
-	struct edu edu;
+	struct vfio_pci_dev edu;
 	uint8_t *mem;
 
 	ASSERT_LE(0, dev);

@@ -37,8 +37,8 @@
 #define EDU_BUF 0x40000
 #define EDU_BUF_LEN 4096
 
-/* An edu bound to vfio-pci, opened through its cdev. */
-struct edu {
+/* A device (edu, or another) bound to vfio-pci, opened through its cdev. */
+struct vfio_pci_dev {
 	char bdf[16];
 	int fd;
 	__u64 bar0, config;
@@ -72,8 +72,8 @@ static inline unsigned int edu_sysfs_hex(const char *bdf, const char *file)
 	return strtoul(buf, NULL, 16);
 }
 
-/* The edu's address ("0000:00:03.0") into bdf: 0, or -ENODEV. */
-static inline int edu_find(char bdf[16])
+/* The address ("0000:00:03.0") of a vendor:device into bdf: 0, or -ENODEV. */
+static inline int pci_find(unsigned int vendor, unsigned int device, char bdf[16])
 {
 	DIR *d = opendir("/sys/bus/pci/devices");
 	struct dirent *e;
@@ -82,8 +82,8 @@ static inline int edu_find(char bdf[16])
 	while (d && (e = readdir(d))) {
 		if (e->d_name[0] == '.' || strlen(e->d_name) >= 16)
 			continue;
-		if (edu_sysfs_hex(e->d_name, "vendor") == 0x1234 &&
-		    edu_sysfs_hex(e->d_name, "device") == 0x11e8) {
+		if (edu_sysfs_hex(e->d_name, "vendor") == vendor &&
+		    edu_sysfs_hex(e->d_name, "device") == device) {
 			strcpy(bdf, e->d_name);
 			err = 0;
 			break;
@@ -92,6 +92,12 @@ static inline int edu_find(char bdf[16])
 	if (d)
 		closedir(d);
 	return err;
+}
+
+/* The edu's address into bdf: 0, or -ENODEV. */
+static inline int edu_find(char bdf[16])
+{
+	return pci_find(0x1234, 0x11e8, bdf);
 }
 
 /* The edu's PCI command register, read through sysfs (any driver, or none). */
@@ -110,22 +116,15 @@ static inline int edu_command(const char *bdf)
 	return n == sizeof(cmd) ? cmd : -EIO;
 }
 
-/* Binds the edu to vfio-pci and opens its cdev; does not bind to iommufd. */
-static inline int edu_open(struct edu *edu)
+/* Opens the cdev of the edu at bdf, bound to vfio-pci: an fd, or -errno. */
+static inline int edu_open_cdev(const char *bdf)
 {
 	char path[160], dev[64] = "";
 	struct dirent *e;
 	DIR *d;
-	int err = edu_find(edu->bdf);
+	int fd;
 
-	if (err)
-		return err;
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", edu->bdf);
-	if ((err = edu_sysfs_write(path, "vfio-pci")))
-		return err;
-	/* EBUSY or similar if it is bound already: the cdev tells. */
-	edu_sysfs_write("/sys/bus/pci/drivers_probe", edu->bdf);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", edu->bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
 	d = opendir(path);
 	if (!d)
 		return -ENODEV;
@@ -133,11 +132,32 @@ static inline int edu_open(struct edu *edu)
 		if (!strncmp(e->d_name, "vfio", 4))
 			snprintf(dev, sizeof(dev), "/dev/vfio/devices/%s", e->d_name);
 	closedir(d);
-	edu->fd = open(dev, O_RDWR);
-	return edu->fd < 0 ? -errno : 0;
+	fd = open(dev, O_RDWR);
+	return fd < 0 ? -errno : fd;
 }
 
-static inline int edu_region(struct edu *edu, __u32 index, __u64 *offset)
+/* Binds the device at dev->bdf to vfio-pci and opens its cdev (not bound). */
+static inline int vfio_pci_open(struct vfio_pci_dev *dev)
+{
+	char path[160];
+	int err;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", dev->bdf);
+	if ((err = edu_sysfs_write(path, "vfio-pci")))
+		return err;
+	/* EBUSY or similar if it is bound already: the cdev tells. */
+	edu_sysfs_write("/sys/bus/pci/drivers_probe", dev->bdf);
+	dev->fd = edu_open_cdev(dev->bdf);
+	return dev->fd < 0 ? dev->fd : 0;
+}
+
+/* Binds the edu to vfio-pci and opens its cdev; does not bind to iommufd. */
+static inline int edu_open(struct vfio_pci_dev *edu)
+{
+	return edu_find(edu->bdf) ?: vfio_pci_open(edu);
+}
+
+static inline int edu_region(struct vfio_pci_dev *edu, __u32 index, __u64 *offset)
 {
 	struct vfio_region_info info = { .argsz = sizeof(info), .index = index };
 
@@ -147,22 +167,60 @@ static inline int edu_region(struct edu *edu, __u32 index, __u64 *offset)
 	return 0;
 }
 
-/*
- * Binds the opened edu to iommufd, attaches it to the IOAS ioas (its
- * domain is made from the IOAS's mappings) and turns bus mastering on.
- */
-static inline int edu_attach(struct edu *edu, int iommufd, __u32 ioas)
+/* Where BAR 0 and config space are in the device fd (bound, or retrieved). */
+static inline int edu_regions(struct vfio_pci_dev *edu)
 {
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .iommufd = iommufd };
-	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach), .pt_id = ioas };
+	int err = edu_region(edu, VFIO_PCI_BAR0_REGION_INDEX, &edu->bar0);
+
+	return err ?: edu_region(edu, VFIO_PCI_CONFIG_REGION_INDEX, &edu->config);
+}
+
+/* VFIO_DEVICE_BIND_IOMMUFD of a device cdev fd: 0 or -errno. */
+static inline int vfio_bind(int fd, int iommufd)
+{
+	struct vfio_device_bind_iommufd b = { .argsz = sizeof(b), .iommufd = iommufd };
+
+	return ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &b) ? -errno : 0;
+}
+
+/* VFIO_DEVICE_ATTACH_IOMMUFD_PT to pt (an IOAS, or a page table). */
+static inline int vfio_attach(int fd, __u32 pt)
+{
+	struct vfio_device_attach_iommufd_pt a = { .argsz = sizeof(a), .pt_id = pt };
+
+	return ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a) ? -errno : 0;
+}
+
+static inline int vfio_detach(int fd)
+{
+	struct vfio_device_detach_iommufd_pt d = { .argsz = sizeof(d) };
+
+	return ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &d) ? -errno : 0;
+}
+
+static inline int vfio_reset(int fd)
+{
+	return ioctl(fd, VFIO_DEVICE_RESET) ? -errno : 0;
+}
+
+/* VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY or _EXIT. */
+static inline int vfio_low_power(int fd, __u32 feature)
+{
+	struct vfio_device_feature f = {
+		.argsz = sizeof(f),
+		.flags = VFIO_DEVICE_FEATURE_SET | feature,
+	};
+
+	return ioctl(fd, VFIO_DEVICE_FEATURE, &f) ? -errno : 0;
+}
+
+/* Finds a device's regions and turns memory decode and bus mastering on. */
+static inline int vfio_pci_enable(struct vfio_pci_dev *edu)
+{
 	__u16 cmd;
 	int err;
 
-	if (ioctl(edu->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) ||
-	    ioctl(edu->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		return -errno;
-	if ((err = edu_region(edu, VFIO_PCI_BAR0_REGION_INDEX, &edu->bar0)) ||
-	    (err = edu_region(edu, VFIO_PCI_CONFIG_REGION_INDEX, &edu->config)))
+	if ((err = edu_regions(edu)))
 		return err;
 	if (pread(edu->fd, &cmd, sizeof(cmd), edu->config + PCI_COMMAND) != sizeof(cmd))
 		return -EIO;
@@ -172,12 +230,21 @@ static inline int edu_attach(struct edu *edu, int iommufd, __u32 ioas)
 	return 0;
 }
 
-static inline int edu_write(struct edu *edu, __u32 reg, __u32 val)
+/*
+ * Binds the opened edu to iommufd, attaches it to the IOAS ioas (its
+ * domain is made from the IOAS's mappings) and turns bus mastering on.
+ */
+static inline int edu_attach(struct vfio_pci_dev *edu, int iommufd, __u32 ioas)
+{
+	return vfio_bind(edu->fd, iommufd) ?: vfio_attach(edu->fd, ioas) ?: vfio_pci_enable(edu);
+}
+
+static inline int edu_write(struct vfio_pci_dev *edu, __u32 reg, __u32 val)
 {
 	return pwrite(edu->fd, &val, sizeof(val), edu->bar0 + reg) == sizeof(val) ? 0 : -EIO;
 }
 
-static inline int edu_read(struct edu *edu, __u32 reg, __u32 *val)
+static inline int edu_read(struct vfio_pci_dev *edu, __u32 reg, __u32 *val)
 {
 	return pread(edu->fd, val, sizeof(*val), edu->bar0 + reg) == sizeof(*val) ? 0 : -EIO;
 }
@@ -187,7 +254,7 @@ static inline int edu_read(struct edu *edu, __u32 reg, __u32 *val)
  * its start), toward the bus if to_bus; waits for it (100 ms of the VM's
  * time, up to 5 s).
  */
-static inline int edu_dma(struct edu *edu, __u64 iova, __u32 len, bool to_bus)
+static inline int edu_dma(struct vfio_pci_dev *edu, __u64 iova, __u32 len, bool to_bus)
 {
 	__u32 cmd = EDU_RUN | (to_bus ? EDU_TO_BUS : 0);
 	int err;
