@@ -60,7 +60,7 @@ void luo_vfio_thaw(struct file *file)
 /*
  * A device held for its retriever, with a reference and a runtime PM
  * usage count: vfio-pci's probe lets an idle device suspend, and D3 resets
- * many devices.
+ * many devices. Found by address (the record's) and by pdev (vfio's).
  */
 struct held {
 	struct list_head node;
@@ -87,14 +87,16 @@ static struct held *find_held(u16 segment, u8 bus, u8 devfn)
 
 bool liveupdate_device_held(struct device *dev)
 {
-	struct pci_dev *pdev;
+	struct held *h;
 
 	if (!dev_is_pci(dev))
 		return false;
-	pdev = to_pci_dev(dev);
 	guard(spinlock)(&held_lock);
-	return find_held(pci_domain_nr(pdev->bus), pdev->bus->number,
-			 pdev->devfn);
+	/* The very device held, not another one found at its address later. */
+	list_for_each_entry(h, &held_list, node)
+		if (&h->pdev->dev == dev)
+			return true;
+	return false;
 }
 
 /* The device of dev, if it is still the one recorded (with a reference). */
