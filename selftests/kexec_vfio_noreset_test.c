@@ -11,8 +11,9 @@
  *
  * In kernel 1 the test first shows a reset is seen: RDBAH0 written, then
  * VFIO_DEVICE_RESET, reads 0. It writes a random value into RDBAH0 and
- * preserves the device. Prepared, every way user space has to reset it
- * or power it down answers EBUSY: VFIO_DEVICE_RESET, an FLR written to
+ * preserves the device (refused while it is in D3hot). Prepared, every
+ * way user space has to reset it or power it down through vfio answers
+ * EBUSY: VFIO_DEVICE_RESET, a hot reset of its bus, an FLR written to
  * its PCIe device control, D3hot written to its power management control,
  * low-power entry. In kernel 2, held for its retriever, the device is
  * kept active (no runtime suspend), and the retrieved file reads the
@@ -72,6 +73,14 @@ static int config_set16(struct vfio_pci_dev *igb, int at, __u16 clear, __u16 set
 	return pwrite(igb->fd, &v, 2, igb->config + at) == 2 ? 0 : -errno;
 }
 
+/* VFIO_DEVICE_PCI_HOT_RESET of a cdev file: its bus, through the root port. */
+static int hot_reset(int fd)
+{
+	struct vfio_pci_hot_reset r = { .argsz = sizeof(r) };
+
+	return ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, &r) ? -errno : 0;
+}
+
 static void stage1(void)
 {
 	int dev = luo_open(), s, io, ioas, exp, pm, err;
@@ -98,16 +107,23 @@ static void stage1(void)
 	CHECK(marker(&igb) == 0, "RDBAH0 after a reset: %#x\n", marker(&igb));
 	CHECK(!edu_write(&igb, IGB_RDBAH0, value), "RDBAH0\n");
 
+	exp = cap(&igb, PCI_CAP_ID_EXP);
+	pm = cap(&igb, PCI_CAP_ID_PM);
+	CHECK(exp && pm, "igb's PCIe and PM capabilities: %#x %#x\n", exp, pm);
 	s = luo_create_session(dev, "vmm");
 	CHECK(s >= 0 && !luo_preserve(s, io, 1), "preserve the iommufd\n");
+	/* In D3hot (written to its PM control) its state may be lost. */
+	CHECK(!config_set16(&igb, pm + PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK, 3), "D3hot\n");
+	err = luo_preserve(s, igb.fd, 2);
+	CHECK(err == -EBUSY, "PRESERVE_FD in D3hot: %s\n", strerror(-err));
+	CHECK(!config_set16(&igb, pm + PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK, 0), "D0\n");
 	err = luo_preserve(s, igb.fd, 2);
 	CHECK(!err, "PRESERVE_FD of the device: %s\n", strerror(-err));
 
 	/* Prepared: no way to reset it or power it down. */
 	CHECK(!luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE), "PREPARE: %s\n", strerror(errno));
-	exp = cap(&igb, PCI_CAP_ID_EXP);
-	pm = cap(&igb, PCI_CAP_ID_PM);
-	CHECK(exp && pm, "igb's PCIe and PM capabilities: %#x %#x\n", exp, pm);
+	err = hot_reset(igb.fd);
+	CHECK(err == -EBUSY, "hot reset while prepared: %s\n", strerror(-err));
 	err = vfio_reset(igb.fd);
 	CHECK(err == -EBUSY, "reset while prepared: %s\n", strerror(-err));
 	err = config_set16(&igb, exp + PCI_EXP_DEVCTL, 0, PCI_EXP_DEVCTL_BCR_FLR);
