@@ -27,30 +27,13 @@
 
 static void stage1(void)
 {
-	int dev = luo_open(), s, io, m, ioas, err;
+	int dev = luo_open(), s, io, m, ioas;
 	struct vfio_pci_dev edu;
 	char args[128];
 	uint64_t seed;
 
 	CHECK(dev >= 0, "open: %s\n", strerror(-dev));
-	CHECK(getrandom(&seed, sizeof(seed), 0) == sizeof(seed), "getrandom\n");
-	m = luo_memfd("guest", MEM);
-	CHECK(m >= 0 && !luo_fill(m, 0, MEM, seed), "memfd\n");
-	CHECK(!fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), "seal\n");
-	io = luo_iommufd_open();
-	CHECK(io >= 0, "iommufd: %s\n", strerror(-io));
-	ioas = luo_ioas_alloc(io);
-	CHECK(ioas > 0 && !luo_ioas_map_file(io, ioas, m, 0, MiB, IOVA_A, LUO_IOMMU_RW) &&
-	      !luo_ioas_map_file(io, ioas, m, MiB, MiB, IOVA_B, LUO_IOMMU_RW), "map\n");
-
-	err = edu_open(&edu);
-	CHECK(!err, "edu through vfio-pci: %s\n", strerror(-err));
-	err = edu_attach(&edu, io, ioas);
-	CHECK(!err, "bind and attach: %s\n", strerror(-err));
-	/* A to edu, edu to B: the page lands at B + AT_1, in the memfd. */
-	CHECK(!edu_dma(&edu, IOVA_A, EDU_BUF_LEN, false) &&
-	      !edu_dma(&edu, IOVA_B + AT_1, EDU_BUF_LEN, true), "DMA\n");
-	CHECK(copied(m, seed, AT_1, 0), "kernel 1: the DMA did not land in the memfd\n");
+	edu_setup(&seed, &m, &io, &ioas, &edu);
 	/* Not mapped: VT-d refuses it and reports the fault. */
 	CHECK(!edu_dma(&edu, IOVA_NONE, EDU_BUF_LEN, true), "DMA to nowhere\n");
 	CHECK(write_fault_reported(), "no DMAR fault for the unmapped IOVA\n");

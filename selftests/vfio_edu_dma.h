@@ -3,7 +3,8 @@
  * The guest memory layout the edu DMA tests share (kexec_vfio_edu_test,
  * kexec_vfio_device_test): a 2 MiB memfd mapped at two IOVAs below edu's
  * 28-bit DMA limit, where edu copies 4 KiB pages from A to B, and the
- * checks of what landed. Include after luo_test.h.
+ * checks of what landed. Include after luo_test.h, iommufd_util.h,
+ * memfd_util.h and vfio_edu.h.
  */
 #ifndef LUO_VFIO_EDU_DMA_H
 #define LUO_VFIO_EDU_DMA_H
@@ -45,6 +46,34 @@ static bool write_fault_reported(void)
 		usleep(100 * 1000);
 	}
 	return false;
+}
+
+/*
+ * Kernel 1's start: a sealed memfd filled from a random *seed, mapped at
+ * IOVA_A and IOVA_B of a new IOAS of a new iommufd, and edu bound and
+ * attached to it; edu copies A's first page to B + AT_1, where the test
+ * checks it landed. Fails the test on any error.
+ */
+static void edu_setup(uint64_t *seed, int *m, int *io, int *ioas, struct vfio_pci_dev *edu)
+{
+	int err;
+
+	CHECK(getrandom(seed, sizeof(*seed), 0) == sizeof(*seed), "getrandom\n");
+	*m = luo_memfd("guest", MEM);
+	CHECK(*m >= 0 && !luo_fill(*m, 0, MEM, *seed), "memfd\n");
+	CHECK(!fcntl(*m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), "seal\n");
+	*io = luo_iommufd_open();
+	CHECK(*io >= 0, "iommufd: %s\n", strerror(-*io));
+	*ioas = luo_ioas_alloc(*io);
+	CHECK(*ioas > 0 && !luo_ioas_map_file(*io, *ioas, *m, 0, MiB, IOVA_A, LUO_IOMMU_RW) &&
+	      !luo_ioas_map_file(*io, *ioas, *m, MiB, MiB, IOVA_B, LUO_IOMMU_RW), "map\n");
+	err = edu_open(edu);
+	CHECK(!err, "edu through vfio-pci: %s\n", strerror(-err));
+	err = edu_attach(edu, *io, *ioas);
+	CHECK(!err, "bind and attach: %s\n", strerror(-err));
+	CHECK(!edu_dma(edu, IOVA_A, EDU_BUF_LEN, false) &&
+	      !edu_dma(edu, IOVA_B + AT_1, EDU_BUF_LEN, true), "DMA\n");
+	CHECK(copied(*m, *seed, AT_1, 0), "kernel 1: the DMA did not land in the memfd\n");
 }
 
 #endif
