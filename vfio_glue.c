@@ -5,6 +5,7 @@
  * the new kernel until user space retrieves them.
  */
 #include <linux/err.h>
+#include <linux/iommu.h>
 #include <linux/iommufd.h>
 #include <linux/liveupdate.h>
 #include <linux/list.h>
@@ -159,6 +160,8 @@ void luo_vfio_release(const struct luo_vfio_device *dev)
 	}
 	if (!h)
 		return;
+	/* The page table handed over for it, if its retriever did not adopt it. */
+	iommu_lu_discard(&h->pdev->dev);
 	pm_runtime_put(&h->pdev->dev);
 	pci_dev_put(h->pdev);
 	kfree(h);

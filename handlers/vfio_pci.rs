@@ -16,9 +16,11 @@
 //!   reset (VFIO_DEVICE_RESET, FLR through config space, a hot reset
 //!   through any device of its set) and low power (the feature, or D1-D3
 //!   through config space) answer `EBUSY`; DMA, interrupts and config and
-//!   BAR access go on. It records the device ([`vfio_pci_format`]) as the
-//!   handler's state; FREEZE records it again, with whether it may master
-//!   the bus then. CANCEL, UNPRESERVE_FD and closing the session thaw it.
+//!   BAR access go on. On Intel VT-d the page table it is attached to is
+//!   handed over too (patch 0012: its pages KHO-preserved, its domain id
+//!   kept). It records the device ([`vfio_pci_format`]) as the handler's
+//!   state; FREEZE records it again, with whether it may master the bus
+//!   then. CANCEL, UNPRESERVE_FD and closing the session thaw it.
 //! - The old kernel's shutdown still stops the device's DMA (it clears bus
 //!   mastering, and VT-d translation is turned off): nothing runs across
 //!   the jump itself.
@@ -28,10 +30,12 @@
 //!   opening it through vfio answers `EBUSY` to anyone else. RETRIEVE_FD
 //!   (the iommufd first: the dependency) opens it again without resetting
 //!   it, bound to the retrieved iommufd and attached to the IOAS of the
-//!   same id, and lets it master the bus again if it could at FREEZE; if
-//!   that fails, the device is closed again without a reset and a retry
-//!   may open it. FINISH of a file nobody retrieved lets the device go:
-//!   vfio-pci keeps it, and anyone may open it.
+//!   same id (adopting the handed-over page table and domain id where
+//!   there is one), and lets it master the bus again if it could at
+//!   FREEZE; if that fails, the device is closed again without a reset
+//!   and a retry may open it. FINISH of a file nobody retrieved lets the device go:
+//!   vfio-pci keeps it, anyone may open it, and its handed-over page
+//!   table is freed.
 //!
 //! Not carried: interrupts (the new kernel turns MSI and MSI-X off at
 //! enumeration: the VMM sets its interrupts again), the device's id in the

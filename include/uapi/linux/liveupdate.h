@@ -280,8 +280,10 @@ struct liveupdate_ioctl_set_event {
  * back every IOAS at its id with every mapping at its IOVA. vfio-pci built
  * in: device files (the cdev) bound to a preserved iommufd and attached
  * to one of its IOASes; from PREPARE to CANCEL attach, detach, every
- * reset and low power fail with EBUSY, and the new kernel holds the device for its
- * retriever and gives the file back bound and attached, not reset.
+ * reset and low power fail with EBUSY (and on Intel VT-d, PREPARE hands its
+ * page table over: ENOSPC beyond 8 devices of a domain or 46 domains), and
+ * the new kernel holds the device for its retriever and gives the file
+ * back bound and attached, not reset, adopting that page table.
  *
  * Return: 0; EBADF for a bad @fd, or a memfd not open read-write; ENOENT
  * if no file handler supports the
