@@ -48,6 +48,20 @@ static inline int luo_iommufd_destroy(int fd, __u32 id)
 	return luo_iommufd_ioctl(fd, IOMMU_DESTROY, &c);
 }
 
+/* IOMMU_OPTION_HUGE_PAGES of an IOAS: whether its domains may map large pages. */
+static inline int luo_ioas_huge_pages(int fd, __u32 ioas, bool on)
+{
+	struct iommu_option c = {
+		.size = sizeof(c),
+		.option_id = IOMMU_OPTION_HUGE_PAGES,
+		.op = IOMMU_OPTION_OP_SET,
+		.object_id = ioas,
+		.val64 = on,
+	};
+
+	return luo_iommufd_ioctl(fd, IOMMU_OPTION, &c);
+}
+
 /* Maps length bytes of mfd from off at iova (fixed). */
 static inline int luo_ioas_map_file(int fd, __u32 ioas, int mfd, __u64 off, __u64 length,
 				    __u64 iova, __u32 prot)

@@ -4,8 +4,9 @@
  * device (*_vfio_*): a device file preserved and never retrieved. In
  * kernel 2 the device is held for the session's retriever (a bind of its
  * cdev answers EBUSY) until the session is finished without retrieving
- * it; then the device is anyone's: bound to a new iommufd and attached to
- * a new IOAS, its DMA lands there.
+ * it; then the page table handed over for it is freed, and the device is
+ * anyone's: bound to a new iommufd and attached to a new IOAS (a new page
+ * table, not the old one), its DMA lands there.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -63,6 +64,7 @@ TEST(finish_lets_the_device_go)
 	s = luo_retrieve_session(dev, "vmm");
 	ASSERT_LE(0, s);
 	ASSERT_EQ(0, luo_finish(s));
+	EXPECT_TRUE(luo_kmsg_has("not adopted: "));
 
 	/* The same open file binds now, to an iommufd of this kernel. */
 	ASSERT_EQ(0, vfio_bind(edu.fd, io));
@@ -73,6 +75,7 @@ TEST(finish_lets_the_device_go)
 	ASSERT_LT(0, ioas);
 	ASSERT_EQ(0, luo_ioas_map_file(io, ioas, m, 0, MiB, IOVA, LUO_IOMMU_RW));
 	ASSERT_EQ(0, vfio_attach(edu.fd, ioas));
+	EXPECT_FALSE(luo_kmsg_has("adopting domain"));
 	ASSERT_EQ(0, vfio_pci_enable(&edu));
 	/* The first page to edu and back at 64 KiB: it lands in the new memfd. */
 	ASSERT_EQ(0, edu_dma(&edu, IOVA, EDU_BUF_LEN, false));
