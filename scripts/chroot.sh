@@ -10,6 +10,11 @@ LUO_ROOT=$("$LUO_REPO/scripts/toolchain.sh")
 # Build caches are keyed by the compiler and kernel source versions.
 LUO_WORK=$LUO_CACHE/work-$(sha256sum < "$LUO_ROOT/.luo-build-versions" | cut -c1-12)
 mkdir -p "$LUO_WORK" "$LUO_ROOT/luo/src" "$LUO_ROOT/luo/work"
+# cargo fetches from crates.io over TLS: trust what the host trusts (a
+# host behind a TLS-inspecting proxy has its CA there, the chroot not).
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+	cp /etc/ssl/certs/ca-certificates.crt "$LUO_WORK/host-ca.crt"
+fi
 # Build caches of other compiler versions are of no further use.
 for old in "$LUO_CACHE"/work-*; do
 	[ "$old" = "$LUO_WORK" ] || [ ! -d "$old" ] || { log "removing stale build cache $old"; safe_rmdir "$old"; }

@@ -16,7 +16,7 @@ SRC=/luo/src
 OUT=/luo/work/fuzz
 SECONDS_TO_RUN=${LUO_FUZZ_SECONDS:-60}
 CARGO_FUZZ_VERSION=0.13.2
-export CARGO_HOME=/luo/work/cargo
+cargo_env
 export PATH=$CARGO_HOME/bin:$PATH RUSTC_BOOTSTRAP=1
 mkdir -p "$OUT/crashes"
 

@@ -10,3 +10,15 @@ step "rustfmt --check" rustfmt --check --edition 2021 "$SRC"/*.rs "$SRC"/handler
 step "build host tests" rustc --edition 2021 --test -O -o "$OUT/host_tests" "$SRC/tests/host_tests.rs"
 "$OUT/host_tests"
 step "test the VM report judge (scripts/ktap.py)" python3 "$SRC/tests/ktap_test.py"
+
+# The user-space workspace (userspace/): its tests, and clippy, rustdoc and
+# rustfmt without a warning. Dependencies as Cargo.lock has them.
+cargo_env
+export CARGO_TARGET_DIR=/luo/work/userspace-target
+cd "$SRC/userspace"
+step "cargo fetch (userspace/, crates.io)" cargo fetch --locked
+step "cargo fmt --check (userspace/)" cargo fmt --check
+step "cargo clippy (userspace/)" cargo clippy --locked --offline --all-targets -- -D warnings
+step "cargo doc (userspace/)" env RUSTDOCFLAGS="-D warnings" cargo doc --locked --offline --no-deps
+step "build userspace tests" cargo test --locked --offline --no-run
+cargo test --locked --offline

@@ -28,6 +28,15 @@ step() {
 	log "$name done in $(($(date +%s) - t0)) s"
 }
 
+# Inside the chroot: cargo's home (the crates.io cache, installed tools) in
+# the build cache, trusting the host's CAs that chroot.sh copied there.
+cargo_env() {
+	export CARGO_HOME=/luo/work/cargo
+	if [ -f /luo/work/host-ca.crt ]; then
+		export CARGO_HTTP_CAINFO=/luo/work/host-ca.crt
+	fi
+}
+
 # safe_rmdir DIR: delete a cache directory, refusing while anything is still
 # mounted below it (a bind-mounted checkout would be deleted with it).
 safe_rmdir() {

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Errors: which operation failed, its errno, and what that errno means
+//! for that operation, as the uAPI header documents it.
+
+use std::fmt;
+
+/// What was being done when an [`Error`] happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Op {
+    /// Opening `/dev/liveupdate`.
+    Open,
+    /// Reading the global state.
+    GetState,
+    /// Sending PREPARE.
+    Prepare,
+    /// Sending FREEZE.
+    Freeze,
+    /// Sending CANCEL.
+    Cancel,
+    /// Sending the global FINISH.
+    Finish,
+    /// Creating a named session.
+    CreateSession,
+    /// Retrieving an incoming session.
+    RetrieveSession,
+    /// Preserving a file in a session.
+    Preserve,
+    /// Removing a preserved file from a session.
+    Unpreserve,
+    /// Retrieving a preserved file.
+    Retrieve,
+    /// Finishing an incoming session.
+    FinishSession,
+    /// Reading a session's name.
+    GetName,
+    /// Naming a session.
+    SetName,
+    /// Reading a session's state.
+    SessionState,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Open => "open /dev/liveupdate",
+            Op::GetState => "GET_STATE",
+            Op::Prepare => "PREPARE",
+            Op::Freeze => "FREEZE",
+            Op::Cancel => "CANCEL",
+            Op::Finish => "FINISH",
+            Op::CreateSession => "CREATE_SESSION",
+            Op::RetrieveSession => "RETRIEVE_SESSION",
+            Op::Preserve => "PRESERVE_FD",
+            Op::Unpreserve => "UNPRESERVE_FD",
+            Op::Retrieve => "RETRIEVE_FD",
+            Op::FinishSession => "SESSION_FINISH",
+            Op::GetName => "GET_NAME",
+            Op::SetName => "SET_NAME",
+            Op::SessionState => "SESSION_GET_STATE",
+        })
+    }
+}
+
+/// A failed operation on `/dev/liveupdate` or a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    op: Op,
+    errno: i32,
+}
+
+impl Error {
+    pub(crate) fn new(op: Op, errno: i32) -> Self {
+        Self { op, errno }
+    }
+
+    /// The operation that failed.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The errno it failed with (`libc::EBUSY`, ...).
+    pub fn errno(&self) -> i32 {
+        self.errno
+    }
+
+    /// What the errno means for this operation, where the uAPI documents
+    /// it.
+    pub fn meaning(&self) -> Option<&'static str> {
+        meaning(self.op, self.errno)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let io = std::io::Error::from_raw_os_error(self.errno);
+        write!(f, "{}: {}", self.op, io)?;
+        if let Some(m) = self.meaning() {
+            write!(f, ": {m}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        std::io::Error::new(std::io::Error::from_raw_os_error(e.errno).kind(), e)
+    }
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn meaning(op: Op, errno: i32) -> Option<&'static str> {
+    use libc::*;
+    let event = matches!(op, Op::Prepare | Op::Freeze | Op::Cancel | Op::Finish);
+    Some(match (op, errno) {
+        (Op::Open, ENOENT) => {
+            "no live update orchestrator (luo-rs or CONFIG_LIVEUPDATE) in this kernel"
+        }
+        (Op::Open, EACCES) => {
+            "root only by default (0600): run as root or ask for the device's group"
+        }
+        (_, EPERM) if event => "needs CAP_SYS_ADMIN",
+        (_, EBUSY) if event => {
+            "not valid in the current state, or a kexec has committed to the handover"
+        }
+        (_, EOPNOTSUPP) if event => "unknown event, or Kexec HandOver is off",
+        (_, ENOLINK) if event => {
+            "a preserved file needs a file that is not preserved in its session"
+        }
+        (_, ELOOP) if event => "files of a session need each other in a loop",
+        (Op::CreateSession | Op::SetName, EEXIST) => {
+            "the caller has an outgoing session of that name"
+        }
+        (Op::CreateSession | Op::SetName, EBUSY) => "not while PREPARED or FROZEN",
+        (Op::CreateSession | Op::SetName, EDQUOT) => {
+            "the caller has max_sessions_per_user named sessions"
+        }
+        (Op::CreateSession | Op::SetName, EINVAL) => "a session name is 1 to 63 bytes, without NUL",
+        (Op::RetrieveSession, ENOENT) => "no incoming session of that name (or not UPDATED)",
+        (Op::RetrieveSession, EACCES) => "only other users have an incoming session of that name",
+        (Op::RetrieveSession, ENOTUNIQ) => "several users have one, and the caller has none",
+        (Op::RetrieveSession, EINVAL) => "another fd holds it, or the name is bad",
+        (Op::Preserve, EBADF) => "not an open file, or a memfd not open read-write",
+        (Op::Preserve, ENOENT) => "no handler preserves this kind of file",
+        (Op::Preserve, EEXIST) => "the token is used in this session",
+        (Op::Preserve, EBUSY) => "the file is preserved already, or not while PREPARED or FROZEN",
+        (Op::Preserve, EINVAL) => "the session is unnamed or incoming",
+        (Op::Preserve, ENOLINK) => {
+            "a file it needs is not preserved in this session yet: preserve that first"
+        }
+        (Op::Preserve, EDQUOT) => "the session's owner has max_files_per_user files preserved",
+        (Op::Preserve, ENOMEM) => "past RLIMIT_MEMLOCK, or out of memory",
+        (Op::Preserve, EAGAIN) => "a write held the memfd: try again",
+        (Op::Preserve, E2BIG) => "the session holds as many files as one handover carries",
+        (Op::Unpreserve | Op::Retrieve, ENOENT) => "no file with that token",
+        (Op::Unpreserve, EBUSY) => {
+            "not while PREPARED or FROZEN, or another file of the session needs it"
+        }
+        (Op::Unpreserve | Op::Retrieve | Op::FinishSession, EINVAL) => {
+            "not on this kind of session (outgoing or incoming)"
+        }
+        (Op::Retrieve, EOPNOTSUPP) => {
+            "no handler of the file's kind is registered yet: retry once one is"
+        }
+        (Op::Retrieve, ENOMEM) => {
+            "out of memory: a retry with more memory can succeed, nothing is lost"
+        }
+        (Op::FinishSession, EBUSY) => "a file handler cannot finish yet: nothing changed",
+        (_, ENOTTY) => "not a /dev/liveupdate or session fd, or the kernel lacks this command",
+        (_, E2BIG) => "the kernel does not know a part of the struct that is not zero",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn says_what_failed_and_why() {
+        let e = Error::new(Op::Preserve, libc::ENOLINK);
+        let text = e.to_string();
+        assert!(text.starts_with("PRESERVE_FD: "), "{text}");
+        assert!(text.contains("preserve that first"), "{text}");
+        assert_eq!(e.errno(), libc::ENOLINK);
+        assert_eq!(e.op(), Op::Preserve);
+    }
+
+    #[test]
+    fn the_same_errno_means_what_the_operation_says() {
+        let prepare = Error::new(Op::Prepare, libc::EBUSY).meaning();
+        let unpreserve = Error::new(Op::Unpreserve, libc::EBUSY).meaning();
+        assert_ne!(prepare, unpreserve);
+        assert!(prepare.is_some() && unpreserve.is_some());
+    }
+
+    #[test]
+    fn an_undocumented_errno_has_no_meaning_but_still_prints() {
+        let e = Error::new(Op::GetName, libc::EIO);
+        assert_eq!(e.meaning(), None);
+        assert!(e.to_string().starts_with("GET_NAME: "));
+    }
+
+    #[test]
+    fn converts_to_io_error_keeping_the_kind() {
+        let io: std::io::Error = Error::new(Op::Retrieve, libc::ENOENT).into();
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+}
