@@ -39,6 +39,10 @@ pub enum Op {
     SetName,
     /// Reading a session's state.
     SessionState,
+    /// Loading the next kernel (`kexec_file_load`).
+    KexecLoad,
+    /// Jumping into it (`reboot(LINUX_REBOOT_CMD_KEXEC)`).
+    Kexec,
 }
 
 impl fmt::Display for Op {
@@ -59,6 +63,8 @@ impl fmt::Display for Op {
             Op::GetName => "GET_NAME",
             Op::SetName => "SET_NAME",
             Op::SessionState => "SESSION_GET_STATE",
+            Op::KexecLoad => "kexec_file_load",
+            Op::Kexec => "kexec",
         })
     }
 }
@@ -171,6 +177,14 @@ fn meaning(op: Op, errno: i32) -> Option<&'static str> {
             "out of memory: a retry with more memory can succeed, nothing is lost"
         }
         (Op::FinishSession, EBUSY) => "a file handler cannot finish yet: nothing changed",
+        (Op::KexecLoad | Op::Kexec, EPERM) => "needs CAP_SYS_BOOT",
+        (Op::KexecLoad, ENOEXEC) => {
+            "not a kernel image kexec_file_load takes (a relocatable bzImage)"
+        }
+        (Op::KexecLoad, EKEYREJECTED) => "the kernel's signature was refused",
+        (Op::KexecLoad, EBUSY) => "a kexec is under way",
+        (Op::Kexec, EINVAL) => "no kernel is loaded",
+        (Op::Kexec, _) => "the kexec's own PREPARE or FREEZE failed: the update was rolled back",
         (_, ENOTTY) => "not a /dev/liveupdate or session fd, or the kernel lacks this command",
         (_, E2BIG) => "the kernel does not know a part of the struct that is not zero",
         _ => return None,

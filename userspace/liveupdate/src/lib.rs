@@ -30,8 +30,10 @@
 
 mod device;
 mod error;
+pub mod kexec;
 mod name;
 mod session;
+pub mod status;
 mod sys;
 mod uapi;
 

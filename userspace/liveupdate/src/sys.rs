@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The ioctl calls: the crate's only unsafe code.
+//! The system calls (the ioctls, kexec_file_load, reboot): the crate's
+//! only unsafe code.
 
 use crate::uapi;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
@@ -62,4 +63,55 @@ pub(crate) fn take_fd(raw: i32) -> Result<OwnedFd, i32> {
     // SAFETY: the kernel installed `raw` for this process in the ioctl that
     // returned it, and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// `kexec_file_load(kernel, initrd, cmdline, flags)`: `Ok(())` or the errno.
+pub(crate) fn kexec_file_load(
+    kernel: BorrowedFd<'_>,
+    initrd: Option<BorrowedFd<'_>>,
+    cmdline: &std::ffi::CStr,
+    flags: libc::c_ulong,
+) -> Result<(), i32> {
+    use std::os::fd::AsRawFd;
+
+    let initrd = initrd.map_or(-1, |fd| fd.as_raw_fd());
+    let len = cmdline.to_bytes_with_nul().len();
+    // SAFETY: the fds are open for the call, and `cmdline` is a readable,
+    // NUL-terminated buffer of `len` bytes, which is all the kernel reads.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_kexec_file_load,
+            kernel.as_raw_fd(),
+            initrd,
+            len,
+            cmdline.as_ptr(),
+            flags,
+        )
+    };
+    if ret < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// `sync()`, then `reboot(LINUX_REBOOT_CMD_KEXEC)`: returns only on
+/// failure, with the errno.
+pub(crate) fn sync_and_reboot_kexec() -> i32 {
+    // SAFETY: sync() takes nothing and cannot fail.
+    unsafe { libc::sync() };
+    // SAFETY: no memory is passed; the call either jumps into the loaded
+    // kernel or fails.
+    let ret = unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_KEXEC) };
+    if ret < 0 {
+        last_errno()
+    } else {
+        libc::EIO
+    }
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
