@@ -40,6 +40,19 @@ build_programs() {
 }
 step "build VM test programs" build_programs
 
+# The user-space tools (userspace/), static, for the VM's /bin.
+build_userspace() {
+	cargo_env
+	local target=x86_64-unknown-linux-gnu
+	# --target: the static flag is for the tools, not build scripts or
+	# proc macros (which the host runs).
+	CARGO_TARGET_DIR=/luo/work/userspace-target RUSTFLAGS="-C target-feature=+crt-static" \
+		cargo build --locked --release --target "$target" \
+		--manifest-path "$SRC/userspace/Cargo.toml" -p luoctl
+	install -m 755 "/luo/work/userspace-target/$target/release/luoctl" "$STAGE/root/bin/luoctl"
+}
+step "build user-space tools (static)" build_userspace
+
 make_cpio() { # DIR OUTPUT
 	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$2"
 }

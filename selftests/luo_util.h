@@ -377,16 +377,15 @@ static inline bool luo_kmsg_has(const char *what)
 }
 
 /*
- * Loads /boot/bzImage with /boot/initrd (if there is one) and the current
- * command line, with luotest.stage advanced and " luotest.<args>" appended
- * (args is "key=value key2=value2"), for reboot(LINUX_REBOOT_CMD_KEXEC).
- * Returns 0 or -errno.
+ * The next kernel's command line: this one's, with the stage marker of the
+ * next stage and "luotest.KEY=VALUE" for each word of args. Returns 0 or
+ * -E2BIG.
  */
-static inline int luo_kexec_load(const char *args)
+static inline int luo_next_cmdline(const char *args, char *next, size_t size)
 {
-	static char cmdline[4096], next[4096];
+	static char cmdline[4096];
 	char *tok, *save;
-	int kfd, ifd, len = 0;
+	int len = 0;
 
 	if (luo_read_file("/proc/cmdline", cmdline, sizeof(cmdline)))
 		return -errno;
@@ -394,18 +393,38 @@ static inline int luo_kexec_load(const char *args)
 	for (tok = strtok_r(cmdline, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		if (!strncmp(tok, "luotest.stage=", 14))
 			continue;
-		len += snprintf(next + len, sizeof(next) - len, "%s ", tok);
+		len += snprintf(next + len, size - len, "%s ", tok);
+		if (len >= (int)size)
+			return -E2BIG;
 	}
-	len += snprintf(next + len, sizeof(next) - len, "luotest.stage=%d", luo_stage() + 1);
+	len += snprintf(next + len, size - len, "luotest.stage=%d", luo_stage() + 1);
 	if (args && *args) {
 		char copy[1024];
 
 		snprintf(copy, sizeof(copy), "%s", args);
-		for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
-			len += snprintf(next + len, sizeof(next) - len, " luotest.%s", tok);
+		for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+			if (len >= (int)size)
+				return -E2BIG;
+			len += snprintf(next + len, size - len, " luotest.%s", tok);
+		}
 	}
-	if (len >= (int)sizeof(next))
-		return -E2BIG;
+	return len >= (int)size ? -E2BIG : 0;
+}
+
+/*
+ * Loads /boot/bzImage with /boot/initrd (if there is one) and the current
+ * command line, with luotest.stage advanced and " luotest.<args>" appended
+ * (args is "key=value key2=value2"), for reboot(LINUX_REBOOT_CMD_KEXEC).
+ * Returns 0 or -errno.
+ */
+static inline int luo_kexec_load(const char *args)
+{
+	static char next[4096];
+	int kfd, ifd, ret;
+
+	ret = luo_next_cmdline(args, next, sizeof(next));
+	if (ret)
+		return ret;
 
 	kfd = open("/boot/bzImage", O_RDONLY | O_CLOEXEC);
 	if (kfd < 0)

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `luoctl update`: PREPARE, FREEZE and the kexec in one step. Each phase
+//! is shown with how long it took on a terminal. A PREPARE or FREEZE that
+//! fails is rolled back by the kernel itself; a kexec that fails (its own
+//! checks, or the jump) is cancelled here: either way the system ends up
+//! normal again, or the exit code says it did not.
+
+use crate::{Exit, Outcome};
+use liveupdate::{kexec, Event, LiveUpdate, State};
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+/// Runs `f` as the phase `name`, showing it on a terminal.
+fn phase<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    let tty = std::io::stderr().is_terminal();
+    if tty {
+        eprint!("{name} ...");
+        let _ = std::io::stderr().flush();
+    }
+    let t0 = Instant::now();
+    let out = f();
+    if tty {
+        eprintln!(" {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
+    }
+    out
+}
+
+/// Cancels after a failure at `what`, and says how it ended.
+fn cancel(lu: &LiveUpdate, what: liveupdate::Error) -> (Exit, String) {
+    match phase("cancel", || lu.event(Event::Cancel)) {
+        Ok(()) => (Exit::Cancelled, format!("{what}; cancelled")),
+        Err(e) => (Exit::CancelFailed, format!("{what}; and {e}")),
+    }
+}
+
+pub(crate) fn run(lu: &LiveUpdate) -> Outcome {
+    let refused = |e: liveupdate::Error| (Exit::Refused, e.to_string());
+    // Nothing happens unless a kernel is there to jump into.
+    if !kexec::loaded().map_err(refused)? {
+        return Err((
+            Exit::Refused,
+            "no kernel is loaded: `luoctl load KERNEL` first".into(),
+        ));
+    }
+    let state = lu.state().map_err(refused)?;
+    if state == State::Normal {
+        // A failed PREPARE is rolled back to normal by the kernel.
+        phase("prepare", || lu.event(Event::Prepare))
+            .map_err(|e| (Exit::Cancelled, format!("{e}; nothing is left prepared")))?;
+    }
+    if matches!(state, State::Normal | State::Prepared) {
+        phase("freeze", || lu.event(Event::Freeze))
+            .map_err(|e| (Exit::Cancelled, format!("{e}; rolled back to normal")))?;
+    } else if state != State::Frozen {
+        return Err((Exit::Refused, format!("cannot update while {state}")));
+    }
+    let failed = phase("kexec", kexec::jump);
+    Err(cancel(lu, failed))
+}
