@@ -45,11 +45,16 @@ build_userspace() {
 	cargo_env
 	local target=x86_64-unknown-linux-gnu
 	# --target: the static flag is for the tools, not build scripts or
-	# proc macros (which the host runs).
-	CARGO_TARGET_DIR=/luo/work/userspace-target RUSTFLAGS="-C target-feature=+crt-static" \
+	# proc macros (which the host runs). Static glibc warns that name and
+	# user lookups (getaddrinfo, getpwuid_r) would need its shared NSS
+	# modules: the tools do neither, so the linker's notes are not shown.
+	CARGO_TARGET_DIR=/luo/work/userspace-target RUSTFLAGS="-C target-feature=+crt-static -A linker_messages" \
 		cargo build --locked --release --target "$target" \
-		--manifest-path "$SRC/userspace/Cargo.toml" -p luoctl
-	install -m 755 "/luo/work/userspace-target/$target/release/luoctl" "$STAGE/root/bin/luoctl"
+		--manifest-path "$SRC/userspace/Cargo.toml" --workspace --bins --example vmm
+	local out=/luo/work/userspace-target/$target/release
+	install -m 755 "$out/luoctl" "$out/luod" "$STAGE/root/bin/"
+	# luod's stand-in VMM (userspace/luod/examples/vmm.rs), for its tests.
+	install -m 755 "$out/examples/vmm" "$STAGE/root/bin/luod-vmm"
 }
 step "build user-space tools (static)" build_userspace
 

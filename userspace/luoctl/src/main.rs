@@ -87,7 +87,11 @@ enum Command {
         reuse_cmdline: bool,
     },
     /// PREPARE, FREEZE and kexec into the loaded kernel; cancel on any failure
-    Update,
+    Update {
+        /// Ask luod to run it, after quiescing its clients
+        #[arg(long, value_name = "SOCKET")]
+        luod: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -128,7 +132,8 @@ fn run(cli: Cli) -> Outcome {
             };
             kexec::load(&kernel, initrd.as_deref(), &cmdline).map_err(refused)
         }
-        Command::Update => update::run(&open()?),
+        Command::Update { luod: None } => update::run(&open()?),
+        Command::Update { luod: Some(socket) } => update::through_luod(&socket),
     }
 }
 

@@ -8,6 +8,7 @@
 
 use crate::{Exit, Outcome};
 use liveupdate::{kexec, Event, LiveUpdate, State};
+use luod::client::{Client, ClientError};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
@@ -57,4 +58,29 @@ pub(crate) fn run(lu: &LiveUpdate) -> Outcome {
     }
     let failed = phase("kexec", kexec::jump);
     Err(cancel(lu, failed))
+}
+
+/// `luoctl update --luod SOCKET`: luod quiesces its clients and runs the
+/// update; its errors say whether anything had started.
+pub(crate) fn through_luod(socket: &std::path::Path) -> Outcome {
+    let luod = Client::connect(socket)
+        .map_err(|e| (Exit::Refused, format!("{}: {e}", socket.display())))?;
+    let tty = std::io::stderr().is_terminal();
+    let failed = luod.update(|phase, ms| {
+        if tty {
+            eprintln!("{phase} ... {ms} ms");
+        }
+    });
+    Err(match failed {
+        ClientError::Refused { errno, message }
+            if [libc::EPERM, libc::ENOEXEC, libc::EBUSY].contains(&errno) =>
+        {
+            (Exit::Refused, format!("luod refused: {message}"))
+        }
+        ClientError::Refused { message, .. } => (
+            Exit::Cancelled,
+            format!("luod stopped the update: {message}"),
+        ),
+        other => (Exit::Refused, other.to_string()),
+    })
 }

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Two-stage: luod, the live update agent (userspace/luod), hands sessions
+ * out by policy before the update and back after it, and drives the update
+ * through luoctl. Its clients are luod's stand-in VMM (luod-vmm, from
+ * userspace/luod/examples/vmm.rs), run as two users.
+ *
+ * Policy: uid 1000 may have "vm-a" and "vm-m", uid 1001 "vm-b" and "vm-c".
+ *
+ * Kernel 1: A (uid 1000) and B (uid 1001) get their sessions and preserve
+ * a memfd each; each asking for the other's session is refused. C (uid
+ * 1001) takes "vm-c" and will never come back for it. Beside luod, the
+ * test itself keeps a session "systemd" of its own on /dev/liveupdate, as
+ * an upstream-style client would. M (uid 1000, "vm-m") never answers
+ * Quiesce: luoctl update --luod stops after the quiesce timeout with exit 3,
+ * A and B are told to resume, and the state is normal. M killed, the
+ * update through luod kexecs.
+ *
+ * Kernel 2: a new luod gives A its session back with its memfd's bytes,
+ * refuses "vm-a" to B and gives B "vm-b"; the test retrieves "systemd"
+ * itself (luod never claimed it); "vm-c", which nobody claims, luod
+ * finishes after the claim timeout, and then the state is normal.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include "memfd_util.h"
+#include "luo_test.h"
+
+#define SOCK "/tmp/luod.sock"
+#define POLICY "/tmp/luod.toml"
+#define MEM (1 << 20)
+
+static const char policy[] =
+	"[[allow]]\nuid = 1000\nsessions = [\"vm-a\", \"vm-m\"]\n"
+	"[[allow]]\nuid = 1001\nsessions = [\"vm-b\", \"vm-c\"]\n";
+
+/* Starts argv as uid, its output in log. Returns its pid. */
+static pid_t spawn(uid_t uid, const char *log, char *const argv[])
+{
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	freopen(log, "w", stdout);
+	dup2(fileno(stdout), 2);
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (uid && luo_become(uid))
+		_exit(254);
+	execv(argv[0], argv);
+	_exit(255);
+}
+
+/* Whether the file at path says what, waiting up to ms for it. */
+static bool says(const char *path, const char *what, int ms)
+{
+	static char buf[16384];
+
+	for (int left = ms; left >= 0; left -= 100) {
+		if (luo_read_all(path, buf, sizeof(buf)) >= 0 && strstr(buf, what))
+			return true;
+		if (left)
+			usleep(100 * 1000);
+	}
+	if (ms)
+		printf("# %s does not say \"%s\": %s\n", path, what, buf);
+	return false;
+}
+
+/* Runs argv as uid to its end; its output in out. Returns its status. */
+static int run(uid_t uid, char *out, size_t size, char *const argv[])
+{
+	const char *log = "/tmp/run.log";
+	pid_t pid = spawn(uid, log, argv);
+	int st;
+
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	if (luo_read_all(log, out, size) < 0)
+		out[0] = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static pid_t start_luod(const char *claim_timeout)
+{
+	char *argv[] = { "/bin/luod", "--policy", POLICY, "--socket", SOCK,
+			 "--quiesce-timeout", "2", "--claim-timeout", (char *)claim_timeout, NULL };
+	struct stat st;
+	pid_t pid;
+	FILE *f = fopen(POLICY, "w");
+
+	if (!f || fputs(policy, f) < 0 || fclose(f))
+		return -1;
+	pid = spawn(0, "/tmp/luod.log", argv);
+	for (int i = 0; i < 50 && stat(SOCK, &st); i++)
+		usleep(100 * 1000);
+	return pid;
+}
+
+static pid_t vmm(uid_t uid, const char *name, const char *mode, const char *seed)
+{
+	char log[64];
+	char *argv[] = { "/bin/luod-vmm", SOCK, (char *)name, (char *)mode, (char *)seed, NULL };
+
+	snprintf(log, sizeof(log), "/tmp/%s.log", name);
+	return spawn(uid, log, argv);
+}
+
+/* What luod-vmm says when uid asks for name. */
+static const char *ask(uid_t uid, const char *name)
+{
+	static char out[4096];
+	char *argv[] = { "/bin/luod-vmm", SOCK, (char *)name, "ask", NULL };
+
+	run(uid, out, sizeof(out), argv);
+	return out;
+}
+
+static void stage1(void)
+{
+	static char out[8192], next[4096], args[128];
+	char *update[] = { "/bin/luoctl", "update", "--luod", SOCK, NULL };
+	int dev = luo_open(), s, m;
+	char sha[65];
+	pid_t mute;
+
+	CHECK(dev >= 0, "open: %s\n", strerror(-dev));
+	CHECK(start_luod("300") > 0 && says("/tmp/luod.log", "serving", 5000), "luod\n");
+	vmm(1000, "vm-a", "keep", "11");
+	vmm(1001, "vm-b", "keep", "22");
+	vmm(1001, "vm-c", "keep", "33");
+	CHECK(says("/tmp/vm-a.log", "ready", 5000) && says("/tmp/vm-b.log", "ready", 5000) &&
+	      says("/tmp/vm-c.log", "ready", 5000), "clients\n");
+	/* Each only its own. */
+	CHECK(strstr(ask(1001, "vm-a"), "refused") && strstr(ask(1001, "vm-a"), "does not give"),
+	      "vm-a to uid 1001: %s", ask(1001, "vm-a"));
+	CHECK(strstr(ask(1000, "vm-b"), "refused"), "vm-b to uid 1000: %s", ask(1000, "vm-b"));
+
+	/* An upstream-style client beside luod. */
+	m = luo_memfd("systemd", MEM);
+	s = luo_create_session(dev, "systemd");
+	CHECK(m >= 0 && !luo_fill(m, 0, MEM, 44) && !luo_sha_fd(m, sha) && s >= 0 &&
+	      !luo_preserve(s, m, 5), "systemd's session\n");
+
+	snprintf(args, sizeof(args), "sha=%s", sha);
+	CHECK(!luo_next_cmdline(args, next, sizeof(next)), "command line\n");
+	{
+		char *load[] = { "/bin/luoctl", "load", "/boot/bzImage", "--initrd", "/boot/initrd",
+				 "--append", next, NULL };
+
+		CHECK(!run(0, out, sizeof(out), load), "load: %s", out);
+	}
+
+	/* A client that never answers: the update stops, cancelled. */
+	mute = vmm(1000, "vm-m", "mute", "55");
+	CHECK(says("/tmp/vm-m.log", "ready", 5000), "mute client\n");
+	CHECK(run(0, out, sizeof(out), update) == 3 && strstr(out, "did not say Ready"),
+	      "update with a mute client: %s", out);
+	CHECK(luo_get_state(dev) == LIVEUPDATE_STATE_NORMAL, "state after the stopped update\n");
+	CHECK(says("/tmp/vm-a.log", "resume", 3000) && says("/tmp/vm-b.log", "resume", 3000),
+	      "the clients were not told to resume\n");
+	kill(mute, SIGKILL);
+	waitpid(mute, NULL, 0);
+	usleep(300 * 1000);
+
+	printf("# kexec: %s\n", next);
+	fflush(stdout);
+	run(0, out, sizeof(out), update);
+	ksft_exit_fail_msg("luoctl update --luod came back: %s", out);
+}
+
+TEST(luod_gives_each_client_its_own_session_back)
+{
+	static char out[8192];
+	char *check_a[] = { "/bin/luod-vmm", SOCK, "vm-a", "check", "11", NULL };
+	char *check_b[] = { "/bin/luod-vmm", SOCK, "vm-b", "check", "22", NULL };
+	int dev = luo_open(), s, m;
+	char sha[65];
+
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(LIVEUPDATE_STATE_UPDATED, luo_get_state(dev));
+	ASSERT_LT(0, start_luod("4"));
+	ASSERT_TRUE(says("/tmp/luod.log", "state updated", 5000));
+
+	EXPECT_NE(NULL, strstr(ask(1001, "vm-a"), "refused"));
+	EXPECT_EQ(0, run(1000, out, sizeof(out), check_a)) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "ok session vm-a incoming")) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "ok bytes vm-a")) TH_LOG("%s", out);
+	EXPECT_EQ(0, run(1001, out, sizeof(out), check_b)) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "ok bytes vm-b")) TH_LOG("%s", out);
+
+	/* systemd's session: never luod's. */
+	s = luo_retrieve_session(dev, "systemd");
+	ASSERT_LE(0, s);
+	m = luo_retrieve_fd(s, 5);
+	ASSERT_LE(0, m);
+	ASSERT_NE(NULL, luo_arg("sha"));
+	ASSERT_EQ(0, luo_sha_fd(m, sha));
+	EXPECT_STREQ(luo_arg("sha"), sha);
+	EXPECT_EQ(0, luo_finish(s));
+
+	/* Nobody claims vm-c: luod finishes it, and the update is over. */
+	EXPECT_TRUE(says("/tmp/luod.log", "\"vm-c\": nobody claimed it, finished", 10000));
+	EXPECT_FALSE(says("/tmp/luod.log", "systemd", 0));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(dev));
+	close(m);
+	close(s);
+	close(dev);
+}
+
+LUO_KEXEC_TEST_MAIN(stage1)

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A stand-in VMM for luod's tests, and an example of a luod client:
+//!
+//! - `vmm SOCKET NAME keep SEED`: gets its session, preserves a 1 MiB
+//!   memfd filled from SEED under token 1, prints `ready`, then answers
+//!   each Quiesce with Ready until killed;
+//! - `vmm SOCKET NAME mute SEED`: the same, but never answers Quiesce;
+//! - `vmm SOCKET NAME check SEED`: gets its session back after the
+//!   update, checks the memfd's bytes, finishes the session;
+//! - `vmm SOCKET NAME ask`: asks for the session and prints what luod said.
+//!
+//! It prints one line per outcome (`ok ...` or `refused ...`) and exits
+//! 0 when the outcome is the one its mode expects.
+
+use luod::client::Client;
+use luod::protocol::Message;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::process::ExitCode;
+
+const MEM: usize = 1 << 20;
+
+fn pattern(seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..MEM)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let [socket, name, mode, rest @ ..] = args else {
+        return Err("usage: vmm SOCKET NAME keep|mute|check|ask [SEED]".into());
+    };
+    let seed: u64 = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(1);
+    let luod = Client::connect(socket.as_ref())?;
+    let (session, incoming) = match luod.session(name) {
+        Ok(s) => s,
+        Err(e) if mode == "ask" => {
+            println!("refused {e}");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!(
+        "ok session {name} {}",
+        if incoming { "incoming" } else { "new" }
+    );
+    match mode.as_str() {
+        "ask" => Ok(()),
+        "keep" | "mute" => {
+            let fd = rustix::fs::memfd_create(name.as_str(), rustix::fs::MemfdFlags::CLOEXEC)?;
+            let mut file = std::fs::File::from(fd);
+            file.write_all(&pattern(seed))?;
+            session.preserve(&file, 1)?;
+            println!("ready");
+            std::io::stdout().flush()?;
+            loop {
+                match luod.next(1000)? {
+                    Some(Message::Quiesce { update }) if mode == "keep" => {
+                        println!("quiesce {update}");
+                        luod.ready(update)?;
+                    }
+                    Some(Message::Resume { update, reason }) => {
+                        println!("resume {update}: {reason}")
+                    }
+                    _ => {}
+                }
+                std::io::stdout().flush()?;
+            }
+        }
+        "check" => {
+            if !incoming {
+                return Err("the session is new: it did not come back".into());
+            }
+            let mut file = std::fs::File::from(session.retrieve(1)?);
+            let mut got = Vec::new();
+            file.seek(SeekFrom::Start(0))?;
+            file.read_to_end(&mut got)?;
+            if got != pattern(seed) {
+                return Err("the memfd's bytes changed".into());
+            }
+            session.finish()?;
+            println!("ok bytes {name}");
+            Ok(())
+        }
+        other => Err(format!("unknown mode {other}").into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            println!("error {e}");
+            ExitCode::from(1)
+        }
+    }
+}
