@@ -3,7 +3,7 @@
 //! `luoctl status`: the global state from the device, and the sessions and
 //! files from luo-rs's debugfs view where it can be read.
 
-use liveupdate::status::{self, Status};
+use liveupdate::status::{self, SessionInfo, Status};
 use liveupdate::LiveUpdate;
 use serde::Serialize;
 
@@ -73,7 +73,14 @@ fn text(state: &str, view: Option<&Status>, why: Option<&str>) -> String {
         "handover received: {}\n",
         if v.incoming { "yes" } else { "no" }
     );
-    for s in &v.sessions {
+    // Every open of /dev/liveupdate is a session too, unnamed until named:
+    // counted, not listed, while it holds nothing.
+    let idle = |s: &&SessionInfo| s.name.is_empty() && s.files.is_empty();
+    let opens = v.sessions.iter().filter(idle).count();
+    if opens > 0 {
+        out += &format!("unnamed, empty sessions (open /dev/liveupdate fds): {opens}\n");
+    }
+    for s in v.sessions.iter().filter(|s| !idle(s)) {
         let name = if s.name.is_empty() {
             "(unnamed)"
         } else {
@@ -140,6 +147,10 @@ mod tests {
         let out = text("frozen", Some(&v), None);
         assert!(out.contains("session \"vmm\": outgoing, uid 1000, 1 file(s)"));
         assert!(out.contains("token 0x10: luo-rs,memfd-v1 (prepared)"));
+        let opens = status::parse("state: normal\nsession 2: Outgoing \"\" owner=0 files=0\n");
+        let out = text("normal", opens.as_ref(), None);
+        assert!(out.contains("open /dev/liveupdate fds): 1"), "{out}");
+        assert!(!out.contains("(unnamed)"), "{out}");
         let none = text("normal", None, Some("permission denied"));
         assert!(none.contains("sessions: unknown (permission denied)"));
     }
