@@ -3,8 +3,9 @@
 #
 # `make demo`: build everything, boot the luo-rs kernel in QEMU, start a
 # counting KVM guest on a guest_memfd and fill a memfd-backed key-value
-# cache, live-update into a new kernel (PREPARE, FREEZE, kexec) and show
-# the cache reopening and the guest counting on from the same memory.
+# cache whose session comes from luod, live-update into a new kernel with
+# luoctl through luod (quiesce, PREPARE, FREEZE, kexec) and show the cache
+# reopening and the guest counting on from the same memory.
 
 source "$(dirname "$0")/chroot.sh"
 
@@ -14,7 +15,7 @@ step "boot, kexec, boot again (QEMU, TCG)" in_chroot /luo/src/scripts/run-vm.sh 
 log=$LUO_WORK/demo.log
 echo
 echo "---- what happened (from the VM's serial console) ----"
-grep -E '^(demo|kvcache|vm):|KHO: found|luo_rs: |kexec_core: Starting new kernel' "$log" | sed -E 's/^\[ *[0-9.]+\] //'
+grep -E '^(demo|kvcache|vm|luod):|KHO: found|luo_rs: |kexec_core: Starting new kernel' "$log" | sed -E 's/^\[ *[0-9.]+\] //'
 echo "------------------------------------------------------"
 if grep -q '^LUO-RUN-END demo stage=2 exit=0' "$log"; then
 	echo "demo: the cache and the guest crossed the live update. Full log: $log"

@@ -6,14 +6,21 @@
  *
  *   kvcache fill N      make the cache, insert N keys, preserve the memfd
  *                       in session "kvcache", PREPARE, FREEZE and kexec
- *   kvcache verify      in the new kernel: retrieve the memfd, reopen the
- *                       cache from it, check every key, FINISH
+ *   kvcache serve N SOCK
+ *                       the same, with session "kvcache" from luod at SOCK,
+ *                       serving until luod says Quiesce, then Ready; the
+ *                       orchestrator (luoctl update --luod) does the rest
+ *   kvcache verify [SOCK]
+ *                       in the new kernel: retrieve the memfd (from luod at
+ *                       SOCK), reopen the cache from it, check every key,
+ *                       FINISH
  *
  * The table is open addressing over fixed-size slots; values are derived
  * from the key and a seed stored in the table header, so verify can check
  * every value, not just that one is there. Each phase is timed.
  */
 #include "memfd_util.h"
+#include "luod_client.h"
 #include <stdbool.h>
 #include <sys/random.h>
 #include <time.h>
@@ -76,14 +83,15 @@ static size_t table_bytes(uint64_t capacity)
 	return sizeof(struct table) + capacity * sizeof(struct slot);
 }
 
-static void fill(long n)
+/* A new cache of n keys in a memfd: the memfd, and the table in *tp. */
+static int make_cache(long n, struct table **tp)
 {
 	uint64_t capacity = 1;
-	int dev, session, fd, err;
 	struct table *t;
 	double t0, t1;
 	size_t bytes;
 	char key[KEY_LEN];
+	int fd;
 
 	while (capacity < (uint64_t)n * 2)
 		capacity <<= 1;
@@ -112,19 +120,36 @@ static void fill(long n)
 	t1 = luo_ms(CLOCK_MONOTONIC);
 	printf("kvcache: filled %ld keys into a %zu KiB memfd in %.0f ms\n", n, bytes >> 10,
 	       t1 - t0);
+	*tp = t;
+	return fd;
+}
 
+static void preserve(int session, int fd)
+{
+	double t0 = luo_ms(CLOCK_MONOTONIC);
+	int err = luo_preserve(session, fd, TOKEN);
+
+	if (err)
+		die("PRESERVE_FD", err);
+	printf("kvcache: PRESERVE_FD took %.1f ms (pin and preserve every folio); "
+	       "the cache keeps serving\n", luo_ms(CLOCK_MONOTONIC) - t0);
+}
+
+static void fill(long n)
+{
+	int dev, session, fd, err;
+	char key[KEY_LEN];
+	struct table *t;
+	double t0, t1;
+
+	fd = make_cache(n, &t);
 	dev = luo_open();
 	if (dev < 0)
 		die("open /dev/liveupdate", errno);
 	session = luo_create_session(dev, "kvcache");
 	if (session < 0)
 		die("CREATE_SESSION", session);
-	t0 = luo_ms(CLOCK_MONOTONIC);
-	if ((err = luo_preserve(session, fd, TOKEN)))
-		die("PRESERVE_FD", err);
-	t1 = luo_ms(CLOCK_MONOTONIC);
-	printf("kvcache: PRESERVE_FD took %.1f ms (pin and preserve every folio); "
-	       "the cache keeps serving\n", t1 - t0);
+	preserve(session, fd);
 	t0 = luo_ms(CLOCK_MONOTONIC);
 	if ((err = luo_set_event(dev, LIVEUPDATE_EVENT_PREPARE)))
 		die("PREPARE", err);
@@ -143,7 +168,41 @@ static void fill(long n)
 	die("kexec", luo_kexec(""));
 }
 
-static void verify(void)
+/* fill(), with the session from luod, the update luod's. */
+static void serve(long n, const char *sock)
+{
+	int luod = luod_connect(sock), session, fd, r;
+	uint64_t update;
+	struct table *t;
+	bool incoming;
+
+	fd = make_cache(n, &t);
+	if (luod < 0)
+		die(sock, luod);
+	session = luod_session(luod, "kvcache", &incoming);
+	if (session < 0)
+		die("session \"kvcache\" from luod", session);
+	printf("kvcache: luod gave it session \"kvcache\"\n");
+	preserve(session, fd);
+	close(open("/tmp/kvcache-ready", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+	fflush(stdout);
+	for (;;) {
+		r = luod_next(luod, 1000, &update);
+		if (r < 0)
+			die("luod", r);
+		if (r == 1) {
+			printf("kvcache: luod says quiesce (update %llu): writes paused, ready\n",
+			       (unsigned long long)update);
+			fflush(stdout);
+			if ((r = luod_ready(luod, update)))
+				die("ready", r);
+		} else if (r == 2) {
+			printf("kvcache: luod says resume: the update did not happen\n");
+		}
+	}
+}
+
+static void verify(const char *sock)
 {
 	int dev, session, fd, err, state;
 	long ok = 0, bad = 0;
@@ -157,7 +216,20 @@ static void verify(void)
 	dev = luo_open();
 	if (dev < 0)
 		die("open /dev/liveupdate", errno);
-	session = luo_retrieve_session(dev, "kvcache");
+	if (sock) {
+		int luod = luod_connect(sock);
+		bool incoming = false;
+
+		if (luod < 0)
+			die(sock, luod);
+		session = luod_session(luod, "kvcache", &incoming);
+		if (session >= 0 && !incoming)
+			die("luod made a new session: the old one", ENOENT);
+		if (session >= 0)
+			printf("kvcache: luod gave session \"kvcache\" back\n");
+	} else {
+		session = luo_retrieve_session(dev, "kvcache");
+	}
 	if (session < 0)
 		die("RETRIEVE_SESSION", session);
 	fd = luo_retrieve_fd(session, TOKEN);
@@ -202,8 +274,10 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "fill"))
 		fill(atol(argv[2]));
-	else if (argc == 2 && !strcmp(argv[1], "verify"))
-		verify();
-	fprintf(stderr, "usage: kvcache fill N | kvcache verify\n");
+	else if (argc == 4 && !strcmp(argv[1], "serve"))
+		serve(atol(argv[2]), argv[3]);
+	else if ((argc == 2 || argc == 3) && !strcmp(argv[1], "verify"))
+		verify(argc == 3 ? argv[2] : NULL);
+	fprintf(stderr, "usage: kvcache fill N | kvcache serve N SOCK | kvcache verify [SOCK]\n");
 	return 2;
 }

@@ -6,7 +6,7 @@
  *   vmcount start S    make a VM on a guest_memfd, let the guest count for
  *                      S seconds, stop its vCPU, preserve VM, guest_memfd
  *                      and vCPU in session "vm", touch /tmp/vm-ready, and
- *                      wait for the kexec (kvcache sends PREPARE and FREEZE)
+ *                      wait for the kexec (the demo runs the update)
  *   vmcount resume S   in the new kernel: retrieve the guest_memfd (its VM
  *                      comes with it), set the memory slot again, retrieve
  *                      the vCPU and let the guest count on for S seconds
