@@ -7,8 +7,9 @@
  *
  * Policy: uid 1000 may have "vm-a" and "vm-m", uid 1001 "vm-b" and "vm-c".
  *
- * Kernel 1: A (uid 1000) and B (uid 1001) get their sessions and preserve
- * a memfd each; each asking for the other's session is refused. C (uid
+ * Kernel 1: A (uid 1000) and B (uid 1001) get their sessions (named
+ * luod/NAME in the kernel) and preserve a memfd each; each asking for the
+ * other's session is refused, and a user no rule names is not served. C (uid
  * 1001) takes "vm-c" and will never come back for it. Beside luod, the
  * test itself keeps a session "systemd" of its own on /dev/liveupdate, as
  * an upstream-style client would. M (uid 1000, "vm-m") never answers
@@ -137,6 +138,16 @@ static void stage1(void)
 	CHECK(strstr(ask(1001, "vm-a"), "refused") && strstr(ask(1001, "vm-a"), "does not give"),
 	      "vm-a to uid 1001: %s", ask(1001, "vm-a"));
 	CHECK(strstr(ask(1000, "vm-b"), "refused"), "vm-b to uid 1000: %s", ask(1000, "vm-b"));
+	/* A user no rule names is not even served. */
+	CHECK(strstr(ask(1002, "vm-a"), "names no session for uid 1002"), "uid 1002: %s",
+	      ask(1002, "vm-a"));
+	/* luod's sessions have a name space of their own in the kernel. */
+	{
+		char *status[] = { "/bin/luoctl", "status", NULL };
+
+		CHECK(!run(0, out, sizeof(out), status) && strstr(out, "session \"luod/vm-a\""),
+		      "luoctl status: %s", out);
+	}
 
 	/* An upstream-style client beside luod. */
 	m = luo_memfd("systemd", MEM);

@@ -125,12 +125,18 @@ fn meaning(op: Op, errno: i32) -> Option<&'static str> {
     let event = matches!(op, Op::Prepare | Op::Freeze | Op::Cancel | Op::Finish);
     Some(match (op, errno) {
         (Op::Open, ENOENT) => {
-            "no live update orchestrator (luo-rs or CONFIG_LIVEUPDATE) in this kernel"
+            "no such device: no live update orchestrator (luo-rs or CONFIG_LIVEUPDATE) here?"
         }
         (Op::Open, EACCES) => {
             "root only by default (0600): run as root or ask for the device's group"
         }
         (_, EPERM) if event => "needs CAP_SYS_ADMIN",
+        (Op::Freeze, EBUSY) => {
+            "a thread is in KVM_RUN on a preserved vCPU (pause the VMs first), or not PREPARED"
+        }
+        (Op::Freeze, EINPROGRESS) => {
+            "a preserved vCPU's last exit is not completed: run it once more, then pause it"
+        }
         (_, EBUSY) if event => {
             "not valid in the current state, or a kexec has committed to the handover"
         }
@@ -184,7 +190,9 @@ fn meaning(op: Op, errno: i32) -> Option<&'static str> {
         (Op::KexecLoad, EKEYREJECTED) => "the kernel's signature was refused",
         (Op::KexecLoad, EBUSY) => "a kexec is under way",
         (Op::Kexec, EINVAL) => "no kernel is loaded",
-        (Op::Kexec, _) => "the kexec's own PREPARE or FREEZE failed: the update was rolled back",
+        (Op::Kexec, _) => {
+            "the kexec was refused (its own PREPARE or FREEZE, or the handover): see the kernel log"
+        }
         (_, ENOTTY) => "not a /dev/liveupdate or session fd, or the kernel lacks this command",
         (_, E2BIG) => "the kernel does not know a part of the struct that is not zero",
         _ => return None,

@@ -50,9 +50,15 @@ pub fn current_cmdline() -> Result<String> {
         .map_err(|e| Error::new(Op::KexecLoad, io_errno(&e)))
 }
 
-/// Syncs file systems and jumps into the loaded kernel. Returns only if
-/// the jump failed (a PREPARE or FREEZE the kexec ran itself failed, or no
-/// kernel is loaded).
+/// Writes dirty data back (`sync()`): do it before the update's blackout,
+/// where a stuck file system would hold every paused VM.
+pub fn sync() {
+    sys::sync();
+}
+
+/// Jumps into the loaded kernel. Returns only if the kexec was refused
+/// (no kernel loaded, the kexec's own PREPARE or FREEZE failed, ...: the
+/// kernel log says which).
 pub fn jump() -> Error {
-    Error::new(Op::Kexec, sys::sync_and_reboot_kexec())
+    Error::new(Op::Kexec, sys::reboot_kexec())
 }

@@ -31,7 +31,7 @@
 mod device;
 mod error;
 pub mod kexec;
-mod name;
+pub mod name;
 mod session;
 pub mod status;
 mod sys;

@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Session names: 1 to 63 bytes without NUL, carried NUL-padded in the
-//! uAPI's `name` arrays.
+//! Session names: 1 to [`MAX`] bytes without NUL, carried NUL-padded in
+//! the uAPI's `name` arrays.
 
 use crate::uapi::LIVEUPDATE_SESSION_NAME_LENGTH;
 
 /// The bytes of a name array: `LIVEUPDATE_SESSION_NAME_LENGTH`, NUL-padded.
 pub(crate) type Raw = [u8; LIVEUPDATE_SESSION_NAME_LENGTH as usize];
+
+/// Whether `name` can be a session name: 1 to 63 bytes, without NUL.
+pub fn valid(name: &str) -> bool {
+    encode(name).is_some()
+}
+
+/// The longest session name, in bytes.
+pub const MAX: usize = LIVEUPDATE_SESSION_NAME_LENGTH as usize - 1;
 
 /// `name` as the kernel takes it, or `None` if it cannot be a session name.
 pub(crate) fn encode(name: &str) -> Option<Raw> {

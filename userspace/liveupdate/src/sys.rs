@@ -95,11 +95,15 @@ pub(crate) fn kexec_file_load(
     }
 }
 
-/// `sync()`, then `reboot(LINUX_REBOOT_CMD_KEXEC)`: returns only on
-/// failure, with the errno.
-pub(crate) fn sync_and_reboot_kexec() -> i32 {
+/// `sync()`.
+pub(crate) fn sync() {
     // SAFETY: sync() takes nothing and cannot fail.
     unsafe { libc::sync() };
+}
+
+/// `reboot(LINUX_REBOOT_CMD_KEXEC)`: returns only on failure, with the
+/// errno.
+pub(crate) fn reboot_kexec() -> i32 {
     // SAFETY: no memory is passed; the call either jumps into the loaded
     // kernel or fails.
     let ret = unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_KEXEC) };

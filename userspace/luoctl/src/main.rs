@@ -20,7 +20,8 @@ Exit status:
      what it means there); nothing changed
   2  bad command line
   3  `update` stopped and cancelled: the system is back to normal
-  4  `update` stopped and its CANCEL failed too: see `luoctl status`";
+  4  `update` stopped and its CANCEL failed too, or luod went away during
+     it: see `luoctl status`";
 
 /// The exit codes of `EXIT_CODES`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

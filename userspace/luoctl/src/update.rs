@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `luoctl update`: PREPARE, FREEZE and the kexec in one step. Each phase
-//! is shown with how long it took on a terminal. A PREPARE or FREEZE that
+//! `luoctl update`: from NORMAL, PREPARE, FREEZE and the kexec in one
+//! step. Each phase is shown with how long it took on a terminal. A PREPARE or FREEZE that
 //! fails is rolled back by the kernel itself; a kexec that fails (its own
 //! checks, or the jump) is cancelled here: either way the system ends up
 //! normal again, or the exit code says it did not.
@@ -44,43 +44,58 @@ pub(crate) fn run(lu: &LiveUpdate) -> Outcome {
             "no kernel is loaded: `luoctl load KERNEL` first".into(),
         ));
     }
+    // Someone else's update (luod's, say) is not ours to finish or cancel.
     let state = lu.state().map_err(refused)?;
-    if state == State::Normal {
-        // A failed PREPARE is rolled back to normal by the kernel.
-        phase("prepare", || lu.event(Event::Prepare))
-            .map_err(|e| (Exit::Cancelled, format!("{e}; nothing is left prepared")))?;
+    if state != State::Normal {
+        return Err((
+            Exit::Refused,
+            format!("the state is {state}, not normal: another update is under way or unfinished"),
+        ));
     }
-    if matches!(state, State::Normal | State::Prepared) {
-        phase("freeze", || lu.event(Event::Freeze))
-            .map_err(|e| (Exit::Cancelled, format!("{e}; rolled back to normal")))?;
-    } else if state != State::Frozen {
-        return Err((Exit::Refused, format!("cannot update while {state}")));
-    }
+    // Before the blackout: a stuck file system must not hold it open.
+    phase("sync", kexec::sync);
+    // A failed PREPARE or FREEZE is rolled back to normal by the kernel.
+    phase("prepare", || lu.event(Event::Prepare))
+        .map_err(|e| (Exit::Cancelled, format!("{e}; nothing is left prepared")))?;
+    phase("freeze", || lu.event(Event::Freeze))
+        .map_err(|e| (Exit::Cancelled, format!("{e}; rolled back to normal")))?;
     let failed = phase("kexec", kexec::jump);
     Err(cancel(lu, failed))
 }
 
 /// `luoctl update --luod SOCKET`: luod quiesces its clients and runs the
-/// update; its errors say whether anything had started.
+/// update; its answer says whether anything had started.
 pub(crate) fn through_luod(socket: &std::path::Path) -> Outcome {
-    let luod = Client::connect(socket)
+    let mut luod = Client::connect(socket)
         .map_err(|e| (Exit::Refused, format!("{}: {e}", socket.display())))?;
     let tty = std::io::stderr().is_terminal();
-    let failed = luod.update(|phase, ms| {
+    let failed = match luod.update(|phase, ms| {
         if tty {
             eprintln!("{phase} ... {ms} ms");
         }
-    });
+    }) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
     Err(match failed {
-        ClientError::Refused { errno, message }
-            if [libc::EPERM, libc::ENOEXEC, libc::EBUSY].contains(&errno) =>
-        {
-            (Exit::Refused, format!("luod refused: {message}"))
-        }
-        ClientError::Refused { message, .. } => (
+        ClientError::UpdateFailed {
+            message,
+            started: false,
+            ..
+        } => (Exit::Refused, format!("luod refused the update: {message}")),
+        ClientError::UpdateFailed {
+            message,
+            normal: true,
+            ..
+        } => (
             Exit::Cancelled,
             format!("luod stopped the update: {message}"),
         ),
-        other => (Exit::Refused, other.to_string()),
+        ClientError::UpdateFailed { message, .. } => (
+            Exit::CancelFailed,
+            format!("luod stopped the update and could not cancel it: {message}"),
+        ),
+        // luod went away mid-update (or never answered): state unknown.
+        other => (Exit::CancelFailed, other.to_string()),
     })
 }

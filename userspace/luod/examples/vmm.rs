@@ -37,7 +37,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: vmm SOCKET NAME keep|mute|check|ask [SEED]".into());
     };
     let seed: u64 = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(1);
-    let luod = Client::connect(socket.as_ref())?;
+    let mut luod = Client::connect(socket.as_ref())?;
     let (session, incoming) = match luod.session(name) {
         Ok(s) => s,
         Err(e) if mode == "ask" => {
@@ -59,13 +59,17 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             session.preserve(&file, 1)?;
             println!("ready");
             std::io::stdout().flush()?;
+            // The update this VMM quiesced for: only its Resume resumes.
+            let mut quiesced = None;
             loop {
-                match luod.next(1000)? {
+                match luod.next(Some(std::time::Duration::from_secs(1)))? {
                     Some(Message::Quiesce { update }) if mode == "keep" => {
                         println!("quiesce {update}");
+                        quiesced = Some(update);
                         luod.ready(update)?;
                     }
-                    Some(Message::Resume { update, reason }) => {
+                    Some(Message::Resume { update, reason }) if quiesced == Some(update) => {
+                        quiesced = None;
                         println!("resume {update}: {reason}")
                     }
                     _ => {}

@@ -6,13 +6,14 @@
 //! use luod::client::Client;
 //! use luod::protocol::Message;
 //!
-//! let luod = Client::connect("/run/luod.sock".as_ref())?;
+//! let mut luod = Client::connect("/run/luod.sock".as_ref())?;
 //! let (session, incoming) = luod.session("vm-a")?;
 //! if incoming {
 //!     let guest_memory = session.retrieve(1)?;
 //! }
 //! // Later, from the VMM's event loop:
-//! if let Some(Message::Quiesce { update }) = luod.next(1000)? {
+//! let second = std::time::Duration::from_secs(1);
+//! if let Some(Message::Quiesce { update }) = luod.next(Some(second))? {
 //!     // pause the VM, then:
 //!     luod.ready(update)?;
 //! }
@@ -22,10 +23,13 @@
 use crate::protocol::{self, Message, Request};
 use crate::transport;
 use liveupdate::Session;
+use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::time::Duration;
 
 /// The default socket.
 pub const SOCKET: &str = "/run/luod.sock";
@@ -42,6 +46,17 @@ pub enum ClientError {
         /// luod's words.
         message: String,
     },
+    /// The update asked for did not happen.
+    UpdateFailed {
+        /// The errno.
+        errno: i32,
+        /// luod's words.
+        message: String,
+        /// Whether it had started (clients quiesced, events sent).
+        started: bool,
+        /// Whether the system is back to NORMAL.
+        normal: bool,
+    },
     /// luod answered something this client did not expect.
     Unexpected(String),
 }
@@ -53,6 +68,7 @@ impl fmt::Display for ClientError {
             ClientError::Refused { errno, message } => {
                 write!(f, "luod refused: {message} (errno {errno})")
             }
+            ClientError::UpdateFailed { message, .. } => write!(f, "the update failed: {message}"),
             ClientError::Unexpected(m) => write!(f, "luod answered {m}"),
         }
     }
@@ -70,13 +86,32 @@ impl From<io::Error> for ClientError {
 #[derive(Debug)]
 pub struct Client {
     fd: OwnedFd,
+    /// Quiesce and Resume that came while waiting for an answer: for
+    /// [`Client::next`].
+    pending: VecDeque<Message>,
 }
 
 impl Client {
-    /// Connects to luod at `path` ([`SOCKET`] by default).
+    /// Connects to luod at `path` ([`SOCKET`] by default). The other end
+    /// must be root's (or the caller's own): anyone else could hand over a
+    /// session of theirs, or pause the VM.
     pub fn connect(path: &Path) -> io::Result<Self> {
+        let fd = transport::connect(path)?;
+        let server = transport::peer(fd.as_fd())?;
+        let me = rustix::process::geteuid().as_raw();
+        if server.uid != 0 && server.uid != me {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is served by uid {}, not root",
+                    path.display(),
+                    server.uid
+                ),
+            ));
+        }
         Ok(Self {
-            fd: transport::connect(path)?,
+            fd,
+            pending: VecDeque::new(),
         })
     }
 
@@ -99,8 +134,17 @@ impl Client {
     }
 
     /// The session `name`, and whether it came from the previous kernel.
-    pub fn session(&self, name: &str) -> Result<(Session, bool), ClientError> {
-        self.send(&Request::Session { name: name.into() })?;
+    pub fn session(&mut self, name: &str) -> Result<(Session, bool), ClientError> {
+        if let Err(e) = self.send(&Request::Session { name: name.into() }) {
+            // luod may have said why before it closed (a user it does not
+            // serve): that, rather than the closed socket.
+            return match self.recv() {
+                Ok((Message::Error { errno, message }, _)) => {
+                    Err(ClientError::Refused { errno, message })
+                }
+                _ => Err(e.into()),
+            };
+        }
         loop {
             match self.recv()? {
                 (Message::Session { incoming, .. }, Some(fd)) => {
@@ -109,16 +153,21 @@ impl Client {
                 (Message::Error { errno, message }, _) => {
                     return Err(ClientError::Refused { errno, message })
                 }
-                // An update's messages may come first: they wait for next().
-                (Message::Quiesce { .. } | Message::Resume { .. }, _) => continue,
+                // An update's messages may come first: next() has them.
+                (m @ (Message::Quiesce { .. } | Message::Resume { .. }), _) => {
+                    self.pending.push_back(m)
+                }
                 (other, _) => return Err(ClientError::Unexpected(format!("{other:?}"))),
             }
         }
     }
 
-    /// The next message from luod within `timeout_ms`, if any.
-    pub fn next(&self, timeout_ms: i32) -> Result<Option<Message>, ClientError> {
-        if !transport::readable(self.fd.as_fd(), timeout_ms)? {
+    /// The next message from luod within `timeout` (`None`: wait), if any.
+    pub fn next(&mut self, timeout: Option<Duration>) -> Result<Option<Message>, ClientError> {
+        if let Some(m) = self.pending.pop_front() {
+            return Ok(Some(m));
+        }
+        if !transport::readable(self.fd.as_fd(), timeout)? {
             return Ok(None);
         }
         Ok(Some(self.recv()?.0))
@@ -130,19 +179,36 @@ impl Client {
     }
 
     /// Asks luod to run the update (uid 0): `progress` sees each phase.
-    /// Returns only if the update did not happen.
-    pub fn update(&self, mut progress: impl FnMut(&str, u64)) -> ClientError {
-        if let Err(e) = self.send(&Request::Update) {
-            return e.into();
-        }
+    /// Returns only if the update did not happen: the error says whether it
+    /// had started and whether the system is back to normal.
+    pub fn update(
+        &mut self,
+        mut progress: impl FnMut(&str, u64),
+    ) -> Result<Infallible, ClientError> {
+        self.send(&Request::Update)?;
         loop {
-            match self.recv() {
-                Ok((Message::Progress { phase, ms }, _)) => progress(&phase, ms),
-                Ok((Message::Error { errno, message }, _)) => {
-                    return ClientError::Refused { errno, message }
+            match self.recv()? {
+                (Message::Progress { phase, ms }, _) => progress(&phase, ms),
+                (
+                    Message::UpdateFailed {
+                        errno,
+                        message,
+                        started,
+                        normal,
+                    },
+                    _,
+                ) => {
+                    return Err(ClientError::UpdateFailed {
+                        errno,
+                        message,
+                        started,
+                        normal,
+                    })
                 }
-                Ok((other, _)) => return ClientError::Unexpected(format!("{other:?}")),
-                Err(e) => return e,
+                (Message::Error { errno, message }, _) => {
+                    return Err(ClientError::Refused { errno, message })
+                }
+                (other, _) => return Err(ClientError::Unexpected(format!("{other:?}"))),
             }
         }
     }

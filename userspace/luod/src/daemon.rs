@@ -3,31 +3,40 @@
 //! The daemon: a thread per client connection, one shared state.
 //!
 //! - A client asks for a session by name. If the policy gives it that
-//!   name, luod retrieves the session if the previous kernel handed one
-//!   over (UPDATED), or creates it, and passes the session fd. luod keeps
-//!   no session fd of its own: the session lives in its client, so a luod
-//!   restart loses nothing, and luod holds no state the kernel does not.
-//! - An update (asked by a uid-0 client) first sends every other client
-//!   Quiesce and waits, up to the quiesce timeout, for each one's Ready;
-//!   then PREPARE, FREEZE and the kexec. Any failure (a client that does
-//!   not answer, a refused event, a failed kexec) cancels what was done and
-//!   sends Resume.
-//! - After an update, the incoming sessions the policy names and no client
-//!   claimed within the claim timeout are finished (freed). Sessions the
-//!   policy does not name are never touched: other users of
-//!   /dev/liveupdate (systemd's "systemd" session, say) keep theirs.
+//!   name, luod retrieves the session (`luod/NAME` in the kernel) if the
+//!   previous kernel handed one of luod's own over, or creates it, and
+//!   passes the session fd. luod keeps no session fd of its own: the
+//!   session lives in its client, and luod holds no state the kernel does
+//!   not also hold.
+//! - An update (asked by a uid-0 client, from NORMAL) first sends Quiesce
+//!   to every connected client holding a session, and waits, up to the
+//!   quiesce timeout, for each one's Ready to that very update; no session
+//!   is handed out meanwhile, and a session of luod's whose holder is not
+//!   connected (luod restarted since) stops the update, since nobody could
+//!   quiesce it. Then PREPARE, FREEZE and the kexec. Any failure cancels
+//!   what was done and, once the system is NORMAL again, sends Resume.
+//! - After an update, the incoming sessions of luod's that its policy names
+//!   and no client claimed within the claim timeout are finished (freed);
+//!   asking for one after that is refused (`ESTALE`), never answered with a
+//!   new, empty session. Sessions of other users, and root's that are not
+//!   luod's (systemd's "systemd", say), are never touched.
 
-use crate::policy::{Client, Policy};
+use crate::policy::{self, Peer, Policy};
 use crate::protocol::{self, Message, Request};
 use crate::transport::{self, Wait};
-use liveupdate::{kexec, Event, LiveUpdate, State};
-use std::collections::HashMap;
+use liveupdate::{kexec, status, Event, LiveUpdate, State};
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Connections served at once (a thread each).
+/// Connections served at once (a thread each): in all, per uid, and of
+/// users no rule of the policy covers (who are only told so).
 const MAX_CLIENTS: usize = 1024;
+const MAX_CLIENTS_PER_UID: usize = 64;
+const MAX_UNCOVERED: usize = 16;
 
 /// How luod runs.
 pub struct Config {
@@ -37,46 +46,78 @@ pub struct Config {
     pub quiesce_timeout: Duration,
     /// How long after an update clients have to claim their sessions.
     pub claim_timeout: Duration,
-    /// luo-rs's status view, to find incoming sessions nobody claimed.
-    pub status_view: String,
+    /// luo-rs's status view: whose incoming sessions there are, and which
+    /// of luod's sessions exist.
+    pub status_view: PathBuf,
 }
 
+/// One client connection.
 struct Conn {
     fd: Arc<OwnedFd>,
-    client: Client,
-    /// The update this client said Ready to.
-    ready: Option<u64>,
+    peer: Peer,
+    /// The sessions (client names) luod handed to it.
+    holds: Vec<String>,
 }
 
-/// Locking: `inner` is taken for short steps only, never across a kernel
-/// call or a blocking send; `ready` waits on it.
+/// The update being prepared.
+struct Update {
+    number: u64,
+    /// The connections that must say Ready, and whether they did.
+    waiting: HashMap<u64, bool>,
+}
+
+/// Locking: `inner` is held for short steps only, never across a kernel
+/// call or a send; the update thread waits on `ready` with it. `claims`
+/// orders a client's claim of an incoming session against the expiry of
+/// the same session: held across the retrieval (a kernel call), and
+/// taken before `inner`, never after it.
 struct Shared {
     lu: LiveUpdate,
     config: Config,
+    euid: u32,
     inner: Mutex<Inner>,
     ready: Condvar,
+    claims: Mutex<Claims>,
 }
 
 #[derive(Default)]
 struct Inner {
     conns: HashMap<u64, Conn>,
     next_conn: u64,
-    /// The update being prepared, if one is.
-    update: Option<u64>,
+    update: Option<Update>,
     next_update: u64,
-    /// Incoming sessions handed to a client (by name).
-    claimed: Vec<String>,
+}
+
+/// Incoming sessions (client names) claimed by a client, and expired.
+#[derive(Default)]
+struct Claims {
+    claimed: HashSet<String>,
+    expired: HashSet<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking thread leaves plain data behind: go on with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panicking thread leaves plain data behind: go on with it.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.inner)
     }
 }
 
 fn log(what: std::fmt::Arguments<'_>) {
-    eprintln!("luod: {what}");
+    // Logging must not take luod down (stderr gone, say).
+    let _ = writeln!(std::io::stderr(), "luod: {what}");
+}
+
+/// A name as it may appear in a log line: a client chose it.
+fn shown(name: &str) -> String {
+    let mut s: String = name.chars().take(policy::MAX_NAME).collect();
+    if s.len() < name.len() {
+        s.push_str("...");
+    }
+    format!("{s:?}")
 }
 
 fn error(errno: i32, message: impl Into<String>) -> Message {
@@ -98,179 +139,401 @@ fn reply(conn: &OwnedFd, message: &Message, fd: Option<&OwnedFd>) {
     send(conn, message, fd, Wait::Yes);
 }
 
-/// Serves clients on `listener` until it fails.
-pub fn serve(lu: LiveUpdate, config: Config, listener: OwnedFd) -> std::io::Result<()> {
-    let shared = Arc::new(Shared {
-        lu,
-        config,
-        inner: Mutex::new(Inner::default()),
-        ready: Condvar::new(),
-    });
-    if shared.lu.state().ok() == Some(State::Updated) {
-        let s = shared.clone();
-        std::thread::spawn(move || expire_unclaimed(&s));
-    }
-    loop {
-        let conn = Arc::new(transport::accept(listener.as_fd())?);
-        if shared.lock().conns.len() >= MAX_CLIENTS {
-            log(format_args!(
-                "{MAX_CLIENTS} clients connected: one more refused"
-            ));
-            reply(&conn, &error(libc::EMFILE, "too many clients"), None);
-            continue;
-        }
-        let client = match transport::peer(conn.as_fd()) {
-            Ok(c) => c,
-            Err(e) => {
-                log(format_args!("a client without credentials: {e}"));
-                continue;
-            }
-        };
-        let id = {
-            let mut inner = shared.lock();
-            let id = inner.next_conn;
-            inner.next_conn += 1;
-            inner.conns.insert(
-                id,
-                Conn {
-                    fd: conn.clone(),
-                    client: client.clone(),
-                    ready: None,
-                },
-            );
-            id
-        };
-        let s = shared.clone();
-        std::thread::spawn(move || {
-            serve_client(&s, &conn, &client, id);
-            s.lock().conns.remove(&id);
-            // An update waiting for this client waits no more.
-            s.ready.notify_all();
-        });
+/// Removes its connection when a client's thread ends, however it ends.
+struct ConnGuard<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.inner().conns.remove(&self.id);
+        // An update waiting for this client hears that it is gone.
+        self.shared.ready.notify_all();
     }
 }
 
-fn serve_client(shared: &Shared, conn: &OwnedFd, client: &Client, id: u64) {
+/// Serves clients on `listener` until it fails. Refuses to start while an
+/// update is under way (PREPARED or FROZEN): one luod left it, and the
+/// clients it paused cannot be told to resume by this one.
+pub fn serve(lu: LiveUpdate, config: Config, listener: OwnedFd) -> std::io::Result<()> {
+    let state = lu.state().map_err(std::io::Error::from)?;
+    if matches!(state, State::Prepared | State::Frozen) {
+        return Err(std::io::Error::other(format!(
+            "the state is {state}: an update is under way (luoctl cancel, first)"
+        )));
+    }
+    let shared = Arc::new(Shared {
+        lu,
+        config,
+        euid: rustix::process::geteuid().as_raw(),
+        inner: Mutex::new(Inner::default()),
+        ready: Condvar::new(),
+        claims: Mutex::new(Claims::default()),
+    });
+    if state == State::Updated {
+        let s = shared.clone();
+        if let Err(e) = std::thread::Builder::new().spawn(move || expire_unclaimed(&s)) {
+            log(format_args!("no expiry of unclaimed sessions: {e}"));
+        }
+    }
     loop {
-        let bytes = match transport::recv(conn.as_fd()) {
-            Ok(Some((bytes, _fd))) => bytes,
-            Ok(None) => return,
+        let conn = match transport::accept(listener.as_fd()) {
+            Ok(c) => Arc::new(c),
             Err(e) => {
-                reply(conn, &error(libc::EINVAL, e.to_string()), None);
+                // Out of fds or memory for a moment: not luod's end.
+                log(format_args!("accept: {e}"));
+                std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
+        accept(&shared, conn);
+    }
+}
+
+/// Takes a new connection, within the limits: a user no rule covers gets
+/// few (each request answered `EACCES`), and never holds an update up.
+fn accept(shared: &Arc<Shared>, conn: Arc<OwnedFd>) {
+    let peer = match transport::peer(conn.as_fd()) {
+        Ok(p) => p,
+        Err(e) => return log(format_args!("a client without credentials: {e}")),
+    };
+    let covered = |p: &Peer| p.uid == 0 || shared.config.policy.covers(p);
+    let id = {
+        let mut inner = shared.inner();
+        let mine = inner
+            .conns
+            .values()
+            .filter(|c| c.peer.uid == peer.uid)
+            .count();
+        let uncovered = inner.conns.values().filter(|c| !covered(&c.peer)).count();
+        if inner.conns.len() >= MAX_CLIENTS
+            || mine >= MAX_CLIENTS_PER_UID
+            || (!covered(&peer) && uncovered >= MAX_UNCOVERED)
+        {
+            drop(inner);
+            // Closed with nothing read: the client sees the reset.
+            return log(format_args!("uid {}: too many connections", peer.uid));
+        }
+        let id = inner.next_conn;
+        inner.next_conn += 1;
+        inner.conns.insert(
+            id,
+            Conn {
+                fd: conn.clone(),
+                peer: peer.clone(),
+                holds: Vec::new(),
+            },
+        );
+        id
+    };
+    let s = shared.clone();
+    let spawned = std::thread::Builder::new().spawn(move || {
+        let _guard = ConnGuard { shared: &s, id };
+        serve_client(&s, &conn, &peer, id);
+    });
+    if let Err(e) = spawned {
+        log(format_args!("no thread for a client: {e}"));
+        shared.inner().conns.remove(&id);
+    }
+}
+
+fn serve_client(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64) {
+    loop {
+        let bytes = match transport::recv(conn.as_fd()) {
+            Ok(Some((_, Some(_fd)))) => {
+                reply(conn, &error(libc::EINVAL, "luod takes no fds"), None);
+                continue;
+            }
+            Ok(Some((bytes, None))) => bytes,
+            Ok(None) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                reply(conn, &error(libc::EINVAL, e.to_string()), None);
+                continue;
+            }
+            Err(e) => return log(format_args!("a client's socket: {e}")),
+        };
         match protocol::decode::<Request>(&bytes) {
-            Ok(Request::Session { name }) => session(shared, conn, client, &name),
-            Ok(Request::Ready { update }) => {
-                if let Some(c) = shared.lock().conns.get_mut(&id) {
-                    c.ready = Some(update);
-                }
-                shared.ready.notify_all();
-            }
-            Ok(Request::Update) => {
-                if client.uid != 0 {
-                    reply(conn, &error(libc::EPERM, "an update needs uid 0"), None);
-                } else {
-                    update(shared, conn, id);
-                }
-            }
+            Ok(Request::Session { name }) => session(shared, conn, peer, id, &name),
+            Ok(Request::Ready { update }) => ready(shared, id, update),
+            Ok(Request::Update) => update(shared, conn, peer, id),
             Err(e) => reply(conn, &error(libc::EINVAL, e.to_string()), None),
         }
     }
 }
 
-fn session(shared: &Shared, conn: &OwnedFd, client: &Client, name: &str) {
-    if !shared.config.policy.allows(client, name) {
-        log(format_args!(
-            "uid {} gid {} asked for {name:?}: not in the policy",
-            client.uid, client.gid
-        ));
-        let msg = format!("the policy does not give {name:?} to uid {}", client.uid);
-        return reply(conn, &error(libc::EACCES, msg), None);
-    }
-    let incoming = match shared.lu.state() {
-        Ok(State::Updated) => match shared.lu.retrieve_session(name) {
-            Ok(s) => Some(s),
-            Err(e) if e.errno() == libc::ENOENT => None,
-            Err(e) => return reply(conn, &error(e.errno(), e.to_string()), None),
-        },
-        Ok(_) => None,
-        Err(e) => return reply(conn, &error(e.errno(), e.to_string()), None),
-    };
-    let (session, is_incoming) = match incoming {
-        Some(s) => {
-            shared.lock().claimed.push(name.to_string());
-            (s, true)
+/// A client's Ready: counts only for the update being prepared.
+fn ready(shared: &Shared, id: u64, number: u64) {
+    let mut inner = shared.inner();
+    if let Some(u) = inner.update.as_mut().filter(|u| u.number == number) {
+        if let Some(r) = u.waiting.get_mut(&id) {
+            *r = true;
+            shared.ready.notify_all();
         }
-        None => match shared.lu.create_session(name) {
-            Ok(s) => (s, false),
-            Err(e) => return reply(conn, &error(e.errno(), e.to_string()), None),
-        },
-    };
-    log(format_args!(
-        "{name:?} to uid {} ({})",
-        client.uid,
-        if is_incoming { "incoming" } else { "new" }
-    ));
-    let fd: OwnedFd = session.into();
-    reply(
-        conn,
-        &Message::Session {
-            name: name.to_string(),
-            incoming: is_incoming,
-        },
-        Some(&fd),
-    );
-    // luod keeps no copy: the session is the client's.
+    }
 }
 
-/// Sends `message` to every client but `except`.
-fn broadcast(shared: &Shared, except: u64, message: &Message) {
-    let fds: Vec<_> = shared
-        .lock()
-        .conns
+/// Whether luod's user has an incoming session `kernel_name`: the kernel
+/// gives a CAP_SYS_ADMIN caller another user's session of that name when
+/// its own has none, which luod must never hand to a client.
+fn own_incoming(shared: &Shared, kernel_name: &str) -> Result<bool, Message> {
+    let view = status::read(&shared.config.status_view).map_err(|e| {
+        error(
+            libc::EIO,
+            format!("cannot tell whose incoming session this is ({e}): luod needs debugfs"),
+        )
+    })?;
+    Ok(view
+        .sessions
         .iter()
-        .filter(|(id, _)| **id != except)
-        .map(|(_, c)| c.fd.clone())
-        .collect();
+        .any(|s| s.incoming && s.owner == shared.euid && s.name == kernel_name))
+}
+
+fn session(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str) {
+    if !shared.config.policy.covers(peer) {
+        let msg = format!("the policy names no session for uid {}", peer.uid);
+        return reply(conn, &error(libc::EACCES, msg), None);
+    }
+    if !shared.config.policy.allows(peer, name) {
+        log(format_args!(
+            "uid {} gid {} asked for {}: not in the policy",
+            peer.uid,
+            peer.gid,
+            shown(name)
+        ));
+        let msg = format!(
+            "the policy does not give {} to uid {}",
+            shown(name),
+            peer.uid
+        );
+        return reply(conn, &error(libc::EACCES, msg), None);
+    }
+    if shared.inner().update.is_some() {
+        return reply(
+            conn,
+            &error(libc::EBUSY, "an update is under way: ask again after it"),
+            None,
+        );
+    }
+    match claim_or_create(shared, name) {
+        Ok((session, incoming)) => {
+            if let Some(c) = shared.inner().conns.get_mut(&id) {
+                c.holds.push(name.to_string());
+            }
+            log(format_args!(
+                "{} to uid {} ({})",
+                shown(name),
+                peer.uid,
+                if incoming { "incoming" } else { "new" }
+            ));
+            let fd: OwnedFd = session.into();
+            let answer = Message::Session {
+                name: name.to_string(),
+                incoming,
+            };
+            // luod keeps no copy: the session is the client's.
+            reply(conn, &answer, Some(&fd));
+        }
+        Err(message) => reply(conn, &message, None),
+    }
+}
+
+/// The session `name`: luod's incoming one if there is one, else a new one.
+fn claim_or_create(shared: &Shared, name: &str) -> Result<(liveupdate::Session, bool), Message> {
+    let kernel_name = policy::kernel_name(name);
+    let kernel_error = |e: liveupdate::Error| error(e.errno(), e.to_string());
+    if shared.lu.state().map_err(kernel_error)? == State::Updated {
+        let mut claims = lock(&shared.claims);
+        if claims.expired.contains(name) {
+            return Err(error(
+                libc::ESTALE,
+                "nobody claimed it within the claim timeout: it was finished",
+            ));
+        }
+        if own_incoming(shared, &kernel_name)? {
+            let session = shared
+                .lu
+                .retrieve_session(&kernel_name)
+                .map_err(kernel_error)?;
+            claims.claimed.insert(name.to_string());
+            return Ok((session, true));
+        }
+    }
+    let session = shared
+        .lu
+        .create_session(&kernel_name)
+        .map_err(kernel_error)?;
+    Ok((session, false))
+}
+
+fn progress(conn: &OwnedFd, phase: &str, since: Instant) {
+    let ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+    log(format_args!("{phase}: {ms} ms"));
+    let message = Message::Progress {
+        phase: phase.into(),
+        ms,
+    };
+    reply(conn, &message, None);
+}
+
+/// Why an update did not happen.
+struct Failed {
+    errno: i32,
+    message: String,
+    started: bool,
+    normal: bool,
+}
+
+impl Failed {
+    fn refused(errno: i32, message: impl Into<String>) -> Self {
+        Failed {
+            errno,
+            message: message.into(),
+            started: false,
+            normal: true,
+        }
+    }
+
+    fn rolled_back(e: liveupdate::Error) -> Self {
+        Failed {
+            errno: e.errno(),
+            message: e.to_string(),
+            started: true,
+            normal: true,
+        }
+    }
+}
+
+/// Clears the update slot however the update ends.
+struct UpdateGuard<'a>(&'a Shared);
+
+impl Drop for UpdateGuard<'_> {
+    fn drop(&mut self) {
+        self.0.inner().update = None;
+    }
+}
+
+fn update(shared: &Shared, conn: &OwnedFd, peer: &Peer, asker: u64) {
+    if peer.uid != 0 {
+        let answer = Failed::refused(libc::EPERM, "an update needs uid 0");
+        return answer_failed(shared, conn, None, answer);
+    }
+    let number = {
+        let mut inner = shared.inner();
+        if inner.update.is_some() {
+            drop(inner);
+            let answer = Failed::refused(libc::EBUSY, "an update is under way");
+            return answer_failed(shared, conn, None, answer);
+        }
+        inner.next_update += 1;
+        let number = inner.next_update;
+        // Those that hold a session now: no session is handed out until
+        // the update is over.
+        let waiting = inner
+            .conns
+            .iter()
+            .filter(|(id, c)| **id != asker && !c.holds.is_empty())
+            .map(|(id, _)| (*id, false))
+            .collect();
+        inner.update = Some(Update { number, waiting });
+        number
+    };
+    let _slot = UpdateGuard(shared);
+    if let Err(failed) = run_update(shared, conn, number) {
+        answer_failed(shared, conn, Some(number), failed);
+    }
+}
+
+/// Tells the clients (if the system is normal again) and the asker.
+fn answer_failed(shared: &Shared, conn: &OwnedFd, number: Option<u64>, failed: Failed) {
+    if let Some(number) = number {
+        log(format_args!("update {number} stopped: {}", failed.message));
+        if failed.normal && failed.started {
+            broadcast_waiting(
+                shared,
+                &Message::Resume {
+                    update: number,
+                    reason: failed.message.clone(),
+                },
+            );
+        }
+    }
+    let answer = Message::UpdateFailed {
+        errno: failed.errno,
+        message: failed.message,
+        started: failed.started,
+        normal: failed.normal,
+    };
+    reply(conn, &answer, None);
+}
+
+/// Sends `message` to every client the update waits for.
+fn broadcast_waiting(shared: &Shared, message: &Message) {
+    let fds: Vec<_> = {
+        let inner = shared.inner();
+        let Some(u) = inner.update.as_ref() else {
+            return;
+        };
+        u.waiting
+            .keys()
+            .filter_map(|id| inner.conns.get(id).map(|c| c.fd.clone()))
+            .collect()
+    };
     for fd in fds {
         // A client that does not read misses it (and is not Ready).
         send(&fd, message, None, Wait::No);
     }
 }
 
-fn progress(conn: &OwnedFd, phase: &str, since: Instant) {
-    let ms = since.elapsed().as_millis() as u64;
-    log(format_args!("{phase}: {ms} ms"));
-    reply(
-        conn,
-        &Message::Progress {
-            phase: phase.into(),
-            ms,
-        },
-        None,
-    );
+/// luod's sessions the kernel has whose holders are not connected (luod
+/// restarted since it handed them out): nobody could quiesce them.
+fn unheld_sessions(shared: &Shared) -> Result<Vec<String>, Failed> {
+    let view = status::read(&shared.config.status_view).map_err(|e| {
+        Failed::refused(
+            libc::EIO,
+            format!("cannot list luod's sessions ({e}): luod needs debugfs"),
+        )
+    })?;
+    let inner = shared.inner();
+    let held: HashSet<String> = inner
+        .conns
+        .values()
+        .flat_map(|c| c.holds.iter().map(|n| policy::kernel_name(n)))
+        .collect();
+    Ok(view
+        .sessions
+        .iter()
+        .filter(|s| !s.incoming && s.owner == shared.euid)
+        .filter(|s| s.name.starts_with(policy::KERNEL_PREFIX) && !held.contains(&s.name))
+        .map(|s| s.name.clone())
+        .collect())
 }
 
-/// Waits until every client but `asker` is Ready for `update`; the uids
-/// of those that are not, at the timeout.
-fn wait_ready(shared: &Shared, asker: u64, update: u64) -> Result<(), Vec<u32>> {
-    let deadline = Instant::now() + shared.config.quiesce_timeout;
-    let mut inner = shared.lock();
+/// Waits until every client the update waits for said Ready.
+fn wait_ready(shared: &Shared, deadline: Instant) -> Result<(), String> {
+    let mut inner = shared.inner();
     loop {
-        let late: Vec<u32> = inner
-            .conns
+        let Some(u) = inner.update.as_ref() else {
+            return Ok(());
+        };
+        if u.waiting.keys().any(|id| !inner.conns.contains_key(id)) {
+            // It may still run its VM, with its session: no update.
+            return Err("a client holding a session went away".into());
+        }
+        let late: Vec<u32> = u
+            .waiting
             .iter()
-            .filter(|(id, c)| **id != asker && c.ready != Some(update))
-            .map(|(_, c)| c.client.uid)
+            .filter(|(_, ready)| !**ready)
+            .filter_map(|(id, _)| inner.conns.get(id).map(|c| c.peer.uid))
             .collect();
         if late.is_empty() {
             return Ok(());
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(late);
+            return Err(format!(
+                "client(s) of uid {late:?} did not say Ready in time"
+            ));
         }
         inner = shared
             .ready
@@ -280,81 +543,78 @@ fn wait_ready(shared: &Shared, asker: u64, update: u64) -> Result<(), Vec<u32>> 
     }
 }
 
-fn update(shared: &Shared, conn: &OwnedFd, asker: u64) {
+/// Quiesce, PREPARE, FREEZE, kexec: returns only on failure.
+fn run_update(shared: &Shared, conn: &OwnedFd, number: u64) -> Result<(), Failed> {
+    let lu = &shared.lu;
+    let state = lu
+        .state()
+        .map_err(|e| Failed::refused(e.errno(), e.to_string()))?;
+    if state != State::Normal {
+        return Err(Failed::refused(
+            libc::EBUSY,
+            format!("the state is {state}, not normal: finish the last update first"),
+        ));
+    }
     if !kexec::loaded().unwrap_or(false) {
-        return reply(
-            conn,
-            &error(libc::ENOEXEC, "no kernel is loaded (luoctl load)"),
-            None,
-        );
+        return Err(Failed::refused(
+            libc::ENOEXEC,
+            "no kernel is loaded (luoctl load)",
+        ));
     }
-    let number = {
-        let mut inner = shared.lock();
-        if inner.update.is_some() {
-            drop(inner);
-            return reply(conn, &error(libc::EBUSY, "an update is under way"), None);
-        }
-        inner.next_update += 1;
-        inner.update = Some(inner.next_update);
-        inner.next_update
-    };
-    let outcome = run_update(shared, conn, asker, number);
-    shared.lock().update = None;
-    if let Err((errno, why)) = outcome {
-        log(format_args!("update {number} stopped: {why}"));
-        broadcast(
-            shared,
-            asker,
-            &Message::Resume {
-                update: number,
-                reason: why.clone(),
-            },
-        );
-        reply(conn, &error(errno, why), None);
+    let unheld = unheld_sessions(shared)?;
+    if !unheld.is_empty() {
+        return Err(Failed::refused(
+            libc::EBUSY,
+            format!("nobody connected holds {unheld:?}: their clients cannot be quiesced"),
+        ));
     }
-}
+    // Before the blackout: a stuck file system must not hold paused VMs.
+    kexec::sync();
 
-/// Quiesce, PREPARE, FREEZE, kexec: returns only on failure, cancelled.
-fn run_update(
-    shared: &Shared,
-    conn: &OwnedFd,
-    asker: u64,
-    number: u64,
-) -> Result<(), (i32, String)> {
     let t = Instant::now();
-    broadcast(shared, asker, &Message::Quiesce { update: number });
-    wait_ready(shared, asker, number).map_err(|late| {
-        (
-            libc::ETIMEDOUT,
-            format!("client(s) of uid {late:?} did not say Ready in time"),
-        )
+    let deadline = t
+        .checked_add(shared.config.quiesce_timeout)
+        .unwrap_or(t + Duration::from_secs(3600));
+    broadcast_waiting(shared, &Message::Quiesce { update: number });
+    wait_ready(shared, deadline).map_err(|message| Failed {
+        errno: libc::ETIMEDOUT,
+        message,
+        started: true,
+        normal: true,
     })?;
     progress(conn, "quiesce", t);
 
-    let lu = &shared.lu;
     let t = Instant::now();
     // The kernel rolls a failed PREPARE or FREEZE back to NORMAL itself.
-    lu.event(Event::Prepare)
-        .map_err(|e| (e.errno(), e.to_string()))?;
+    lu.event(Event::Prepare).map_err(Failed::rolled_back)?;
     progress(conn, "prepare", t);
     let t = Instant::now();
-    lu.event(Event::Freeze)
-        .map_err(|e| (e.errno(), e.to_string()))?;
+    lu.event(Event::Freeze).map_err(Failed::rolled_back)?;
     progress(conn, "freeze", t);
     progress(conn, "kexec", Instant::now());
     let failed = kexec::jump();
-    let cancelled = match lu.event(Event::Cancel) {
-        Ok(()) => "cancelled".to_string(),
-        Err(e) => format!("and {e}"),
-    };
-    Err((failed.errno(), format!("{failed}; {cancelled}")))
+    Err(match lu.event(Event::Cancel) {
+        Ok(()) => Failed {
+            errno: failed.errno(),
+            message: format!("{failed}; cancelled"),
+            started: true,
+            normal: true,
+        },
+        Err(e) => Failed {
+            errno: failed.errno(),
+            message: format!("{failed}; and {e}"),
+            started: true,
+            normal: false,
+        },
+    })
 }
 
 /// After an update: once the claim timeout is over, finishes the incoming
-/// sessions the policy names that no client claimed.
+/// sessions of luod's user, under luod's prefix, that its policy names and
+/// no client claimed.
 fn expire_unclaimed(shared: &Shared) {
     std::thread::sleep(shared.config.claim_timeout);
-    let view = match liveupdate::status::read(&shared.config.status_view) {
+    let view = match status::read(&shared.config.status_view) {
         Ok(v) => v,
         Err(e) => {
             return log(format_args!(
@@ -362,9 +622,19 @@ fn expire_unclaimed(shared: &Shared) {
             ))
         }
     };
-    let claimed = shared.lock().claimed.clone();
-    for s in view.sessions.iter().filter(|s| s.incoming) {
-        if !shared.config.policy.names(&s.name) || claimed.contains(&s.name) {
+    for s in view
+        .sessions
+        .iter()
+        .filter(|s| s.incoming && s.owner == shared.euid)
+    {
+        let Some(name) = s.name.strip_prefix(policy::KERNEL_PREFIX) else {
+            continue;
+        };
+        if !shared.config.policy.names(name) {
+            continue;
+        }
+        let mut claims = lock(&shared.claims);
+        if claims.claimed.contains(name) {
             continue;
         }
         match shared
@@ -372,8 +642,14 @@ fn expire_unclaimed(shared: &Shared) {
             .retrieve_session(&s.name)
             .and_then(|session| session.finish())
         {
-            Ok(()) => log(format_args!("{:?}: nobody claimed it, finished", s.name)),
-            Err(e) => log(format_args!("{:?}: unclaimed, cannot finish: {e}", s.name)),
+            Ok(()) => {
+                claims.expired.insert(name.to_string());
+                log(format_args!("{}: nobody claimed it, finished", shown(name)));
+            }
+            Err(e) => log(format_args!(
+                "{}: unclaimed, cannot finish: {e}",
+                shown(name)
+            )),
         }
     }
 }

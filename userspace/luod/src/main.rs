@@ -36,11 +36,13 @@ struct Cli {
     /// The live update device
     #[arg(long, value_name = "PATH", default_value = liveupdate::DEVICE)]
     device: PathBuf,
-    /// Seconds clients have to answer Quiesce before an update
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    /// Seconds clients have to answer Quiesce before an update (1 to 3600)
+    #[arg(long, value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     quiesce_timeout: u64,
-    /// Seconds after an update before sessions nobody claimed are finished
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    /// Seconds after an update before sessions nobody claimed are finished (1 to 86400)
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
     claim_timeout: u64,
 }
 
@@ -74,6 +76,16 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         claim_timeout: Duration::from_secs(cli.claim_timeout),
         status_view: liveupdate::status::STATUS.into(),
     };
+    // A thread and a few fds per client: as many fds as luod may have.
+    if let Some(limit) = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum {
+        let _ = rustix::process::setrlimit(
+            rustix::process::Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(limit),
+                maximum: Some(limit),
+            },
+        );
+    }
     daemon::serve(lu, config, listener)?;
     Ok(())
 }

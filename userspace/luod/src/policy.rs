@@ -22,9 +22,9 @@
 use serde::Deserialize;
 use std::fmt;
 
-/// Who is asking.
+/// Who is asking (at the other end of the socket).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Client {
+pub struct Peer {
     /// Its uid (`SO_PEERCRED`).
     pub uid: u32,
     /// Its primary gid (`SO_PEERCRED`).
@@ -76,19 +76,33 @@ fn pattern_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// What a session name may be (the kernel's rule): 1 to 63 bytes, no NUL.
+/// What a session name may be: the kernel's rule for its [`kernel_name`]
+/// (1 to [`MAX_NAME`] bytes, no NUL).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() < 64 && !name.contains('\0')
+    !name.is_empty() && liveupdate::name::valid(&kernel_name(name))
 }
 
+/// The kernel's name of luod's session `name`. luod's sessions live under
+/// their own prefix, so that they never meet the other sessions of luod's
+/// user (root's, such as systemd's "systemd").
+pub fn kernel_name(name: &str) -> String {
+    format!("{KERNEL_PREFIX}{name}")
+}
+
+/// The prefix of [`kernel_name`].
+pub const KERNEL_PREFIX: &str = "luod/";
+
+/// The longest name a client can ask for.
+pub const MAX_NAME: usize = liveupdate::name::MAX - KERNEL_PREFIX.len();
+
 impl Rule {
-    fn covers(&self, client: &Client) -> bool {
-        self.uid.is_none_or(|u| u == client.uid)
-            && self.gid.is_none_or(|g| g == client.gid)
+    fn covers(&self, peer: &Peer) -> bool {
+        self.uid.is_none_or(|u| u == peer.uid)
+            && self.gid.is_none_or(|g| g == peer.gid)
             && self
                 .cgroup
                 .as_deref()
-                .is_none_or(|c| client.cgroup.as_deref() == Some(c))
+                .is_none_or(|c| peer.cgroup.as_deref() == Some(c))
     }
 }
 
@@ -108,11 +122,20 @@ impl Policy {
             if rule.sessions.is_empty() {
                 return Err(PolicyError(format!("rule {n}: allows no session")));
             }
+            if rule.cgroup.as_deref().is_some_and(|c| !c.starts_with('/')) {
+                return Err(PolicyError(format!(
+                    "rule {n}: a cgroup is a path from the root, /..."
+                )));
+            }
             for p in &rule.sessions {
+                // A prefix of at least one byte, and room after it.
                 let stem = p.strip_suffix('*').unwrap_or(p);
-                if stem.contains('*') || !(valid_name(p) || (p.ends_with('*') && stem.len() < 63)) {
+                if stem.contains('*')
+                    || !valid_name(stem)
+                    || (p.ends_with('*') && stem.len() == MAX_NAME)
+                {
                     return Err(PolicyError(format!(
-                        "rule {n}: {p:?} is not a session name (1 to 63 bytes) or NAME-PREFIX*"
+                        "rule {n}: {p:?} is not a session name (1 to {MAX_NAME} bytes) or NAME-PREFIX*"
                     )));
                 }
             }
@@ -121,12 +144,18 @@ impl Policy {
     }
 
     /// Whether `client` may create or reclaim the session `name`.
-    pub fn allows(&self, client: &Client, name: &str) -> bool {
+    pub fn allows(&self, peer: &Peer, name: &str) -> bool {
         valid_name(name)
             && self
                 .allow
                 .iter()
-                .any(|r| r.covers(client) && r.sessions.iter().any(|p| pattern_matches(p, name)))
+                .any(|r| r.covers(peer) && r.sessions.iter().any(|p| pattern_matches(p, name)))
+    }
+
+    /// Whether any rule covers `peer`: a client no rule covers has nothing
+    /// to ask luod for.
+    pub fn covers(&self, peer: &Peer) -> bool {
+        self.allow.iter().any(|r| r.covers(peer))
     }
 
     /// Whether any client at all may use the session `name`: luod claims
@@ -154,8 +183,8 @@ cgroup = "/machine.slice/vm-b.scope"
 sessions = ["vm-b"]
 "#;
 
-    fn client(uid: u32, gid: u32, cgroup: Option<&str>) -> Client {
-        Client {
+    fn client(uid: u32, gid: u32, cgroup: Option<&str>) -> Peer {
+        Peer {
             uid,
             gid,
             cgroup: cgroup.map(str::to_string),
@@ -197,7 +226,9 @@ sessions = ["vm-b"]
         let p = Policy::parse("[[allow]]\nuid = 0\nsessions = [\"x*\"]\n").unwrap();
         let root = client(0, 0, None);
         assert!(p.allows(&root, "xy"));
-        assert!(!p.allows(&root, &format!("x{}", "y".repeat(63))));
+        assert!(p.allows(&root, &format!("x{}", "y".repeat(MAX_NAME - 1))));
+        assert!(!p.allows(&root, &format!("x{}", "y".repeat(MAX_NAME))));
+        assert!(!p.allows(&root, ""));
         assert!(!p.allows(&root, "x\0y"));
     }
 
@@ -223,6 +254,14 @@ sessions = ["vm-b"]
             (
                 "[[allow]]\nuid = 1\nsessions = [\"a*b\"]\n",
                 "is not a session name",
+            ),
+            (
+                "[[allow]]\nuid = 1\nsessions = [\"*\"]\n",
+                "is not a session name",
+            ),
+            (
+                "[[allow]]\ncgroup = \"x.scope\"\nsessions = [\"a\"]\n",
+                "a cgroup is a path",
             ),
             (
                 "[[allow]]\nuid = 1\nsessions = [\"a\"]\nfoo = 2\n",

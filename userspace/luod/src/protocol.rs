@@ -8,9 +8,12 @@
 //! [`Message::Error`] with the errno and why. Before an update luod sends
 //! every client [`Message::Quiesce`]: the client stops changing its session
 //! (pauses its VM) and answers [`Request::Ready`] with the update's number;
-//! if the update does not happen, [`Message::Resume`] follows. A client
-//! with uid 0 may ask for the update itself ([`Request::Update`]), and
-//! hears its [`Message::Progress`] and how it ended.
+//! if the update does not happen, [`Message::Resume`] follows with the same
+//! number (a client matches it: a Resume of another update is not for the
+//! one it quiesced for). A client with uid 0 may ask for the update itself
+//! ([`Request::Update`]), and hears its [`Message::Progress`] and how it
+//! ended. luod sends nothing but session fds: a message with fds from a
+//! client is refused.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -32,13 +35,10 @@ pub enum Request {
         /// The number [`Message::Quiesce`] gave.
         update: u64,
     },
-    /// Run an update now (uid 0 only): quiesce every client, PREPARE,
-    /// FREEZE, kexec into the loaded kernel. Answered by
+    /// Run an update now (uid 0 only): quiesce every client holding a
+    /// session, PREPARE, FREEZE, kexec into the loaded kernel. Answered by
     /// [`Message::Progress`] for each phase and, if the update does not
-    /// happen, a [`Message::Error`]: `EPERM` (not uid 0), `ENOEXEC` (no
-    /// kernel loaded) or `EBUSY` (an update is under way) changed nothing;
-    /// any other errno means the update stopped, was cancelled, and the
-    /// clients were told to resume.
+    /// happen, [`Message::UpdateFailed`].
     Update,
 }
 
@@ -71,6 +71,18 @@ pub enum Message {
         update: u64,
         /// Why.
         reason: String,
+    },
+    /// The update the client asked for did not happen.
+    UpdateFailed {
+        /// The errno that says what kind of failure.
+        errno: i32,
+        /// What happened, for people.
+        message: String,
+        /// Whether it had started (clients quiesced, events sent).
+        started: bool,
+        /// Whether the system is back to NORMAL and the clients resumed;
+        /// if it started and this is false, see `luoctl status`.
+        normal: bool,
     },
     /// A phase of the update the client asked for.
     Progress {
@@ -143,6 +155,12 @@ mod tests {
             Message::Progress {
                 phase: "prepare".into(),
                 ms: 3,
+            },
+            Message::UpdateFailed {
+                errno: 110,
+                message: "late".into(),
+                started: true,
+                normal: true,
             },
         ] {
             assert_eq!(decode::<Message>(&encode(&m)).unwrap(), m);

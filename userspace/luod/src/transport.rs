@@ -2,9 +2,10 @@
 
 //! The socket: `AF_UNIX`, `SOCK_SEQPACKET`, messages of
 //! [`crate::protocol`] with at most one fd each (`SCM_RIGHTS`), and who is
-//! at the other end (`SO_PEERCRED`, and the cgroup of its pid).
+//! at the other end (`SO_PEERCRED`, and the cgroup of its pid, trusted only
+//! while `SO_PEERPIDFD` shows that very process alive).
 
-use crate::policy::Client;
+use crate::policy::Peer;
 use crate::protocol::MAX_MESSAGE;
 use rustix::io::Errno;
 use rustix::net::{
@@ -30,16 +31,37 @@ fn socket() -> io::Result<OwnedFd> {
     .map_err(io_err)
 }
 
-/// A listening socket at `path` (a stale one there is replaced), mode 0666:
-/// the policy, not the file mode, says who gets what.
+/// A listening socket at `path`, mode 0666 (the policy, not the file mode,
+/// says who gets what); put it in a directory only root can write.
+/// A socket left there by a luod that is gone is replaced; one another
+/// luod answers on, or anything that is not a socket, is refused.
 pub fn listen(path: &Path) -> io::Result<OwnedFd> {
-    let fd = socket()?;
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+    use std::os::unix::fs::FileTypeExt;
+
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_socket() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "something that is not a socket is there",
+            ))
+        }
+        Ok(_) if connect(path).is_ok() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "another luod is serving there",
+            ))
+        }
+        Ok(_) => std::fs::remove_file(path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
-    net::bind(&fd, &SocketAddrUnix::new(path).map_err(io_err)?).map_err(io_err)?;
-    rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(0o666)).map_err(io_err)?;
+    let fd = socket()?;
+    let addr = SocketAddrUnix::new(path).map_err(io_err)?;
+    // The mode at creation, not a chmod of a path that may have changed.
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o111));
+    let bound = net::bind(&fd, &addr);
+    rustix::process::umask(old);
+    bound.map_err(io_err)?;
     net::listen(&fd, 64).map_err(io_err)?;
     Ok(fd)
 }
@@ -57,18 +79,86 @@ pub fn connect(path: &Path) -> io::Result<OwnedFd> {
 }
 
 /// Who is at the other end of `conn`.
-pub fn peer(conn: BorrowedFd<'_>) -> io::Result<Client> {
-    let cred = net::sockopt::socket_peercred(conn).map_err(io_err)?;
-    let pid = cred.pid.as_raw_nonzero().get();
-    Ok(Client {
-        uid: cred.uid.as_raw(),
-        gid: cred.gid.as_raw(),
-        cgroup: cgroup_of(pid),
+pub fn peer(conn: BorrowedFd<'_>) -> io::Result<Peer> {
+    let cred = peercred(conn)?;
+    // The pid may be another process's by now: its cgroup counts only if
+    // the peer itself is alive after it was read (then the pid is still its).
+    let cgroup = (cred.pid > 0)
+        .then(|| cgroup_of(cred.pid))
+        .flatten()
+        .filter(|_| peer_alive(conn));
+    Ok(Peer {
+        uid: cred.uid,
+        gid: cred.gid,
+        cgroup,
     })
 }
 
+/// `SO_PEERCRED`, whose pid is 0 for a peer outside luod's pid namespace.
+fn peercred(conn: BorrowedFd<'_>) -> io::Result<libc::ucred> {
+    use std::os::fd::AsRawFd;
+
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
+    let ret = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cred)
+}
+
+/// Whether the peer that connected is still alive (`SO_PEERPIDFD`); false
+/// where the kernel cannot tell.
+fn peer_alive(conn: BorrowedFd<'_>) -> bool {
+    use std::os::fd::{AsRawFd, FromRawFd};
+
+    const SO_PEERPIDFD: libc::c_int = 77;
+    let mut pidfd: libc::c_int = -1;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `pidfd` and `len` are valid for writes of the sizes given.
+    let ret = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PEERPIDFD,
+            (&mut pidfd as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if ret != 0 || pidfd < 0 {
+        return false;
+    }
+    // SAFETY: the kernel just made `pidfd` for this process; nothing else
+    // owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // SAFETY: signal 0 only checks the process; no memory is passed.
+    let sent = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    sent == 0
+}
+
 /// The cgroup v2 path of `pid` (`0::/path` in `/proc/PID/cgroup`).
-fn cgroup_of(pid: i32) -> Option<String> {
+fn cgroup_of(pid: libc::pid_t) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("0::"))
@@ -110,7 +200,7 @@ pub fn send(
 }
 
 /// One received message and the fd that came with it. `Ok(None)` when the
-/// other end closed.
+/// other end closed; `InvalidData` for a message too long.
 pub fn recv(conn: BorrowedFd<'_>) -> io::Result<Option<(Vec<u8>, Option<OwnedFd>)>> {
     let mut buf = vec![0u8; MAX_MESSAGE + 1];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
@@ -144,15 +234,15 @@ pub fn recv(conn: BorrowedFd<'_>) -> io::Result<Option<(Vec<u8>, Option<OwnedFd>
     Ok(Some((buf, fd)))
 }
 
-/// Whether `conn` has a message waiting, within `timeout_ms`.
-pub fn readable(conn: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
+/// Whether `conn` has a message waiting, within `timeout` (`None`: wait).
+pub fn readable(conn: BorrowedFd<'_>, timeout: Option<std::time::Duration>) -> io::Result<bool> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let mut fds = [PollFd::new(&conn, PollFlags::IN)];
-    let timeout = Timespec {
-        tv_sec: i64::from(timeout_ms / 1000),
-        tv_nsec: i64::from(timeout_ms % 1000) * 1_000_000,
-    };
-    Ok(poll(&mut fds, Some(&timeout)).map_err(io_err)? > 0)
+    let timeout = timeout.map(|t| Timespec {
+        tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    Ok(poll(&mut fds, timeout.as_ref()).map_err(io_err)? > 0)
 }
 
 #[cfg(test)]
@@ -217,5 +307,22 @@ mod tests {
         let (a, _b) = pair();
         let me = peer(a.as_fd()).unwrap();
         assert_eq!(me.uid, rustix::process::getuid().as_raw());
+        assert_eq!(me.gid, rustix::process::getgid().as_raw());
+    }
+
+    #[test]
+    fn listen_refuses_what_is_not_a_stale_socket() {
+        let dir = std::env::temp_dir().join(format!("luod-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("not-a-socket");
+        std::fs::write(&file, b"policy").unwrap();
+        assert!(listen(&file).is_err());
+        assert_eq!(std::fs::read(&file).unwrap(), b"policy");
+        let sock = dir.join("sock");
+        let first = listen(&sock).unwrap();
+        assert!(listen(&sock).is_err(), "a live luod's socket was taken");
+        drop(first);
+        assert!(listen(&sock).is_ok(), "a stale socket was not replaced");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
