@@ -5,11 +5,13 @@
  * through luoctl. Its clients are luod's stand-in VMM (luod-vmm, from
  * userspace/luod/examples/vmm.rs), run as two users.
  *
- * Policy: uid 1000 may have "vm-a" and "vm-m", uid 1001 "vm-b" and "vm-c".
+ * Policy: uid 1000 may have "vm-a" and "vm-m", uid 1001 "vm-b" and "vm-c",
+ * uid 1003 "vm-d" from cgroup /vm-d.scope only.
  *
  * Kernel 1: A (uid 1000) and B (uid 1001) get their sessions (named
  * luod/NAME in the kernel) and preserve a memfd each; each asking for the
- * other's session is refused, and a user no rule names is not served. C (uid
+ * other's session is refused, "vm-d" is given in its cgroup and refused
+ * outside it, and a user no rule names is not served. C (uid
  * 1001) takes "vm-c" and will never come back for it. Beside luod, the
  * test itself keeps a session "systemd" of its own on /dev/liveupdate, as
  * an upstream-style client would. M (uid 1000, "vm-m") never answers
@@ -25,6 +27,7 @@
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "memfd_util.h"
@@ -36,7 +39,13 @@
 
 static const char policy[] =
 	"[[allow]]\nuid = 1000\nsessions = [\"vm-a\", \"vm-m\"]\n"
-	"[[allow]]\nuid = 1001\nsessions = [\"vm-b\", \"vm-c\"]\n";
+	"[[allow]]\nuid = 1001\nsessions = [\"vm-b\", \"vm-c\"]\n"
+	"[[allow]]\nuid = 1003\ncgroup = \"/vm-d.scope\"\nsessions = [\"vm-d\"]\n";
+
+#define CG "/sys/fs/cgroup"
+
+/* What luod-vmm says when uid, in cgroup cg (or where it is), asks for name. */
+static const char *ask_in(uid_t uid, const char *cg, const char *name);
 
 /* Starts argv as uid, its output in log. Returns its pid. */
 static pid_t spawn(uid_t uid, const char *log, char *const argv[])
@@ -109,14 +118,38 @@ static pid_t vmm(uid_t uid, const char *name, const char *mode, const char *seed
 	return spawn(uid, log, argv);
 }
 
-/* What luod-vmm says when uid asks for name. */
-static const char *ask(uid_t uid, const char *name)
+static const char *ask_in(uid_t uid, const char *cg, const char *name)
 {
 	static char out[4096];
 	char *argv[] = { "/bin/luod-vmm", SOCK, (char *)name, "ask", NULL };
+	char procs[128];
+	pid_t pid;
+	int st;
 
-	run(uid, out, sizeof(out), argv);
+	if (!cg)
+		return run(uid, out, sizeof(out), argv) < 0 ? "run failed" : out;
+	/* Into the cgroup first, then the user, then luod-vmm. */
+	pid = fork();
+	if (!pid) {
+		snprintf(procs, sizeof(procs), CG "%s/cgroup.procs", cg);
+		if (luo_write_file(procs, "0"))
+			_exit(253);
+		freopen("/tmp/run.log", "w", stdout);
+		dup2(fileno(stdout), 2);
+		if (luo_become(uid))
+			_exit(254);
+		execv(argv[0], argv);
+		_exit(255);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || luo_read_all("/tmp/run.log", out, sizeof(out)) < 0)
+		return "run failed";
 	return out;
+}
+
+/* What luod-vmm says when uid asks for name. */
+static const char *ask(uid_t uid, const char *name)
+{
+	return ask_in(uid, NULL, name);
 }
 
 static void stage1(void)
@@ -138,6 +171,14 @@ static void stage1(void)
 	CHECK(strstr(ask(1001, "vm-a"), "refused") && strstr(ask(1001, "vm-a"), "does not give"),
 	      "vm-a to uid 1001: %s", ask(1001, "vm-a"));
 	CHECK(strstr(ask(1000, "vm-b"), "refused"), "vm-b to uid 1000: %s", ask(1000, "vm-b"));
+	/* A rule with a cgroup: only from that cgroup. */
+	if (access(CG "/cgroup.controllers", F_OK))
+		CHECK(!mount("none", CG, "cgroup2", 0, NULL), "cgroup2\n");
+	CHECK(!mkdir(CG "/vm-d.scope", 0755) || errno == EEXIST, "cgroup\n");
+	CHECK(strstr(ask_in(1003, "/vm-d.scope", "vm-d"), "ok session vm-d new"),
+	      "vm-d from its cgroup: %s", ask_in(1003, "/vm-d.scope", "vm-d"));
+	CHECK(strstr(ask_in(1003, NULL, "vm-d"), "refused"), "vm-d from elsewhere: %s",
+	      ask_in(1003, NULL, "vm-d"));
 	/* A user no rule names is not even served. */
 	CHECK(strstr(ask(1002, "vm-a"), "names no session for uid 1002"), "uid 1002: %s",
 	      ask(1002, "vm-a"));
