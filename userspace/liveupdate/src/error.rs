@@ -43,6 +43,8 @@ pub enum Op {
     KexecLoad,
     /// Jumping into it (`reboot(LINUX_REBOOT_CMD_KEXEC)`).
     Kexec,
+    /// Checking that an fd is a session (`/proc/self/fd`).
+    Identify,
 }
 
 impl fmt::Display for Op {
@@ -65,6 +67,7 @@ impl fmt::Display for Op {
             Op::SessionState => "SESSION_GET_STATE",
             Op::KexecLoad => "kexec_file_load",
             Op::Kexec => "kexec",
+            Op::Identify => "identify a session fd",
         })
     }
 }
@@ -193,6 +196,8 @@ fn meaning(op: Op, errno: i32) -> Option<&'static str> {
         (Op::Kexec, _) => {
             "the kexec was refused (its own PREPARE or FREEZE, or the handover): see the kernel log"
         }
+        (Op::Identify, ENOTTY) => "the fd is not a session (another kind of file)",
+        (Op::Identify, ENOENT) => "/proc is not mounted: it tells what an fd is",
         (_, ENOTTY) => "not a /dev/liveupdate or session fd, or the kernel lacks this command",
         (_, E2BIG) => "the kernel does not know a part of the struct that is not zero",
         _ => return None,

@@ -51,6 +51,9 @@ impl std::fmt::Display for SessionState {
     }
 }
 
+/// How `/proc/self/fd` shows a session fd, before its name.
+const SESSION_LINK: &[u8] = b"anon_inode:[luo_session] ";
+
 /// What [`Session::status`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionStatus {
@@ -89,9 +92,37 @@ pub struct Session {
 
 impl Session {
     /// A session fd, for instance one received over a Unix socket. The
-    /// kernel answers `ENOTTY` to every call if it is not one.
+    /// kernel answers `ENOTTY` to every call if it is not one; from a
+    /// sender that is not trusted, use [`Session::try_from_fd`].
     pub fn from_fd(fd: OwnedFd) -> Self {
         Self { fd }
+    }
+
+    /// The session fd `fd`, checked to be one: the kernel names every
+    /// session file `[luo_session] NAME`, which `/proc` shows and no other
+    /// kind of file can be called (a memfd shows as `/memfd:NAME`, an
+    /// anonymous inode only with the name its kernel code gives it).
+    /// `ENOTTY` if it is not a session.
+    ///
+    /// ```no_run
+    /// use liveupdate::Session;
+    /// use std::os::fd::OwnedFd;
+    ///
+    /// let received: OwnedFd = std::fs::File::open("/dev/null")?.into();
+    /// let refused = Session::try_from_fd(received).unwrap_err();
+    /// assert_eq!(refused.errno(), libc::ENOTTY);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_from_fd(fd: OwnedFd) -> Result<Self> {
+        use std::os::unix::ffi::OsStrExt;
+
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .map_err(|e| Error::new(Op::Identify, e.raw_os_error().unwrap_or(libc::EIO)))?;
+        if link.as_os_str().as_bytes().starts_with(SESSION_LINK) {
+            Ok(Self { fd })
+        } else {
+            Err(Error::new(Op::Identify, libc::ENOTTY))
+        }
     }
 
     /// Preserves the file `file` under `token` (any value, unique in the
@@ -218,5 +249,19 @@ mod tests {
         assert!(e
             .to_string()
             .contains("not a /dev/liveupdate or session fd"));
+    }
+
+    #[test]
+    fn only_a_session_fd_passes_the_check() {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let e = Session::try_from_fd(null.into()).unwrap_err();
+        assert_eq!((e.op(), e.errno()), (Op::Identify, libc::ENOTTY));
+        // A file may be named like one, but /proc shows its path.
+        let path =
+            std::env::temp_dir().join(format!("anon_inode:[luo_session] {}", std::process::id()));
+        let named = std::fs::File::create(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let e = Session::try_from_fd(named.into()).unwrap_err();
+        assert_eq!(e.errno(), libc::ENOTTY);
     }
 }
