@@ -5,8 +5,8 @@
  * through luoctl. Its clients are luod's stand-in VMM (luod-vmm, from
  * userspace/luod/examples/vmm.rs), run as two users.
  *
- * Policy: uid 1000 may have "vm-a" and "vm-m", uid 1001 "vm-b" and "vm-c",
- * uid 1003 "vm-d" from cgroup /vm-d.scope only.
+ * Policy: uid 1000 may have "vm-a" and "vm-m", uid 1001 "vm-b", "vm-c" and
+ * "vm-e", uid 1003 "vm-d" from cgroup /vm-d.scope only.
  *
  * Kernel 1: A (uid 1000) and B (uid 1001) get their sessions (named
  * luod/NAME in the kernel) and preserve a memfd each; each asking for the
@@ -14,10 +14,19 @@
  * outside it, and a user no rule names is not served. C (uid
  * 1001) takes "vm-c" and will never come back for it. Beside luod, the
  * test itself keeps a session "systemd" of its own on /dev/liveupdate, as
- * an upstream-style client would. M (uid 1000, "vm-m") never answers
+ * an upstream-style client would.
+ *
+ * luod restarts while they hold their sessions: A, B and C connect to the
+ * new one and show it their sessions (Hold, with the session fd), while M
+ * (uid 1000, "vm-m") keeps its session and does not come back, so the
+ * update is refused (exit 1) until M is gone. A memfd passed as a session,
+ * a session passed under another name of the user's, and one passed under
+ * a name of another user's are refused.
+ *
+ * Then M comes back and never answers
  * Quiesce: luoctl update --luod stops after the quiesce timeout with exit 3,
  * A and B are told to resume, and the state is normal. M killed, the
- * update through luod kexecs.
+ * update through the restarted luod kexecs.
  *
  * Kernel 2: a new luod gives A its session back with its memfd's bytes,
  * refuses "vm-a" to B and gives B "vm-b"; the test retrieves "systemd"
@@ -39,7 +48,7 @@
 
 static const char policy[] =
 	"[[allow]]\nuid = 1000\nsessions = [\"vm-a\", \"vm-m\"]\n"
-	"[[allow]]\nuid = 1001\nsessions = [\"vm-b\", \"vm-c\"]\n"
+	"[[allow]]\nuid = 1001\nsessions = [\"vm-b\", \"vm-c\", \"vm-e\"]\n"
 	"[[allow]]\nuid = 1003\ncgroup = \"/vm-d.scope\"\nsessions = [\"vm-d\"]\n";
 
 #define CG "/sys/fs/cgroup"
@@ -158,10 +167,11 @@ static void stage1(void)
 	char *update[] = { "/bin/luoctl", "update", "--luod", SOCK, NULL };
 	int dev = luo_open(), s, m;
 	char sha[65];
-	pid_t mute;
+	pid_t mute, luod;
 
 	CHECK(dev >= 0, "open: %s\n", strerror(-dev));
-	CHECK(start_luod("300") > 0 && says("/tmp/luod.log", "serving", 5000), "luod\n");
+	luod = start_luod("300");
+	CHECK(luod > 0 && says("/tmp/luod.log", "serving", 5000), "luod\n");
 	vmm(1000, "vm-a", "keep", "11");
 	vmm(1001, "vm-b", "keep", "22");
 	vmm(1001, "vm-c", "keep", "33");
@@ -204,6 +214,35 @@ static void stage1(void)
 
 		CHECK(!run(0, out, sizeof(out), load), "load: %s", out);
 	}
+
+	/* luod restarts; those that come back hold their sessions again. */
+	mute = vmm(1000, "vm-m", "mute", "55");
+	CHECK(says("/tmp/vm-m.log", "ready", 5000), "mute client\n");
+	CHECK(!kill(luod, SIGTERM) && waitpid(luod, NULL, 0) == luod, "luod stopped\n");
+	luod = start_luod("300");
+	CHECK(luod > 0 && says("/tmp/luod.log", "serving", 5000), "luod again\n");
+	CHECK(says("/tmp/vm-a.log", "held vm-a", 10000) && says("/tmp/vm-b.log", "held vm-b", 10000) &&
+	      says("/tmp/vm-c.log", "held vm-c", 10000), "the clients did not hold their sessions\n");
+	CHECK(says("/tmp/luod.log", "\"vm-a\" held by uid 1000 (open)", 0), "luod's log\n");
+	/* M holds "vm-m" and did not come back: nobody could quiesce it. */
+	CHECK(run(0, out, sizeof(out), update) == 1 && strstr(out, "nobody connected holds") &&
+	      strstr(out, "luod/vm-m"), "update with a session nobody holds: %s", out);
+	CHECK(luo_get_state(dev) == LIVEUPDATE_STATE_NORMAL, "state after the refused update\n");
+	/* A forged Hold: not a session, another name of its own, another's name. */
+	{
+		char *forge[] = { "/bin/luod-vmm", SOCK, "vm-e", "forge", "vm-c", "vm-a", NULL };
+
+		CHECK(!run(1001, out, sizeof(out), forge), "forge: %s", out);
+		printf("# forged holds:\n%s", out);
+		CHECK(strstr(out, "refused memfd: luod refused: identify a session fd") &&
+		      strstr(out, "not a session"), "a memfd as a session: %s", out);
+		CHECK(strstr(out, "refused vm-c: luod refused: that session is \"luod/vm-e\""),
+		      "a session under another name: %s", out);
+		CHECK(strstr(out, "refused vm-a: luod refused: the policy does not give"),
+		      "a session under another's name: %s", out);
+	}
+	kill(mute, SIGKILL);
+	waitpid(mute, NULL, 0);
 
 	/* A client that never answers: the update stops, cancelled. */
 	mute = vmm(1000, "vm-m", "mute", "55");

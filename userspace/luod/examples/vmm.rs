@@ -4,8 +4,12 @@
 //!
 //! - `vmm SOCKET NAME keep SEED`: gets its session, preserves a 1 MiB
 //!   memfd filled from SEED under token 1, prints `ready`, then answers
-//!   each Quiesce with Ready until killed;
-//! - `vmm SOCKET NAME mute SEED`: the same, but never answers Quiesce;
+//!   each Quiesce with Ready until killed; if luod restarts, it connects
+//!   to the new one, shows it holds the session (Hold) and prints `held`;
+//! - `vmm SOCKET NAME mute SEED`: the same, but never answers Quiesce and
+//!   does not come back after a luod restart;
+//! - `vmm SOCKET NAME forge OTHER...`: gets its session, then tries to
+//!   pass luod a memfd as its session, and its session as each OTHER;
 //! - `vmm SOCKET NAME check SEED`: gets its session back after the
 //!   update, checks the memfd's bytes, finishes the session;
 //! - `vmm SOCKET NAME ask`: asks for the session and prints what luod said.
@@ -13,7 +17,7 @@
 //! It prints one line per outcome (`ok ...` or `refused ...`) and exits
 //! 0 when the outcome is the one its mode expects.
 
-use luod::client::Client;
+use luod::client::{Client, ClientError};
 use luod::protocol::Message;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::process::ExitCode;
@@ -32,11 +36,27 @@ fn pattern(seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// A connection to the luod that replaced the one that closed: it may
+/// take a moment to listen.
+fn reconnect(socket: &str) -> std::io::Result<Client> {
+    let mut tries = 0;
+    loop {
+        match Client::connect(socket.as_ref()) {
+            Err(_) if tries < 300 => tries += 1,
+            other => return other,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let [socket, name, mode, rest @ ..] = args else {
-        return Err("usage: vmm SOCKET NAME keep|mute|check|ask [SEED]".into());
+        return Err("usage: vmm SOCKET NAME keep|mute|check|ask|forge [SEED|OTHER]".into());
     };
-    let seed: u64 = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(1);
+    let seed: u64 = match mode.as_str() {
+        "forge" => 1,
+        _ => rest.first().map(|s| s.parse()).transpose()?.unwrap_or(1),
+    };
     let mut luod = Client::connect(socket.as_ref())?;
     let (session, incoming) = match luod.session(name) {
         Ok(s) => s,
@@ -62,7 +82,20 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             // The update this VMM quiesced for: only its Resume resumes.
             let mut quiesced = None;
             loop {
-                match luod.next(Some(std::time::Duration::from_secs(1)))? {
+                let next = match luod.next(Some(std::time::Duration::from_secs(1))) {
+                    Err(ClientError::Closed) if mode == "keep" => {
+                        luod = reconnect(socket)?;
+                        luod.hold(name, &session)?;
+                        println!("held {name}");
+                        None
+                    }
+                    // Keeps its session, and tells nobody.
+                    Err(ClientError::Closed) => loop {
+                        std::thread::sleep(std::time::Duration::from_secs(3600));
+                    },
+                    other => other?,
+                };
+                match next {
                     Some(Message::Quiesce { update }) if mode == "keep" => {
                         println!("quiesce {update}");
                         quiesced = Some(update);
@@ -90,6 +123,21 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             }
             session.finish()?;
             println!("ok bytes {name}");
+            Ok(())
+        }
+        "forge" => {
+            let memfd = rustix::fs::memfd_create(name.as_str(), rustix::fs::MemfdFlags::CLOEXEC)?;
+            let fake = liveupdate::Session::from_fd(memfd);
+            match luod.hold(name, &fake) {
+                Err(e) => println!("refused memfd: {e}"),
+                Ok(()) => println!("held a memfd"),
+            }
+            for other in rest {
+                match luod.hold(other, &session) {
+                    Err(e) => println!("refused {other}: {e}"),
+                    Ok(()) => println!("held {other}"),
+                }
+            }
             Ok(())
         }
         other => Err(format!("unknown mode {other}").into()),

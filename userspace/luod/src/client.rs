@@ -3,7 +3,7 @@
 //! A client of luod, for VMMs: ask for a session, answer Quiesce.
 //!
 //! ```no_run
-//! use luod::client::Client;
+//! use luod::client::{Client, ClientError};
 //! use luod::protocol::Message;
 //!
 //! let mut luod = Client::connect("/run/luod.sock".as_ref())?;
@@ -13,9 +13,18 @@
 //! }
 //! // Later, from the VMM's event loop:
 //! let second = std::time::Duration::from_secs(1);
-//! if let Some(Message::Quiesce { update }) = luod.next(Some(second))? {
-//!     // pause the VM, then:
-//!     luod.ready(update)?;
+//! match luod.next(Some(second)) {
+//!     Ok(Some(Message::Quiesce { update })) => {
+//!         // pause the VM, then:
+//!         luod.ready(update)?;
+//!     }
+//!     Err(ClientError::Closed) => {
+//!         // luod restarted: show the new one that this VMM holds its
+//!         // session, so that it is quiesced before the next update.
+//!         luod = Client::connect("/run/luod.sock".as_ref())?;
+//!         luod.hold("vm-a", &session)?;
+//!     }
+//!     _ => {}
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -57,6 +66,8 @@ pub enum ClientError {
         /// Whether the system is back to NORMAL.
         normal: bool,
     },
+    /// luod closed the connection (it stopped or restarted).
+    Closed,
     /// luod answered something this client did not expect.
     Unexpected(String),
 }
@@ -69,6 +80,7 @@ impl fmt::Display for ClientError {
                 write!(f, "luod refused: {message} (errno {errno})")
             }
             ClientError::UpdateFailed { message, .. } => write!(f, "the update failed: {message}"),
+            ClientError::Closed => f.write_str("luod closed the connection"),
             ClientError::Unexpected(m) => write!(f, "luod answered {m}"),
         }
     }
@@ -116,26 +128,30 @@ impl Client {
     }
 
     fn send(&self, request: &Request) -> io::Result<()> {
+        self.send_with(request, None)
+    }
+
+    fn send_with(&self, request: &Request, fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
         transport::send(
             self.fd.as_fd(),
             &protocol::encode(request),
-            None,
+            fd,
             transport::Wait::Yes,
         )
     }
 
     /// The next message and its fd; an error if luod closed.
     fn recv(&self) -> Result<(Message, Option<OwnedFd>), ClientError> {
-        let (bytes, fd) = transport::recv(self.fd.as_fd())?
-            .ok_or_else(|| ClientError::Unexpected("nothing: it closed".into()))?;
+        let (bytes, fd) = transport::recv(self.fd.as_fd())?.ok_or(ClientError::Closed)?;
         let message =
             protocol::decode(&bytes).map_err(|e| ClientError::Unexpected(e.to_string()))?;
         Ok((message, fd))
     }
 
-    /// The session `name`, and whether it came from the previous kernel.
-    pub fn session(&mut self, name: &str) -> Result<(Session, bool), ClientError> {
-        if let Err(e) = self.send(&Request::Session { name: name.into() }) {
+    /// Sends `request`; if that fails, what luod said before it closed
+    /// (a user it does not serve), rather than the closed socket.
+    fn ask(&mut self, request: &Request, fd: Option<BorrowedFd<'_>>) -> Result<(), ClientError> {
+        if let Err(e) = self.send_with(request, fd) {
             // luod may have said why before it closed (a user it does not
             // serve): that, rather than the closed socket.
             return match self.recv() {
@@ -145,20 +161,48 @@ impl Client {
                 _ => Err(e.into()),
             };
         }
+        Ok(())
+    }
+
+    /// The answer to a request, or the error luod answered; Quiesce and
+    /// Resume that come first are kept for [`Client::next`].
+    fn answer(&mut self) -> Result<(Message, Option<OwnedFd>), ClientError> {
         loop {
             match self.recv()? {
-                (Message::Session { incoming, .. }, Some(fd)) => {
-                    return Ok((Session::from_fd(fd), incoming))
-                }
                 (Message::Error { errno, message }, _) => {
                     return Err(ClientError::Refused { errno, message })
                 }
-                // An update's messages may come first: next() has them.
                 (m @ (Message::Quiesce { .. } | Message::Resume { .. }), _) => {
                     self.pending.push_back(m)
                 }
-                (other, _) => return Err(ClientError::Unexpected(format!("{other:?}"))),
+                other => return Ok(other),
             }
+        }
+    }
+
+    /// The session `name`, and whether it came from the previous kernel.
+    pub fn session(&mut self, name: &str) -> Result<(Session, bool), ClientError> {
+        self.ask(&Request::Session { name: name.into() }, None)?;
+        match self.answer()? {
+            (Message::Session { incoming, .. }, Some(fd)) => {
+                let session = Session::try_from_fd(fd)
+                    .map_err(|e| ClientError::Unexpected(format!("a file: {e}")))?;
+                Ok((session, incoming))
+            }
+            (other, _) => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Tells a luod that started after this client got `session` (named
+    /// `name`) that the client holds it, passing the session fd as proof:
+    /// luod then quiesces this client before an update. Until every
+    /// holder of a session of luod's has done so, luod refuses updates.
+    pub fn hold(&mut self, name: &str, session: &Session) -> Result<(), ClientError> {
+        let request = Request::Hold { name: name.into() };
+        self.ask(&request, Some(session.as_fd()))?;
+        match self.answer()? {
+            (Message::Held { .. }, _) => Ok(()),
+            (other, _) => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }
 
@@ -187,7 +231,7 @@ impl Client {
     ) -> Result<Infallible, ClientError> {
         self.send(&Request::Update)?;
         loop {
-            match self.recv()? {
+            match self.answer()? {
                 (Message::Progress { phase, ms }, _) => progress(&phase, ms),
                 (
                     Message::UpdateFailed {
@@ -204,9 +248,6 @@ impl Client {
                         started,
                         normal,
                     })
-                }
-                (Message::Error { errno, message }, _) => {
-                    return Err(ClientError::Refused { errno, message })
                 }
                 (other, _) => return Err(ClientError::Unexpected(format!("{other:?}"))),
             }

@@ -7,13 +7,14 @@
 //!   previous kernel handed one of luod's own over, or creates it, and
 //!   passes the session fd. luod keeps no session fd of its own: the
 //!   session lives in its client, and luod holds no state the kernel does
-//!   not also hold.
+//!   not also hold. A client holding a session from a luod before this
+//!   one shows it with Hold and the session fd, and is its holder again.
 //! - An update (asked by a uid-0 client, from NORMAL) first sends Quiesce
 //!   to every connected client holding a session, and waits, up to the
 //!   quiesce timeout, for each one's Ready to that very update; no session
 //!   is handed out meanwhile, and a session of luod's whose holder is not
-//!   connected (luod restarted since) stops the update, since nobody could
-//!   quiesce it. Then PREPARE, FREEZE and the kexec. Any failure cancels
+//!   connected (luod restarted since, and the holder did not come back
+//!   with a Hold) stops the update, since nobody could quiesce it. Then PREPARE, FREEZE and the kexec. Any failure cancels
 //!   what was done and, once the system is NORMAL again, sends Resume.
 //! - After an update, the incoming sessions of luod's that its policy names
 //!   and no client claimed within the claim timeout are finished (freed);
@@ -240,12 +241,8 @@ fn accept(shared: &Arc<Shared>, conn: Arc<OwnedFd>) {
 
 fn serve_client(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64) {
     loop {
-        let bytes = match transport::recv(conn.as_fd()) {
-            Ok(Some((_, Some(_fd)))) => {
-                reply(conn, &error(libc::EINVAL, "luod takes no fds"), None);
-                continue;
-            }
-            Ok(Some((bytes, None))) => bytes,
+        let (bytes, fd) = match transport::recv(conn.as_fd()) {
+            Ok(Some(message)) => message,
             Ok(None) => return,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 reply(conn, &error(libc::EINVAL, e.to_string()), None);
@@ -253,11 +250,19 @@ fn serve_client(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64) {
             }
             Err(e) => return log(format_args!("a client's socket: {e}")),
         };
-        match protocol::decode::<Request>(&bytes) {
-            Ok(Request::Session { name }) => session(shared, conn, peer, id, &name),
-            Ok(Request::Ready { update }) => ready(shared, id, update),
-            Ok(Request::Update) => update(shared, conn, peer, id),
-            Err(e) => reply(conn, &error(libc::EINVAL, e.to_string()), None),
+        match (protocol::decode::<Request>(&bytes), fd) {
+            (Ok(Request::Hold { name }), Some(fd)) => hold(shared, conn, peer, id, &name, fd),
+            (Ok(Request::Hold { .. }), None) => reply(
+                conn,
+                &error(libc::EINVAL, "hold: the session fd is missing"),
+                None,
+            ),
+            // Dropped here: luod keeps no fd a client sends.
+            (_, Some(_fd)) => reply(conn, &error(libc::EINVAL, "only hold takes an fd"), None),
+            (Ok(Request::Session { name }), None) => session(shared, conn, peer, id, &name),
+            (Ok(Request::Ready { update }), None) => ready(shared, id, update),
+            (Ok(Request::Update), None) => update(shared, conn, peer, id),
+            (Err(e), None) => reply(conn, &error(libc::EINVAL, e.to_string()), None),
         }
     }
 }
@@ -289,10 +294,11 @@ fn own_incoming(shared: &Shared, kernel_name: &str) -> Result<bool, Message> {
         .any(|s| s.incoming && s.owner == shared.euid && s.name == kernel_name))
 }
 
-fn session(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str) {
+/// Whether the policy gives `name` to `peer`: `EACCES` if not.
+fn allowed(shared: &Shared, peer: &Peer, name: &str) -> Result<(), Message> {
     if !shared.config.policy.covers(peer) {
         let msg = format!("the policy names no session for uid {}", peer.uid);
-        return reply(conn, &error(libc::EACCES, msg), None);
+        return Err(error(libc::EACCES, msg));
     }
     if !shared.config.policy.allows(peer, name) {
         log(format_args!(
@@ -306,14 +312,21 @@ fn session(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str) {
             shown(name),
             peer.uid
         );
-        return reply(conn, &error(libc::EACCES, msg), None);
+        return Err(error(libc::EACCES, msg));
+    }
+    Ok(())
+}
+
+fn update_under_way() -> Message {
+    error(libc::EBUSY, "an update is under way: ask again after it")
+}
+
+fn session(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str) {
+    if let Err(refused) = allowed(shared, peer, name) {
+        return reply(conn, &refused, None);
     }
     if shared.inner().update.is_some() {
-        return reply(
-            conn,
-            &error(libc::EBUSY, "an update is under way: ask again after it"),
-            None,
-        );
+        return reply(conn, &update_under_way(), None);
     }
     match claim_or_create(shared, name) {
         Ok((session, incoming)) => {
@@ -336,6 +349,63 @@ fn session(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str) {
         }
         Err(message) => reply(conn, &message, None),
     }
+}
+
+/// A client that still holds the session `name`, which a luod before
+/// this one handed out, shows it by passing the session fd: from then on
+/// it is the session's holder, quiesced for an update like any other.
+///
+/// The fd proves that the client holds a session called `luod/NAME`, not
+/// whose session that is (a client may call one of its own so); but the
+/// policy gives the client NAME either way, so a false Hold could only
+/// misstate its own VM's readiness, which a holder can always do by
+/// answering Ready without pausing. luod keeps no copy of the fd.
+fn hold(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str, fd: OwnedFd) {
+    if let Err(refused) = allowed(shared, peer, name) {
+        return reply(conn, &refused, None);
+    }
+    let kernel_name = policy::kernel_name(name);
+    let checked = liveupdate::Session::try_from_fd(fd)
+        .and_then(|session| Ok((session.name()?, session.status()?.state)));
+    let state = match checked {
+        Ok((held, state)) if held == kernel_name => state,
+        Ok((held, _)) => {
+            let msg = format!(
+                "that session is {}, not {}",
+                shown(&held),
+                shown(&kernel_name)
+            );
+            return reply(conn, &error(libc::EINVAL, msg), None);
+        }
+        Err(e) => return reply(conn, &error(e.errno(), e.to_string()), None),
+    };
+    if state == liveupdate::SessionState::Incoming {
+        // Claimed: not for the expiry of unclaimed sessions.
+        lock(&shared.claims).claimed.insert(name.to_string());
+    }
+    {
+        // With the update check, under one lock: an update counts this
+        // client among those to quiesce, or the Hold is refused.
+        let mut inner = shared.inner();
+        if inner.update.is_some() {
+            drop(inner);
+            return reply(conn, &update_under_way(), None);
+        }
+        if let Some(c) = inner.conns.get_mut(&id) {
+            if !c.holds.iter().any(|h| h == name) {
+                c.holds.push(name.to_string());
+            }
+        }
+    }
+    log(format_args!(
+        "{} held by uid {} ({state})",
+        shown(name),
+        peer.uid
+    ));
+    let answer = Message::Held {
+        name: name.to_string(),
+    };
+    reply(conn, &answer, None);
 }
 
 /// The session `name`: luod's incoming one if there is one, else a new one.

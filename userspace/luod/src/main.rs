@@ -22,7 +22,9 @@ use std::time::Duration;
                   client to quiesce, waits for their answers, then PREPARE, FREEZE and kexec; \
                   any failure cancels and tells the clients to resume. After the update, \
                   sessions the policy names that nobody claims in time are finished. luod \
-                  keeps no state of its own: sessions live in the kernel and in their clients.",
+                  keeps no state of its own: sessions live in the kernel and in their clients, \
+                  and after a restart of luod each client shows the new one the session it \
+                  holds (hold, with the session fd); until all have, updates are refused.",
     after_help = "Exit status: 0 never (it serves until killed), 1 it could not start or \
                   its socket failed, 2 bad command line."
 )]

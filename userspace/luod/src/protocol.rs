@@ -12,8 +12,10 @@
 //! number (a client matches it: a Resume of another update is not for the
 //! one it quiesced for). A client with uid 0 may ask for the update itself
 //! ([`Request::Update`]), and hears its [`Message::Progress`] and how it
-//! ended. luod sends nothing but session fds: a message with fds from a
-//! client is refused.
+//! ended. A client that still holds a session from a luod that has since
+//! restarted says so with [`Request::Hold`], passing the session fd back
+//! as proof: the new luod then quiesces it for an update. Only a Hold may
+//! carry an fd (a session fd); any other message with fds is refused.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -35,6 +37,13 @@ pub enum Request {
         /// The number [`Message::Quiesce`] gave.
         update: u64,
     },
+    /// The client holds the session `name` (luod restarted since it handed
+    /// it out): its fd comes with this message, and goes back with
+    /// [`Message::Held`].
+    Hold {
+        /// The session's name.
+        name: String,
+    },
     /// Run an update now (uid 0 only): quiesce every client holding a
     /// session, PREPARE, FREEZE, kexec into the loaded kernel. Answered by
     /// [`Message::Progress`] for each phase and, if the update does not
@@ -52,6 +61,12 @@ pub enum Message {
         name: String,
         /// Whether it came from the previous kernel (false: made now).
         incoming: bool,
+    },
+    /// luod counts the client as the holder of `name` again (answers
+    /// [`Request::Hold`]).
+    Held {
+        /// The session's name.
+        name: String,
     },
     /// A request failed.
     Error {
@@ -130,6 +145,9 @@ mod tests {
                 name: "vm-a".into(),
             },
             Request::Ready { update: 7 },
+            Request::Hold {
+                name: "vm-a".into(),
+            },
             Request::Update,
         ] {
             assert_eq!(decode::<Request>(&encode(&r)).unwrap(), r);
@@ -148,6 +166,9 @@ mod tests {
                 message: "no".into(),
             },
             Message::Quiesce { update: 1 },
+            Message::Held {
+                name: "vm-a".into(),
+            },
             Message::Resume {
                 update: 1,
                 reason: "x".into(),
@@ -182,6 +203,7 @@ mod tests {
             br#"{"op":"session"}"#,
             br#"{"op":"session","name":"a","uid":0}"#,
             br#"{"op":"reboot"}"#,
+            br#"{"op":"hold"}"#,
             br#"{"op":"ready","update":-1}"#,
             b"\xff\xfe",
         ] {
