@@ -17,6 +17,7 @@
 //! It prints one line per outcome (`ok ...` or `refused ...`) and exits
 //! 0 when the outcome is the one its mode expects.
 
+use liveupdate::{Session, SessionState};
 use luod::client::{Client, ClientError};
 use luod::protocol::Message;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -43,6 +44,20 @@ fn reconnect(socket: &str) -> std::io::Result<Client> {
     loop {
         match Client::connect(socket.as_ref()) {
             Err(_) if tries < 300 => tries += 1,
+            other => return other,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Holds `session` at a luod that may be finishing an update it stopped.
+fn hold(luod: &mut Client, name: &str, session: &Session) -> Result<(), ClientError> {
+    let mut tries = 0;
+    loop {
+        match luod.hold(name, session) {
+            Err(ClientError::Refused { errno, .. }) if errno == libc::EBUSY && tries < 300 => {
+                tries += 1
+            }
             other => return other,
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -85,8 +100,16 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 let next = match luod.next(Some(std::time::Duration::from_secs(1))) {
                     Err(ClientError::Closed) if mode == "keep" => {
                         luod = reconnect(socket)?;
-                        luod.hold(name, &session)?;
+                        hold(&mut luod, name, &session)?;
                         println!("held {name}");
+                        // No update is under way at a luod that took the
+                        // Hold: if luod closed on a quiesced VMM (it could
+                        // not take the Resume), it resumes once its
+                        // session is open again.
+                        if quiesced.is_some() && session.status()?.state == SessionState::Open {
+                            quiesced = None;
+                            println!("resume after luod closed");
+                        }
                         None
                     }
                     // Keeps its session, and tells nobody.
@@ -127,7 +150,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         }
         "forge" => {
             let memfd = rustix::fs::memfd_create(name.as_str(), rustix::fs::MemfdFlags::CLOEXEC)?;
-            let fake = liveupdate::Session::from_fd(memfd);
+            let fake = Session::from_fd(memfd);
             match luod.hold(name, &fake) {
                 Err(e) => println!("refused memfd: {e}"),
                 Ok(()) => println!("held a memfd"),

@@ -39,6 +39,10 @@ const MAX_CLIENTS: usize = 1024;
 const MAX_CLIENTS_PER_UID: usize = 64;
 const MAX_UNCOVERED: usize = 16;
 
+/// How long luod waits for room in the queue of a client that does not
+/// read before it sends Quiesce or Resume.
+const BROADCAST_WAIT: Duration = Duration::from_millis(500);
+
 /// How luod runs.
 pub struct Config {
     /// Who may have which session.
@@ -128,16 +132,12 @@ fn error(errno: i32, message: impl Into<String>) -> Message {
     }
 }
 
-fn send(conn: &OwnedFd, message: &Message, fd: Option<&OwnedFd>, wait: Wait) {
-    let bytes = protocol::encode(message);
-    if let Err(e) = transport::send(conn.as_fd(), &bytes, fd.map(|f| f.as_fd()), wait) {
-        log(format_args!("cannot send to a client: {e}"));
-    }
-}
-
 /// Answers the client's own request.
 fn reply(conn: &OwnedFd, message: &Message, fd: Option<&OwnedFd>) {
-    send(conn, message, fd, Wait::Yes);
+    let bytes = protocol::encode(message);
+    if let Err(e) = transport::send(conn.as_fd(), &bytes, fd.map(|f| f.as_fd()), Wait::Yes) {
+        log(format_args!("cannot answer a client: {e}"));
+    }
 }
 
 /// Removes its connection when a client's thread ends, however it ends.
@@ -549,9 +549,17 @@ fn broadcast_waiting(shared: &Shared, message: &Message) {
             .filter_map(|id| inner.conns.get(id).map(|c| c.fd.clone()))
             .collect()
     };
+    let bytes = protocol::encode(message);
     for fd in fds {
-        // A client that does not read misses it (and is not Ready).
-        send(&fd, message, None, Wait::No);
+        if let Err(e) = transport::send(fd.as_fd(), &bytes, None, Wait::UpTo(BROADCAST_WAIT)) {
+            // Rather than let it miss Quiesce or Resume, luod closes the
+            // connection: a client quiesced then resumes once its session
+            // is open again, and a missed Quiesce stops the update.
+            log(format_args!(
+                "a client cannot take {message:?}: {e}; disconnected"
+            ));
+            let _ = rustix::net::shutdown(&*fd, rustix::net::Shutdown::Both);
+        }
     }
 }
 

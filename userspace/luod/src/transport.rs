@@ -7,6 +7,7 @@
 
 use crate::policy::Peer;
 use crate::protocol::MAX_MESSAGE;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::net::{
     self, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -170,9 +171,9 @@ fn cgroup_of(pid: libc::pid_t) -> Option<String> {
 pub enum Wait {
     /// Wait (an answer to the client's own request).
     Yes,
-    /// Fail with `EAGAIN` instead: a client that does not read must not
-    /// hold luod up.
-    No,
+    /// Wait up to this long, then fail with `EAGAIN`: a client that does
+    /// not read must not hold luod up.
+    UpTo(std::time::Duration),
 }
 
 /// Sends one message, with `fd` if there is one.
@@ -193,7 +194,12 @@ pub fn send(
     }
     let flags = match wait {
         Wait::Yes => SendFlags::NOSIGNAL,
-        Wait::No => SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+        Wait::UpTo(time) => {
+            if !time.is_zero() {
+                wait_for(conn, PollFlags::OUT, Some(time))?;
+            }
+            SendFlags::NOSIGNAL | SendFlags::DONTWAIT
+        }
     };
     net::sendmsg(conn, &[IoSlice::new(bytes)], &mut cmsg, flags).map_err(io_err)?;
     Ok(())
@@ -234,10 +240,13 @@ pub fn recv(conn: BorrowedFd<'_>) -> io::Result<Option<(Vec<u8>, Option<OwnedFd>
     Ok(Some((buf, fd)))
 }
 
-/// Whether `conn` has a message waiting, within `timeout` (`None`: wait).
-pub fn readable(conn: BorrowedFd<'_>, timeout: Option<std::time::Duration>) -> io::Result<bool> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let mut fds = [PollFd::new(&conn, PollFlags::IN)];
+/// Whether `conn` is ready for `what` within `timeout` (`None`: wait).
+fn wait_for(
+    conn: BorrowedFd<'_>,
+    what: PollFlags,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<bool> {
+    let mut fds = [PollFd::new(&conn, what)];
     let timeout = timeout.map(|t| Timespec {
         tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(t.subsec_nanos()),
@@ -245,10 +254,16 @@ pub fn readable(conn: BorrowedFd<'_>, timeout: Option<std::time::Duration>) -> i
     Ok(poll(&mut fds, timeout.as_ref()).map_err(io_err)? > 0)
 }
 
+/// Whether `conn` has a message waiting, within `timeout` (`None`: wait).
+pub fn readable(conn: BorrowedFd<'_>, timeout: Option<std::time::Duration>) -> io::Result<bool> {
+    wait_for(conn, PollFlags::IN, timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+    use std::time::Duration;
 
     fn pair() -> (OwnedFd, OwnedFd) {
         net::socketpair(
@@ -290,9 +305,15 @@ mod tests {
     fn a_client_that_does_not_read_does_not_block() {
         let (a, _b) = pair();
         let err = (0..10_000)
-            .find_map(|_| send(a.as_fd(), &[b'x'; 1024], None, Wait::No).err())
+            .find_map(|_| send(a.as_fd(), &[b'x'; 1024], None, Wait::UpTo(Duration::ZERO)).err())
             .expect("the queue fills up");
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        // Waiting a while for room that does not come ends the same way.
+        let t = std::time::Instant::now();
+        let wait = Duration::from_millis(200);
+        let err = send(a.as_fd(), b"x", None, Wait::UpTo(wait)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(t.elapsed() >= wait);
     }
 
     #[test]
