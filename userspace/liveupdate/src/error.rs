@@ -161,9 +161,13 @@ fn meaning(op: Op, errno: i32) -> Option<&'static str> {
         (Op::RetrieveSession, ENOTUNIQ) => "several users have one, and the caller has none",
         (Op::RetrieveSession, EINVAL) => "another fd holds it, or the name is bad",
         (Op::Preserve, EBADF) => "not an open file, or a memfd not open read-write",
-        (Op::Preserve, ENOENT) => "no handler preserves this kind of file",
+        (Op::Preserve, ENOENT) => {
+            "no handler preserves this kind of file, or a vfio device is not attached"
+        }
         (Op::Preserve, EEXIST) => "the token is used in this session",
-        (Op::Preserve, EBUSY) => "the file is preserved already, or not while PREPARED or FROZEN",
+        (Op::Preserve, EBUSY) => {
+            "the file is preserved already, not while PREPARED or FROZEN, a device in low power, or a page that could not be migrated for pinning"
+        }
         (Op::Preserve, EINVAL) => "the session is unnamed or incoming",
         (Op::Preserve, ENOLINK) => {
             "a file it needs is not preserved in this session yet: preserve that first"
@@ -171,7 +175,18 @@ fn meaning(op: Op, errno: i32) -> Option<&'static str> {
         (Op::Preserve, EDQUOT) => "the session's owner has max_files_per_user files preserved",
         (Op::Preserve, ENOMEM) => "past RLIMIT_MEMLOCK, or out of memory",
         (Op::Preserve, EAGAIN) => "a write held the memfd: try again",
-        (Op::Preserve, E2BIG) => "the session holds as many files as one handover carries",
+        (Op::Preserve, E2BIG) => {
+            "the session holds as many files as one handover carries, or an iommufd maps more than 64 memfds"
+        }
+        (Op::Preserve, EPERM) => {
+            "a memfd of another user, a VM, guest_memfd or vCPU of another process, or an iommufd mapping a memfd without F_SEAL_SHRINK"
+        }
+        (Op::Preserve, EOPNOTSUPP) => {
+            "this VM, guest_memfd, vCPU, iommufd mapping or device cannot cross (see the uAPI header)"
+        }
+        (Op::Preserve, EHWPOISON) => "a guest_memfd page the hardware reported poisoned",
+        (Op::Preserve, EINTR) => "killed while waiting or pinning",
+        (Op::Preserve, EIO) => "pinning the memory failed",
         (Op::Unpreserve | Op::Retrieve, ENOENT) => "no file with that token",
         (Op::Unpreserve, EBUSY) => {
             "not while PREPARED or FROZEN, or another file of the session needs it"
@@ -182,6 +197,12 @@ fn meaning(op: Op, errno: i32) -> Option<&'static str> {
         (Op::Retrieve, EOPNOTSUPP) => {
             "no handler of the file's kind is registered yet: retry once one is"
         }
+        (Op::Retrieve, EBUSY) => "not UPDATED: there is nothing to retrieve",
+        (Op::Retrieve, EAGAIN) => {
+            "a vCPU's VM is not set up for it yet (memory slots, irqchip, capabilities): retry"
+        }
+        (Op::Retrieve, EPERM) => "a vCPU, from a process its VM does not serve",
+        (Op::Retrieve, EACCES) => "a vCPU, without the guest's AMX permission",
         (Op::Retrieve, ENOMEM) => {
             "out of memory: a retry with more memory can succeed, nothing is lost"
         }
@@ -231,6 +252,131 @@ mod tests {
         let e = Error::new(Op::GetName, libc::EIO);
         assert_eq!(e.meaning(), None);
         assert!(e.to_string().starts_with("GET_NAME: "));
+    }
+
+    /// The uAPI header, whose `Return:` paragraphs the table must follow.
+    const HEADER: &str = include_str!("../../../include/uapi/linux/liveupdate.h");
+
+    /// The errnos the table or the header may name.
+    const ERRNOS: &[(&str, i32)] = &[
+        ("EPERM", libc::EPERM),
+        ("ENOENT", libc::ENOENT),
+        ("EINTR", libc::EINTR),
+        ("EIO", libc::EIO),
+        ("E2BIG", libc::E2BIG),
+        ("EBADF", libc::EBADF),
+        ("EAGAIN", libc::EAGAIN),
+        ("ENOMEM", libc::ENOMEM),
+        ("EACCES", libc::EACCES),
+        ("EFAULT", libc::EFAULT),
+        ("EBUSY", libc::EBUSY),
+        ("EEXIST", libc::EEXIST),
+        ("EINVAL", libc::EINVAL),
+        ("EMFILE", libc::EMFILE),
+        ("ENOTTY", libc::ENOTTY),
+        ("ELOOP", libc::ELOOP),
+        ("ENOLINK", libc::ENOLINK),
+        ("ENOTUNIQ", libc::ENOTUNIQ),
+        ("EOPNOTSUPP", libc::EOPNOTSUPP),
+        ("EDQUOT", libc::EDQUOT),
+        ("EINPROGRESS", libc::EINPROGRESS),
+        ("EHWPOISON", libc::EHWPOISON),
+    ];
+
+    /// The ioctl behind each operation that is one.
+    const IOCTLS: &[(Op, &str)] = &[
+        (Op::GetState, "LIVEUPDATE_IOCTL_GET_STATE"),
+        (Op::Prepare, "LIVEUPDATE_IOCTL_SET_EVENT"),
+        (Op::Freeze, "LIVEUPDATE_IOCTL_SET_EVENT"),
+        (Op::Cancel, "LIVEUPDATE_IOCTL_SET_EVENT"),
+        (Op::Finish, "LIVEUPDATE_IOCTL_SET_EVENT"),
+        (Op::CreateSession, "LIVEUPDATE_IOCTL_CREATE_SESSION"),
+        (Op::RetrieveSession, "LIVEUPDATE_IOCTL_RETRIEVE_SESSION"),
+        (Op::Preserve, "LIVEUPDATE_SESSION_PRESERVE_FD"),
+        (Op::Unpreserve, "LIVEUPDATE_SESSION_UNPRESERVE_FD"),
+        (Op::Retrieve, "LIVEUPDATE_SESSION_RETRIEVE_FD"),
+        (Op::FinishSession, "LIVEUPDATE_SESSION_FINISH"),
+        (Op::GetName, "LIVEUPDATE_SESSION_GET_NAME"),
+        (Op::SetName, "LIVEUPDATE_SESSION_SET_NAME"),
+        (Op::SessionState, "LIVEUPDATE_SESSION_GET_STATE"),
+    ];
+
+    /// The errno names in the `Return:` paragraph of `ioctl`'s comment.
+    fn documented(ioctl: &str) -> Vec<&'static str> {
+        let tag = format!("- ioctl({ioctl})");
+        let block = HEADER
+            .split("/**")
+            .find(|b| b.lines().nth(1).is_some_and(|l| l.ends_with(&tag)))
+            .unwrap_or_else(|| panic!("no comment for {ioctl}"));
+        let block = &block[..block.find("*/").unwrap()];
+        let Some(at) = block.find("Return:") else {
+            return Vec::new();
+        };
+        block[at..]
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| {
+                w.len() > 1
+                    && w.starts_with('E')
+                    && w[1..]
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_meaning_is_one_the_header_documents() {
+        for &(op, ioctl) in IOCTLS {
+            let documented = documented(ioctl);
+            for &(name, errno) in ERRNOS {
+                // Every command of every fd: the header's general list.
+                if matches!(errno, libc::ENOTTY | libc::E2BIG) {
+                    continue;
+                }
+                if meaning(op, errno).is_some() {
+                    assert!(
+                        documented.contains(&name),
+                        "{op} {name} has a meaning, but {ioctl}'s Return: does not name it"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_errno_the_header_documents_has_a_meaning() {
+        // Those that say the same for every command: a bad struct, out of
+        // fds or memory, a bad pointer.
+        let generic = [
+            libc::EFAULT,
+            libc::EMFILE,
+            libc::ENOMEM,
+            libc::EINVAL,
+            libc::E2BIG,
+        ];
+        let mut missing = Vec::new();
+        for &(_, ioctl) in IOCTLS {
+            // SET_EVENT is four operations: one of them says it.
+            let ops: Vec<Op> = IOCTLS
+                .iter()
+                .filter(|(_, i)| *i == ioctl)
+                .map(|(op, _)| *op)
+                .collect();
+            for name in documented(ioctl) {
+                let &(_, errno) = ERRNOS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .unwrap_or_else(|| panic!("{ioctl} names {name}, unknown to this test"));
+                if !generic.contains(&errno) && ops.iter().all(|op| meaning(*op, errno).is_none()) {
+                    missing.push(format!("{ioctl} {name}"));
+                }
+            }
+        }
+        missing.dedup();
+        assert!(
+            missing.is_empty(),
+            "documented, with no meaning: {missing:?}"
+        );
     }
 
     #[test]
