@@ -14,7 +14,7 @@
 //! `luo_state::check_op`, acts, and writes the answer back.
 
 use crate::capable;
-use crate::luo_session::Session;
+use crate::luo_session::{Owner, Session};
 use crate::luo_state::{self, Event, Op, Origin, Refusal};
 use crate::luo_uapi::{Name, NameError};
 use crate::session_file;
@@ -288,7 +288,8 @@ impl LuoFile {
         let name = Name::parse(&req.value.0.name).map_err(name_error)?;
         let core = crate::core();
         luo_state::check_op(core.state(), Op::SetName, Some(self.session.origin()))?;
-        self.session.set_name(name)?;
+        self.session
+            .set_name(name, Owner::current(), capable::admin)?;
         Ok(0)
     }
 }

@@ -963,8 +963,20 @@ impl Session {
     }
 
     /// Renames the session; `EEXIST` if another session of its owner and
-    /// direction has `name`.
-    pub(crate) fn set_name(&self, name: Name) -> Result {
+    /// direction has `name`. Only its owner, or an admin, may: the name
+    /// says whose files the next kernel hands to which claimant, and a
+    /// session fd passed to another user (by an agent that hands out
+    /// sessions, say) must not let that user move them under another name
+    /// (`EPERM`).
+    pub(crate) fn set_name(
+        &self,
+        name: Name,
+        caller: Owner,
+        admin: impl FnOnce() -> Admin,
+    ) -> Result {
+        if caller != self.owner && admin() == Admin::No {
+            return Err(EPERM);
+        }
         let mut sessions = SESSIONS.lock();
         let old = self.inner.lock().name;
         if old == name {

@@ -266,6 +266,41 @@ TEST_F(dev, session_fd_passed_with_scm_rights)
 	close(s);
 }
 
+/*
+ * A session fd given to another user (as luod gives its sessions): that
+ * user may not rename it, so it cannot move the owner's files under a
+ * name another claimant would retrieve after the update.
+ */
+TEST_F(dev, only_the_owner_renames_a_session)
+{
+	char name[LIVEUPDATE_SESSION_NAME_LENGTH];
+	int s = luo_create_session(self->fd, "given"), status;
+	pid_t pid;
+
+	ASSERT_LE(0, s);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (luo_become(1000))
+			_exit(10);
+		if (luo_get_name(s, name) || strcmp(name, "given"))
+			_exit(11);
+		if (luo_set_name(s, "taken-over") != -EPERM)
+			_exit(12);
+		if (luo_set_name(s, "given") != -EPERM)
+			_exit(13);
+		_exit(luo_get_name(s, name) || strcmp(name, "given") ? 14 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* The owner still may. */
+	EXPECT_EQ(0, luo_set_name(s, "renamed-by-owner"));
+	EXPECT_EQ(0, luo_get_name(s, name));
+	EXPECT_STREQ("renamed-by-owner", name);
+	close(s);
+}
+
 /* If the answer cannot be written, no fd and no session are left. */
 TEST_F(dev, create_into_read_only_memory_leaks_nothing)
 {

@@ -447,11 +447,14 @@ struct liveupdate_session_get_state {
  * @name:     input: the new name, as for CREATE_SESSION.
  *
  * Names (or renames) an outgoing session, for example the session of an
- * open() of /dev/liveupdate.
+ * open() of /dev/liveupdate. Only the session's owner may, or a caller
+ * with CAP_SYS_ADMIN: a session fd passed to another user lets it add and
+ * remove files, not move them under another name.
  *
  * Return: 0; EINVAL for a bad name or on an incoming session; EEXIST if
  * another outgoing session of the same user has that name; EBUSY while
- * PREPARED or FROZEN; EDQUOT when naming an unnamed session beyond
+ * PREPARED or FROZEN; EPERM if the caller is not the session's owner and
+ * lacks CAP_SYS_ADMIN; EDQUOT when naming an unnamed session beyond
  * max_sessions_per_user (see CREATE_SESSION).
  */
 struct liveupdate_session_set_name {

@@ -155,6 +155,7 @@ fn meaning(op: Op, errno: i32) -> Option<&'static str> {
         (Op::CreateSession | Op::SetName, EDQUOT) => {
             "the caller has max_sessions_per_user named sessions"
         }
+        (Op::SetName, EPERM) => "only the session's owner (or CAP_SYS_ADMIN) may rename it",
         (Op::CreateSession | Op::SetName, EINVAL) => "a session name is 1 to 63 bytes, without NUL",
         (Op::RetrieveSession, ENOENT) => "no incoming session of that name (or not UPDATED)",
         (Op::RetrieveSession, EACCES) => "only other users have an incoming session of that name",
