@@ -6,12 +6,14 @@
  * userspace/luod/examples/vmm.rs), run as two users.
  *
  * Policy: uid 1000 may have "vm-a" and "vm-m", uid 1001 "vm-b", "vm-c" and
- * "vm-e", uid 1003 "vm-d" from cgroup /vm-d.scope only.
+ * "vm-e", uid 1003 "vm-d" from cgroup /vm-d.scope only, uid 1004 any "t-*"
+ * but at most two at once.
  *
  * Kernel 1: A (uid 1000) and B (uid 1001) get their sessions (named
  * luod/NAME in the kernel) and preserve a memfd each; each asking for the
  * other's session is refused, "vm-d" is given in its cgroup and refused
- * outside it, and a user no rule names is not served. C (uid
+ * outside it, a third "t-*" is refused while two exist and given once one
+ * is gone, and a user no rule names is not served. C (uid
  * 1001) takes "vm-c" and will never come back for it. Beside luod, the
  * test itself keeps a session "systemd" of its own on /dev/liveupdate, as
  * an upstream-style client would.
@@ -29,9 +31,11 @@
  * update through the restarted luod kexecs.
  *
  * Kernel 2: a new luod gives A its session back with its memfd's bytes,
- * refuses "vm-a" to B and gives B "vm-b"; the test retrieves "systemd"
- * itself (luod never claimed it); "vm-c", which nobody claims, luod
- * finishes after the claim timeout, and then the state is normal.
+ * refuses "vm-a" to B and gives B "vm-b", which B keeps through another
+ * luod restart (Hold of an incoming session); the test retrieves
+ * "systemd" itself (luod never claimed it); "vm-c", which nobody claims,
+ * the restarted luod finishes after the claim timeout, leaving "vm-b"
+ * alone. B gone, the test finishes "vm-b", and the state is normal.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -49,7 +53,8 @@
 static const char policy[] =
 	"[[allow]]\nuid = 1000\nsessions = [\"vm-a\", \"vm-m\"]\n"
 	"[[allow]]\nuid = 1001\nsessions = [\"vm-b\", \"vm-c\", \"vm-e\"]\n"
-	"[[allow]]\nuid = 1003\ncgroup = \"/vm-d.scope\"\nsessions = [\"vm-d\"]\n";
+	"[[allow]]\nuid = 1003\ncgroup = \"/vm-d.scope\"\nsessions = [\"vm-d\"]\n"
+	"[[allow]]\nuid = 1004\nsessions = [\"t-*\"]\nmax_sessions = 2\n";
 
 #define CG "/sys/fs/cgroup"
 
@@ -88,6 +93,14 @@ static bool says(const char *path, const char *what, int ms)
 	return false;
 }
 
+/* What the file at path says (for a failure's message). */
+static const char *text_of(const char *path)
+{
+	static char buf[16384];
+
+	return luo_read_all(path, buf, sizeof(buf)) < 0 ? "(unreadable)" : buf;
+}
+
 /* Runs argv as uid to its end; its output in out. Returns its status. */
 static int run(uid_t uid, char *out, size_t size, char *const argv[])
 {
@@ -112,6 +125,9 @@ static pid_t start_luod(const char *claim_timeout)
 
 	if (!f || fputs(policy, f) < 0 || fclose(f))
 		return -1;
+	/* Nothing a luod before this one left may pass for this one's. */
+	unlink(SOCK);
+	unlink("/tmp/luod.log");
 	pid = spawn(0, "/tmp/luod.log", argv);
 	for (int i = 0; i < 50 && stat(SOCK, &st); i++)
 		usleep(100 * 1000);
@@ -189,6 +205,21 @@ static void stage1(void)
 	      "vm-d from its cgroup: %s", ask_in(1003, "/vm-d.scope", "vm-d"));
 	CHECK(strstr(ask_in(1003, NULL, "vm-d"), "refused"), "vm-d from elsewhere: %s",
 	      ask_in(1003, NULL, "vm-d"));
+	/* A rule's max_sessions: two "t-*" at once, a third once one is gone. */
+	{
+		pid_t t1 = vmm(1004, "t-1", "keep", "1"), t2 = vmm(1004, "t-2", "keep", "2");
+
+		CHECK(says("/tmp/t-1.log", "ready", 5000) && says("/tmp/t-2.log", "ready", 5000),
+		      "t-1, t-2\n");
+		CHECK(strstr(ask(1004, "t-3"), "max_sessions for \"t-3\" is reached") &&
+		      strstr(ask(1004, "t-3"), "errno 122"), "a third: %s", ask(1004, "t-3"));
+		kill(t2, SIGKILL);
+		waitpid(t2, NULL, 0);
+		CHECK(strstr(ask(1004, "t-3"), "ok session t-3 new"), "a third, with room: %s",
+		      ask(1004, "t-3"));
+		kill(t1, SIGKILL);
+		waitpid(t1, NULL, 0);
+	}
 	/* A user no rule names is not even served. */
 	CHECK(strstr(ask(1002, "vm-a"), "names no session for uid 1002"), "uid 1002: %s",
 	      ask(1002, "vm-a"));
@@ -222,7 +253,8 @@ static void stage1(void)
 	luod = start_luod("300");
 	CHECK(luod > 0 && says("/tmp/luod.log", "serving", 5000), "luod again\n");
 	CHECK(says("/tmp/vm-a.log", "held vm-a", 10000) && says("/tmp/vm-b.log", "held vm-b", 10000) &&
-	      says("/tmp/vm-c.log", "held vm-c", 10000), "the clients did not hold their sessions\n");
+	      says("/tmp/vm-c.log", "held vm-c", 10000),
+	      "the clients did not hold their sessions; luod's log:\n%s", text_of("/tmp/luod.log"));
 	CHECK(says("/tmp/luod.log", "\"vm-a\" held by uid 1000 (open)", 0), "luod's log\n");
 	/* M holds "vm-m" and did not come back: nobody could quiesce it. */
 	CHECK(run(0, out, sizeof(out), update) == 1 && strstr(out, "nobody connected holds") &&
@@ -266,21 +298,31 @@ TEST(luod_gives_each_client_its_own_session_back)
 {
 	static char out[8192];
 	char *check_a[] = { "/bin/luod-vmm", SOCK, "vm-a", "check", "11", NULL };
-	char *check_b[] = { "/bin/luod-vmm", SOCK, "vm-b", "check", "22", NULL };
 	int dev = luo_open(), s, m;
+	pid_t luod, b;
 	char sha[65];
 
 	ASSERT_LE(0, dev);
 	ASSERT_EQ(LIVEUPDATE_STATE_UPDATED, luo_get_state(dev));
-	ASSERT_LT(0, start_luod("4"));
+	/* Its claim timeout does not come: the restarted one's does. */
+	luod = start_luod("300");
+	ASSERT_LT(0, luod);
 	ASSERT_TRUE(says("/tmp/luod.log", "state updated", 5000));
 
 	EXPECT_NE(NULL, strstr(ask(1001, "vm-a"), "refused"));
 	EXPECT_EQ(0, run(1000, out, sizeof(out), check_a)) TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "ok session vm-a incoming")) TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "ok bytes vm-a")) TH_LOG("%s", out);
-	EXPECT_EQ(0, run(1001, out, sizeof(out), check_b)) TH_LOG("%s", out);
-	EXPECT_NE(NULL, strstr(out, "ok bytes vm-b")) TH_LOG("%s", out);
+	/* B keeps its incoming session, through a luod restart. */
+	b = vmm(1001, "vm-b", "claim", "22");
+	ASSERT_TRUE(says("/tmp/vm-b.log", "ok bytes vm-b", 5000));
+	ASSERT_EQ(0, kill(luod, SIGTERM));
+	ASSERT_EQ(luod, waitpid(luod, NULL, 0));
+	luod = start_luod("4");
+	ASSERT_LT(0, luod);
+	ASSERT_TRUE(says("/tmp/luod.log", "state updated", 5000));
+	EXPECT_TRUE(says("/tmp/vm-b.log", "held vm-b", 10000));
+	EXPECT_TRUE(says("/tmp/luod.log", "\"vm-b\" held by uid 1001 (incoming)", 5000));
 
 	/* systemd's session: never luod's. */
 	s = luo_retrieve_session(dev, "systemd");
@@ -291,12 +333,26 @@ TEST(luod_gives_each_client_its_own_session_back)
 	ASSERT_EQ(0, luo_sha_fd(m, sha));
 	EXPECT_STREQ(luo_arg("sha"), sha);
 	EXPECT_EQ(0, luo_finish(s));
-
-	/* Nobody claims vm-c: luod finishes it, and the update is over. */
-	EXPECT_TRUE(says("/tmp/luod.log", "\"vm-c\": nobody claimed it, finished", 10000));
-	EXPECT_FALSE(says("/tmp/luod.log", "systemd", 0));
-	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(dev));
 	close(m);
+	close(s);
+
+	/*
+	 * Nobody claims vm-c: the new luod finishes it. vm-b, held again, is
+	 * claimed: luod does not touch it.
+	 */
+	EXPECT_TRUE(says("/tmp/luod.log", "claim timeout over: 1 unclaimed session(s) finished, "
+			 "1 held by clients", 10000));
+	EXPECT_TRUE(says("/tmp/luod.log", "\"vm-c\": nobody claimed it, finished", 0));
+	EXPECT_FALSE(says("/tmp/luod.log", "systemd", 0));
+	EXPECT_FALSE(says("/tmp/luod.log", "\"vm-b\": ", 0));
+	EXPECT_EQ(LIVEUPDATE_STATE_UPDATED, luo_get_state(dev));
+	/* B gone, its session is the last one; finished, the update is over. */
+	kill(b, SIGKILL);
+	waitpid(b, NULL, 0);
+	s = luo_retrieve_session(dev, "luod/vm-b");
+	ASSERT_LE(0, s);
+	EXPECT_EQ(0, luo_finish(s));
+	EXPECT_EQ(LIVEUPDATE_STATE_NORMAL, luo_get_state(dev));
 	close(s);
 	close(dev);
 }

@@ -12,6 +12,8 @@
 //!   pass luod a memfd as its session, and its session as each OTHER;
 //! - `vmm SOCKET NAME check SEED`: gets its session back after the
 //!   update, checks the memfd's bytes, finishes the session;
+//! - `vmm SOCKET NAME claim SEED`: the same, but then keeps the session
+//!   as `keep` does, without finishing it;
 //! - `vmm SOCKET NAME ask`: asks for the session and prints what luod said.
 //!
 //! It prints one line per outcome (`ok ...` or `refused ...`) and exits
@@ -37,27 +39,83 @@ fn pattern(seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A connection to the luod that replaced the one that closed: it may
-/// take a moment to listen.
-fn reconnect(socket: &str) -> std::io::Result<Client> {
-    let mut tries = 0;
+/// A connection to the luod that replaced the one that closed, which
+/// holds `session` again. Tries until one does: giving up would end the
+/// session with the process.
+fn hold_again(socket: &str, name: &str, session: &Session) -> Result<Client, ClientError> {
     loop {
-        match Client::connect(socket.as_ref()) {
-            Err(_) if tries < 300 => tries += 1,
-            other => return other,
+        if let Ok(mut luod) = Client::connect(socket.as_ref()) {
+            match hold(&mut luod, name, session) {
+                Ok(()) => return Ok(luod),
+                // It reached the luod that was going away: the next one.
+                Err(ClientError::Closed) => {}
+                Err(e) => return Err(e),
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
-/// Holds `session` at a luod that may be finishing an update it stopped.
+/// What a VMM holding its session answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Ready to each Quiesce; after a luod restart, Hold to the new luod.
+    Quiesce,
+    /// Nothing, ever: it keeps its session and does not come back.
+    Nothing,
+}
+
+/// Holds `session` until killed, answering luod as `answer` says.
+fn serve(
+    mut luod: Client,
+    socket: &str,
+    name: &str,
+    session: &Session,
+    answer: Answer,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // The update this VMM quiesced for: only its Resume resumes.
+    let mut quiesced = None;
+    loop {
+        std::io::stdout().flush()?;
+        let next = match luod.next(Some(std::time::Duration::from_secs(1))) {
+            Err(ClientError::Closed) if answer == Answer::Quiesce => {
+                luod = hold_again(socket, name, session)?;
+                println!("held {name}");
+                // No update is under way at a luod that took the Hold: if
+                // luod closed on a quiesced VMM (it could not take the
+                // Resume), it resumes once its session is open again.
+                if quiesced.is_some() && session.status()?.state == SessionState::Open {
+                    quiesced = None;
+                    println!("resume after luod closed");
+                }
+                None
+            }
+            Err(ClientError::Closed) => loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
+            other => other?,
+        };
+        match next {
+            Some(Message::Quiesce { update }) if answer == Answer::Quiesce => {
+                println!("quiesce {update}");
+                quiesced = Some(update);
+                luod.ready(update)?;
+            }
+            Some(Message::Resume { update, reason }) if quiesced == Some(update) => {
+                quiesced = None;
+                println!("resume {update}: {reason}")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Holds `session` at a luod that may be finishing an update it stopped
+/// (`EBUSY` until then, which may take its quiesce timeout).
 fn hold(luod: &mut Client, name: &str, session: &Session) -> Result<(), ClientError> {
-    let mut tries = 0;
     loop {
         match luod.hold(name, session) {
-            Err(ClientError::Refused { errno, .. }) if errno == libc::EBUSY && tries < 300 => {
-                tries += 1
-            }
+            Err(ClientError::Refused { errno, .. }) if errno == libc::EBUSY => {}
             other => return other,
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -93,47 +151,14 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             file.write_all(&pattern(seed))?;
             session.preserve(&file, 1)?;
             println!("ready");
-            std::io::stdout().flush()?;
-            // The update this VMM quiesced for: only its Resume resumes.
-            let mut quiesced = None;
-            loop {
-                let next = match luod.next(Some(std::time::Duration::from_secs(1))) {
-                    Err(ClientError::Closed) if mode == "keep" => {
-                        luod = reconnect(socket)?;
-                        hold(&mut luod, name, &session)?;
-                        println!("held {name}");
-                        // No update is under way at a luod that took the
-                        // Hold: if luod closed on a quiesced VMM (it could
-                        // not take the Resume), it resumes once its
-                        // session is open again.
-                        if quiesced.is_some() && session.status()?.state == SessionState::Open {
-                            quiesced = None;
-                            println!("resume after luod closed");
-                        }
-                        None
-                    }
-                    // Keeps its session, and tells nobody.
-                    Err(ClientError::Closed) => loop {
-                        std::thread::sleep(std::time::Duration::from_secs(3600));
-                    },
-                    other => other?,
-                };
-                match next {
-                    Some(Message::Quiesce { update }) if mode == "keep" => {
-                        println!("quiesce {update}");
-                        quiesced = Some(update);
-                        luod.ready(update)?;
-                    }
-                    Some(Message::Resume { update, reason }) if quiesced == Some(update) => {
-                        quiesced = None;
-                        println!("resume {update}: {reason}")
-                    }
-                    _ => {}
-                }
-                std::io::stdout().flush()?;
-            }
+            let answer = if mode == "keep" {
+                Answer::Quiesce
+            } else {
+                Answer::Nothing
+            };
+            serve(luod, socket, name, &session, answer)
         }
-        "check" => {
+        "check" | "claim" => {
             if !incoming {
                 return Err("the session is new: it did not come back".into());
             }
@@ -143,6 +168,10 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             file.read_to_end(&mut got)?;
             if got != pattern(seed) {
                 return Err("the memfd's bytes changed".into());
+            }
+            if mode == "claim" {
+                println!("ok bytes {name}");
+                return serve(luod, socket, name, &session, Answer::Quiesce);
             }
             session.finish()?;
             println!("ok bytes {name}");

@@ -88,6 +88,15 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
+/// A socket error, as [`ClientError::Closed`] when it says that luod went
+/// away (a luod that dies with messages unread resets the connection).
+fn closed(e: io::Error) -> ClientError {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => ClientError::Closed,
+        _ => ClientError::Io(e),
+    }
+}
+
 impl From<io::Error> for ClientError {
     fn from(e: io::Error) -> Self {
         ClientError::Io(e)
@@ -142,7 +151,9 @@ impl Client {
 
     /// The next message and its fd; an error if luod closed.
     fn recv(&self) -> Result<(Message, Option<OwnedFd>), ClientError> {
-        let (bytes, fd) = transport::recv(self.fd.as_fd())?.ok_or(ClientError::Closed)?;
+        let (bytes, fd) = transport::recv(self.fd.as_fd())
+            .map_err(closed)?
+            .ok_or(ClientError::Closed)?;
         let message =
             protocol::decode(&bytes).map_err(|e| ClientError::Unexpected(e.to_string()))?;
         Ok((message, fd))
@@ -158,7 +169,7 @@ impl Client {
                 Ok((Message::Error { errno, message }, _)) => {
                     Err(ClientError::Refused { errno, message })
                 }
-                _ => Err(e.into()),
+                _ => Err(closed(e)),
             };
         }
         Ok(())
@@ -197,6 +208,11 @@ impl Client {
     /// `name`) that the client holds it, passing the session fd as proof:
     /// luod then quiesces this client before an update. Until every
     /// holder of a session of luod's has done so, luod refuses updates.
+    ///
+    /// [`ClientError::Closed`] here may mean that the connection reached
+    /// the luod that was going away (a dying process's listening socket
+    /// takes connections until it is closed, after its others): connect
+    /// again and hold again.
     pub fn hold(&mut self, name: &str, session: &Session) -> Result<(), ClientError> {
         let request = Request::Hold { name: name.into() };
         self.ask(&request, Some(session.as_fd()))?;

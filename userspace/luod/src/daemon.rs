@@ -9,13 +9,14 @@
 //!   session lives in its client, and luod holds no state the kernel does
 //!   not also hold. A client holding a session from a luod before this
 //!   one shows it with Hold and the session fd, and is its holder again.
-//! - An update (asked by a uid-0 client, from NORMAL) first sends Quiesce
-//!   to every connected client holding a session, and waits, up to the
-//!   quiesce timeout, for each one's Ready to that very update; no session
-//!   is handed out meanwhile, and a session of luod's whose holder is not
-//!   connected (luod restarted since, and the holder did not come back
-//!   with a Hold) stops the update, since nobody could quiesce it. Then PREPARE, FREEZE and the kexec. Any failure cancels
-//!   what was done and, once the system is NORMAL again, sends Resume.
+//! - An update (asked by a uid-0 client, from NORMAL) first sends Quiesce to
+//!   every connected client holding a session (but the one asking), and
+//!   waits, up to the quiesce timeout, for each one's Ready to that very
+//!   update; no session is handed out meanwhile, and a session of luod's
+//!   whose holder is not connected (luod restarted since, and the holder did
+//!   not come back with a Hold) stops the update, since nobody could quiesce
+//!   it. Then PREPARE, FREEZE and the kexec. Any failure cancels what was
+//!   done and, once the system is NORMAL again, sends Resume.
 //! - After an update, the incoming sessions of luod's that its policy names
 //!   and no client claimed within the claim timeout are finished (freed);
 //!   asking for one after that is refused (`ESTALE`), never answered with a
@@ -328,10 +329,25 @@ fn session(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str) {
     if shared.inner().update.is_some() {
         return reply(conn, &update_under_way(), None);
     }
-    match claim_or_create(shared, name) {
+    match claim_or_create(shared, peer, name) {
         Ok((session, incoming)) => {
-            if let Some(c) = shared.inner().conns.get_mut(&id) {
-                c.holds.push(name.to_string());
+            {
+                // As in hold(): an update that started meanwhile did not
+                // count this client, so it must not get the session.
+                let mut inner = shared.inner();
+                if inner.update.is_some() {
+                    drop(inner);
+                    if incoming {
+                        lock(&shared.claims).claimed.remove(name);
+                    }
+                    // Dropped: a new session ends, an incoming one can be
+                    // claimed again.
+                    drop(session);
+                    return reply(conn, &update_under_way(), None);
+                }
+                if let Some(c) = inner.conns.get_mut(&id) {
+                    c.holds.push(name.to_string());
+                }
             }
             log(format_args!(
                 "{} to uid {} ({})",
@@ -359,7 +375,10 @@ fn session(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str) {
 /// whose session that is (a client may call one of its own so); but the
 /// policy gives the client NAME either way, so a false Hold could only
 /// misstate its own VM's readiness, which a holder can always do by
-/// answering Ready without pausing. luod keeps no copy of the fd.
+/// answering Ready without pausing. luod keeps no copy of the fd. An
+/// incoming session held so is left alone by the expiry of unclaimed
+/// sessions because it is held (the kernel refuses to hand it to luod),
+/// not because of what the client said.
 fn hold(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str, fd: OwnedFd) {
     if let Err(refused) = allowed(shared, peer, name) {
         return reply(conn, &refused, None);
@@ -379,10 +398,6 @@ fn hold(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str, fd: O
         }
         Err(e) => return reply(conn, &error(e.errno(), e.to_string()), None),
     };
-    if state == liveupdate::SessionState::Incoming {
-        // Claimed: not for the expiry of unclaimed sessions.
-        lock(&shared.claims).claimed.insert(name.to_string());
-    }
     {
         // With the update check, under one lock: an update counts this
         // client among those to quiesce, or the Hold is refused.
@@ -409,11 +424,16 @@ fn hold(shared: &Shared, conn: &OwnedFd, peer: &Peer, id: u64, name: &str, fd: O
 }
 
 /// The session `name`: luod's incoming one if there is one, else a new one.
-fn claim_or_create(shared: &Shared, name: &str) -> Result<(liveupdate::Session, bool), Message> {
+fn claim_or_create(
+    shared: &Shared,
+    peer: &Peer,
+    name: &str,
+) -> Result<(liveupdate::Session, bool), Message> {
     let kernel_name = policy::kernel_name(name);
     let kernel_error = |e: liveupdate::Error| error(e.errno(), e.to_string());
+    // Also orders creations, so that two cannot both find the last room.
+    let mut claims = lock(&shared.claims);
     if shared.lu.state().map_err(kernel_error)? == State::Updated {
-        let mut claims = lock(&shared.claims);
         if claims.expired.contains(name) {
             return Err(error(
                 libc::ESTALE,
@@ -429,11 +449,39 @@ fn claim_or_create(shared: &Shared, name: &str) -> Result<(liveupdate::Session, 
             return Ok((session, true));
         }
     }
+    if shared.config.policy.bounded(peer, name) {
+        let existing = outgoing_sessions(shared).map_err(|m| error(libc::EIO, m))?;
+        let names = existing
+            .iter()
+            .filter_map(|n| n.strip_prefix(policy::KERNEL_PREFIX));
+        // One that exists already: the kernel answers EEXIST.
+        let exists = existing.contains(&kernel_name);
+        if !exists && !shared.config.policy.has_room(peer, name, names) {
+            return Err(error(
+                libc::EDQUOT,
+                format!("the policy's max_sessions for {} is reached", shown(name)),
+            ));
+        }
+    }
     let session = shared
         .lu
         .create_session(&kernel_name)
         .map_err(kernel_error)?;
     Ok((session, false))
+}
+
+/// The kernel names of luod's outgoing sessions, from the status view
+/// (`EIO` without it).
+fn outgoing_sessions(shared: &Shared) -> Result<Vec<String>, String> {
+    let view = status::read(&shared.config.status_view)
+        .map_err(|e| format!("cannot list luod's sessions ({e}): luod needs debugfs"))?;
+    Ok(view
+        .sessions
+        .into_iter()
+        .filter(|s| !s.incoming && s.owner == shared.euid)
+        .filter(|s| s.name.starts_with(policy::KERNEL_PREFIX))
+        .map(|s| s.name)
+        .collect())
 }
 
 fn progress(conn: &OwnedFd, phase: &str, since: Instant) {
@@ -537,7 +585,10 @@ fn answer_failed(shared: &Shared, conn: &OwnedFd, number: Option<u64>, failed: F
     reply(conn, &answer, None);
 }
 
-/// Sends `message` to every client the update waits for.
+/// Sends `message` to every client the update waits for: to each at once
+/// if its queue has room, then to the others within one shared wait of
+/// [`BROADCAST_WAIT`], so that clients that do not read cannot add up to
+/// a long stall for the others.
 fn broadcast_waiting(shared: &Shared, message: &Message) {
     let fds: Vec<_> = {
         let inner = shared.inner();
@@ -550,41 +601,45 @@ fn broadcast_waiting(shared: &Shared, message: &Message) {
             .collect()
     };
     let bytes = protocol::encode(message);
+    let send = |fd: &OwnedFd, wait| transport::send(fd.as_fd(), &bytes, None, Wait::UpTo(wait));
+    let full = |e: &std::io::Error| e.kind() == std::io::ErrorKind::WouldBlock;
+    let mut late = Vec::new();
     for fd in fds {
-        if let Err(e) = transport::send(fd.as_fd(), &bytes, None, Wait::UpTo(BROADCAST_WAIT)) {
-            // Rather than let it miss Quiesce or Resume, luod closes the
-            // connection: a client quiesced then resumes once its session
-            // is open again, and a missed Quiesce stops the update.
-            log(format_args!(
-                "a client cannot take {message:?}: {e}; disconnected"
-            ));
-            let _ = rustix::net::shutdown(&*fd, rustix::net::Shutdown::Both);
+        match send(&fd, Duration::ZERO) {
+            Err(e) if full(&e) => late.push(fd),
+            Err(e) => disconnect(&fd, message, &e),
+            Ok(()) => {}
         }
     }
+    let deadline = Instant::now() + BROADCAST_WAIT;
+    for fd in late {
+        if let Err(e) = send(&fd, deadline.saturating_duration_since(Instant::now())) {
+            disconnect(&fd, message, &e);
+        }
+    }
+}
+
+/// Rather than let a client miss Quiesce or Resume, luod closes its
+/// connection: a client quiesced then resumes once its session is open
+/// again, and a missed Quiesce stops the update (the holder went away).
+fn disconnect(fd: &OwnedFd, message: &Message, e: &std::io::Error) {
+    log(format_args!(
+        "a client cannot take {message:?}: {e}; disconnected"
+    ));
+    let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
 }
 
 /// luod's sessions the kernel has whose holders are not connected (luod
 /// restarted since it handed them out): nobody could quiesce them.
 fn unheld_sessions(shared: &Shared) -> Result<Vec<String>, Failed> {
-    let view = status::read(&shared.config.status_view).map_err(|e| {
-        Failed::refused(
-            libc::EIO,
-            format!("cannot list luod's sessions ({e}): luod needs debugfs"),
-        )
-    })?;
+    let existing = outgoing_sessions(shared).map_err(|m| Failed::refused(libc::EIO, m))?;
     let inner = shared.inner();
     let held: HashSet<String> = inner
         .conns
         .values()
         .flat_map(|c| c.holds.iter().map(|n| policy::kernel_name(n)))
         .collect();
-    Ok(view
-        .sessions
-        .iter()
-        .filter(|s| !s.incoming && s.owner == shared.euid)
-        .filter(|s| s.name.starts_with(policy::KERNEL_PREFIX) && !held.contains(&s.name))
-        .map(|s| s.name.clone())
-        .collect())
+    Ok(existing.into_iter().filter(|n| !held.contains(n)).collect())
 }
 
 /// Waits until every client the update waits for said Ready.
@@ -650,10 +705,12 @@ fn run_update(shared: &Shared, conn: &OwnedFd, number: u64) -> Result<(), Failed
     kexec::sync();
 
     let t = Instant::now();
-    let deadline = t
-        .checked_add(shared.config.quiesce_timeout)
-        .unwrap_or(t + Duration::from_secs(3600));
     broadcast_waiting(shared, &Message::Quiesce { update: number });
+    // From when the last client got it.
+    let sent = Instant::now();
+    let deadline = sent
+        .checked_add(shared.config.quiesce_timeout)
+        .unwrap_or(sent + Duration::from_secs(3600));
     wait_ready(shared, deadline).map_err(|message| Failed {
         errno: libc::ETIMEDOUT,
         message,
@@ -700,6 +757,7 @@ fn expire_unclaimed(shared: &Shared) {
             ))
         }
     };
+    let (mut finished, mut held) = (0, 0);
     for s in view
         .sessions
         .iter()
@@ -722,12 +780,19 @@ fn expire_unclaimed(shared: &Shared) {
         {
             Ok(()) => {
                 claims.expired.insert(name.to_string());
+                finished += 1;
                 log(format_args!("{}: nobody claimed it, finished", shown(name)));
             }
+            // An fd holds it: a client of a luod before this one (or this
+            // one's, by Hold) has it.
+            Err(e) if e.errno() == libc::EINVAL => held += 1,
             Err(e) => log(format_args!(
                 "{}: unclaimed, cannot finish: {e}",
                 shown(name)
             )),
         }
     }
+    log(format_args!(
+        "claim timeout over: {finished} unclaimed session(s) finished, {held} held by clients"
+    ));
 }

@@ -8,10 +8,16 @@
 //! the name, exactly or by a prefix ending in `*`. Nothing else is
 //! allowed: no rule, no session.
 //!
+//! All of luod's sessions are its user's in the kernel, so the kernel's
+//! per-user limit on sessions is shared by every client. A rule's
+//! `max_sessions` bounds the sessions its patterns name that exist at
+//! once, so that a client with a prefix cannot take them all.
+//!
 //! ```toml
 //! [[allow]]
 //! uid = 1000
 //! sessions = ["vm-a", "vm-a-*"]
+//! max_sessions = 4
 //!
 //! [[allow]]
 //! gid = 2000
@@ -45,6 +51,9 @@ pub struct Rule {
     pub cgroup: Option<String>,
     /// Session names: exact, or a prefix ending in `*`.
     pub sessions: Vec<String>,
+    /// At most this many outgoing sessions that `sessions` names may exist
+    /// at once (none: no bound but the kernel's).
+    pub max_sessions: Option<u32>,
 }
 
 /// The whole policy.
@@ -96,6 +105,11 @@ pub const KERNEL_PREFIX: &str = "luod/";
 pub const MAX_NAME: usize = liveupdate::name::MAX - KERNEL_PREFIX.len();
 
 impl Rule {
+    /// Whether one of its patterns matches `name`.
+    fn names(&self, name: &str) -> bool {
+        self.sessions.iter().any(|p| pattern_matches(p, name))
+    }
+
     fn covers(&self, peer: &Peer) -> bool {
         self.uid.is_none_or(|u| u == peer.uid)
             && self.gid.is_none_or(|g| g == peer.gid)
@@ -119,7 +133,7 @@ impl Policy {
                     "rule {n}: names no uid, gid or cgroup (it would allow anyone)"
                 )));
             }
-            if rule.sessions.is_empty() {
+            if rule.sessions.is_empty() || rule.max_sessions == Some(0) {
                 return Err(PolicyError(format!("rule {n}: allows no session")));
             }
             if rule.cgroup.as_deref().is_some_and(|c| !c.starts_with('/')) {
@@ -145,11 +159,37 @@ impl Policy {
 
     /// Whether `client` may create or reclaim the session `name`.
     pub fn allows(&self, peer: &Peer, name: &str) -> bool {
-        valid_name(name)
-            && self
-                .allow
-                .iter()
-                .any(|r| r.covers(peer) && r.sessions.iter().any(|p| pattern_matches(p, name)))
+        valid_name(name) && self.allow.iter().any(|r| r.covers(peer) && r.names(name))
+    }
+
+    /// Whether a rule that gives `name` to `peer` has room for one more
+    /// session, with the outgoing sessions `existing` (client names)
+    /// there now.
+    pub fn has_room<'a>(
+        &self,
+        peer: &Peer,
+        name: &str,
+        existing: impl Iterator<Item = &'a str> + Clone,
+    ) -> bool {
+        self.allow
+            .iter()
+            .filter(|r| r.covers(peer) && r.names(name))
+            .any(|r| match r.max_sessions {
+                None => true,
+                Some(max) => {
+                    let named = existing.clone().filter(|e| r.names(e)).count();
+                    named < max as usize
+                }
+            })
+    }
+
+    /// Whether every rule that gives `name` to `peer` bounds its sessions,
+    /// so that [`Policy::has_room`] needs the sessions that exist.
+    pub fn bounded(&self, peer: &Peer, name: &str) -> bool {
+        self.allow
+            .iter()
+            .filter(|r| r.covers(peer) && r.names(name))
+            .all(|r| r.max_sessions.is_some())
     }
 
     /// Whether any rule covers `peer`: a client no rule covers has nothing
@@ -162,9 +202,7 @@ impl Policy {
     /// no other session, so that it never takes one from a client that
     /// does not go through it.
     pub fn names(&self, name: &str) -> bool {
-        self.allow
-            .iter()
-            .any(|r| r.sessions.iter().any(|p| pattern_matches(p, name)))
+        self.allow.iter().any(|r| r.names(name))
     }
 }
 
@@ -279,5 +317,33 @@ sessions = ["vm-b"]
     fn an_empty_policy_allows_nothing() {
         let p = Policy::parse("").unwrap();
         assert!(!p.allows(&client(0, 0, None), "anything"));
+    }
+
+    #[test]
+    fn max_sessions_bounds_what_a_rule_names() {
+        let p = Policy::parse(
+            r#"
+[[allow]]
+uid = 1000
+sessions = ["vm-*"]
+max_sessions = 2
+
+[[allow]]
+uid = 1000
+sessions = ["vm-x"]
+"#,
+        )
+        .unwrap();
+        let a = client(1000, 1000, None);
+        assert!(p.bounded(&a, "vm-3"));
+        assert!(!p.bounded(&a, "vm-x"));
+        let two = ["vm-1", "vm-2", "other"];
+        assert!(p.has_room(&a, "vm-3", two[..1].iter().copied()));
+        assert!(!p.has_room(&a, "vm-3", two.iter().copied()));
+        // Another rule gives vm-x without a bound.
+        assert!(p.has_room(&a, "vm-x", two.iter().copied()));
+        assert!(!Policy::parse(POLICY).unwrap().bounded(&a, "vm-a"));
+        let zero = "[[allow]]\nuid = 1\nsessions = [\"a\"]\nmax_sessions = 0\n";
+        assert!(Policy::parse(zero).is_err());
     }
 }

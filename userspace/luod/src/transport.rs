@@ -246,12 +246,21 @@ fn wait_for(
     what: PollFlags,
     timeout: Option<std::time::Duration>,
 ) -> io::Result<bool> {
-    let mut fds = [PollFd::new(&conn, what)];
-    let timeout = timeout.map(|t| Timespec {
-        tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(t.subsec_nanos()),
-    });
-    Ok(poll(&mut fds, timeout.as_ref()).map_err(io_err)? > 0)
+    // Too far to count: no deadline.
+    let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+    loop {
+        let mut fds = [PollFd::new(&conn, what)];
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        let timeout = left.map(|t| Timespec {
+            tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(t.subsec_nanos()),
+        });
+        match poll(&mut fds, timeout.as_ref()) {
+            // A signal: wait for what is left.
+            Err(Errno::INTR) => continue,
+            other => return Ok(other.map_err(io_err)? > 0),
+        }
+    }
 }
 
 /// Whether `conn` has a message waiting, within `timeout` (`None`: wait).
