@@ -19,7 +19,9 @@
 //!
 //! A session belongs to the user who created it (its euid, [`Owner`]),
 //! and the owner goes across the kexec with it: only that user, or
-//! `CAP_SYS_ADMIN`, may claim it in the new kernel. Names are per owner
+//! `CAP_SYS_ADMIN`, may claim it in the new kernel, and only they may
+//! rename it (an fd passed to another user is for its files, not for
+//! moving them under another name). Names are per owner
 //! and per direction: unique among one user's outgoing sessions and among
 //! one user's incoming sessions, so another user cannot take a name first
 //! and a client can prepare its next update under the name it is

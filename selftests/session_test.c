@@ -289,7 +289,10 @@ TEST_F(dev, only_the_owner_renames_a_session)
 			_exit(12);
 		if (luo_set_name(s, "given") != -EPERM)
 			_exit(13);
-		_exit(luo_get_name(s, name) || strcmp(name, "given") ? 14 : 0);
+		/* Nor name the unnamed session of root's open(). */
+		if (luo_set_name(self->fd, "named-by-other") != -EPERM)
+			_exit(14);
+		_exit(luo_get_name(s, name) || strcmp(name, "given") ? 15 : 0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status));
@@ -298,6 +301,15 @@ TEST_F(dev, only_the_owner_renames_a_session)
 	EXPECT_EQ(0, luo_set_name(s, "renamed-by-owner"));
 	EXPECT_EQ(0, luo_get_name(s, name));
 	EXPECT_STREQ("renamed-by-owner", name);
+	close(s);
+	/* CAP_SYS_ADMIN may rename another user's session. */
+	ASSERT_EQ(0, seteuid(1000));
+	s = luo_create_session(self->fd, "users");
+	ASSERT_EQ(0, seteuid(0));
+	ASSERT_LE(0, s);
+	EXPECT_EQ(0, luo_set_name(s, "renamed-by-admin"));
+	EXPECT_EQ(0, luo_get_name(s, name));
+	EXPECT_STREQ("renamed-by-admin", name);
 	close(s);
 }
 

@@ -149,11 +149,11 @@ fn meaning(op: Op, errno: i32) -> Option<&'static str> {
         }
         (_, ELOOP) if event => "files of a session need each other in a loop",
         (Op::CreateSession | Op::SetName, EEXIST) => {
-            "the caller has an outgoing session of that name"
+            "the session's owner has an outgoing session of that name"
         }
         (Op::CreateSession | Op::SetName, EBUSY) => "not while PREPARED or FROZEN",
         (Op::CreateSession | Op::SetName, EDQUOT) => {
-            "the caller has max_sessions_per_user named sessions"
+            "the session's owner has max_sessions_per_user named sessions"
         }
         (Op::SetName, EPERM) => "only the session's owner (or CAP_SYS_ADMIN) may rename it",
         (Op::CreateSession | Op::SetName, EINVAL) => "a session name is 1 to 63 bytes, without NUL",
